@@ -1,0 +1,44 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Gateway.Connections;
+
+/// <summary>A connection's id: a UUID or counter (TAPR) or a client id (jac).</summary>
+public readonly record struct ConnectionId(string Value)
+{
+    public override string ToString() => Value;
+}
+
+/// <summary>Which client dialect a connection speaks.</summary>
+public enum Dialect
+{
+    Tapr,
+    Jac,
+}
+
+/// <summary>
+/// Who a connection is. Fixed at the upgrade, except <see cref="User"/>, <see cref="Token"/> and
+/// <see cref="AccessPublic"/>, which a jac <c>change_user</c> replaces (with a new record).
+/// </summary>
+public sealed record ConnectionIdentity(
+    ConnectionId Id,
+    Dialect Dialect,
+    string User,
+    string Token,
+    bool AccessPublic,
+    string UserAgent,
+    string Cookie,
+    string? Channel,
+    DateTimeOffset ConnectedAt)
+{
+    private string? _userAgentTag;
+    private string? _tokenMd5;
+
+    /// <summary>Lowercase hex MD5 of the User-Agent; "" when it is empty (Olares).</summary>
+    public string UserAgentTag => _userAgentTag ??= UserAgent.Length == 0 ? string.Empty : Md5Hex(UserAgent);
+
+    /// <summary>Lowercase hex MD5 of the token, which admin filters may also name.</summary>
+    public string TokenMd5 => _tokenMd5 ??= Md5Hex(Token);
+
+    public static string Md5Hex(string text) => Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(text)));
+}

@@ -1,0 +1,57 @@
+using Gateway.Actor;
+using Gateway.WebSockets;
+
+namespace Gateway.Connections;
+
+/// <summary>Messages a <see cref="ConnectionActor"/> understands.</summary>
+public static class ConnectionProtocol
+{
+    /// <summary>How a client frame reaches the app.</summary>
+    public enum FrameKind
+    {
+        /// <summary>A text frame holding a JSON object: passed through verbatim as <c>data</c>.</summary>
+        JsonObject,
+
+        /// <summary>Any other text frame: <c>data:{}</c> plus <c>raw_text</c>.</summary>
+        Text,
+
+        /// <summary>A binary frame: <c>data:{}</c> plus <c>raw_binary</c>.</summary>
+        Binary,
+    }
+
+    /// <summary>A TAPR JSON ping: answer <c>{"event":"pong"}</c> and refresh the deadline; not forwarded.</summary>
+    public sealed class Ping : INotInfluenceReceiveTimeout
+    {
+        public static readonly Ping Instance = new();
+
+        private Ping()
+        {
+        }
+    }
+
+    /// <summary>A WebSocket protocol ping or pong: liveness only.</summary>
+    public sealed class Heartbeat
+    {
+        public static readonly Heartbeat Instance = new();
+
+        private Heartbeat()
+        {
+        }
+    }
+
+    /// <summary>
+    /// A client frame for the app. <paramref name="Frame"/> is the whole frame; for a JSON object,
+    /// <paramref name="DataOffset"/>/<paramref name="DataLength"/> delimit the object without surrounding whitespace.
+    /// The read loop has counted <c>Frame.Length</c> against the connection's inbound flow.
+    /// </summary>
+    public sealed record ForwardToApp(byte[] Frame, FrameKind Kind, int DataOffset, int DataLength);
+
+    /// <summary>Write <paramref name="Message"/> to this client, in order with everything else the actor sends it.</summary>
+    internal sealed record SendToClient(OutboundMessage Message);
+
+    /// <summary>Close the socket with <paramref name="Code"/> and stop.</summary>
+    public sealed record Close(int Code, string Reason);
+
+    /// <summary>The socket has ended (either side); the actor stops, which sends the app's <c>close</c>.</summary>
+    public sealed record SocketClosed(int Code, string Reason) : IDeadLetterSuppression;
+}

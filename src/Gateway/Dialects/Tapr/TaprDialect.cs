@@ -1,0 +1,62 @@
+using System.Globalization;
+using Gateway.Actor;
+using Gateway.Connections;
+using Gateway.Hosting;
+using Gateway.WebSockets;
+
+namespace Gateway.Dialects.Tapr;
+
+/// <summary>
+/// The Olares TAPR dialect (PROTOCOL.md §3): the user from <c>X-Bfl-User</c> (verbatim, "" when
+/// absent), the token from the <c>auth_token</c> cookie (a random UUID and <c>access_public</c> when
+/// absent), a UUID (or counter) connection id, nothing sent on connect unless asked.
+/// </summary>
+internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics) : IDialect
+{
+    private long _counter;
+
+    public (ConnectionIdentity? Identity, int RefusalStatus) Identify(HttpContext context)
+    {
+        var request = context.Request;
+        var userValues = request.Headers[options.UserHeader];
+        if (userValues.Count == 0 && options.RequireUser)
+        {
+            return (null, StatusCodes.Status401Unauthorized);
+        }
+
+        // A repeated header: the last value wins, as in Olares's header map.
+        var user = userValues.Count == 0 ? string.Empty : userValues[^1] ?? string.Empty;
+        var token = request.Cookies[options.TokenCookie];
+        var accessPublic = string.IsNullOrEmpty(token);
+        if (accessPublic)
+        {
+            token = Guid.NewGuid().ToString();
+        }
+
+        var id = string.Equals(options.ConnIdFormat, "counter", StringComparison.OrdinalIgnoreCase)
+            ? Interlocked.Increment(ref _counter).ToString(CultureInfo.InvariantCulture)
+            : Guid.NewGuid().ToString();
+
+        return (new ConnectionIdentity(
+            new ConnectionId(id),
+            Dialect.Tapr,
+            user,
+            token!,
+            accessPublic,
+            request.Headers.UserAgent.ToString(),
+            string.Join("; ", request.Headers.Cookie.Where(static c => !string.IsNullOrEmpty(c))),
+            Channel: null,
+            DateTimeOffset.UtcNow), 0);
+    }
+
+    public void Greet(ConnectionIdentity identity, IOutbox outbox)
+    {
+        if (options.SendHello)
+        {
+            outbox.TryEnqueue(OutboundMessage.Text($"{{\"event\":\"connected\",\"data\":{{\"conn_id\":\"{identity.Id.Value}\"}}}}"));
+        }
+    }
+
+    public IInboundHandler CreateHandler(ConnectionIdentity identity, IActorRef connection, InboundFlow flow) =>
+        new TaprInboundHandler(connection, flow, metrics);
+}

@@ -1,0 +1,23 @@
+using Gateway.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Dialects.Tapr;
+
+/// <summary>Maps the TAPR client endpoint.</summary>
+public static class TaprEndpoints
+{
+    /// <summary>Maps <c>Gateway:Tapr:Path</c> (default <c>/ws</c>, also answered with a trailing slash).</summary>
+    public static WebApplication MapTapr(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Tapr;
+        var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>());
+        var runtime = app.Services.GetRequiredService<GatewayRuntime>();
+        var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Tapr");
+        var path = "/" + options.Path.Trim('/');
+        // Routing matches the path with or without a trailing slash.
+        app.MapGet(path, context => DialectEndpoint.ServeAsync(context, dialect, runtime, limiter, log));
+        return app;
+    }
+}

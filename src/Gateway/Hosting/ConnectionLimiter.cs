@@ -1,0 +1,81 @@
+namespace Gateway.Hosting;
+
+/// <summary>
+/// Caps concurrent WebSocket connections below what the process may open, so that a flood of
+/// clients is refused cleanly (HTTP 503 before the upgrade) instead of exhausting file descriptors,
+/// which would take down the sockets already held and the admin API with them.
+/// </summary>
+internal sealed partial class ConnectionLimiter
+{
+    private readonly ILogger<ConnectionLimiter> _log;
+    private readonly GatewayMetrics _metrics;
+    private int _current;
+    private long _lastWarning;
+    private volatile bool _closed;
+
+    public ConnectionLimiter(int maxConnections, ILogger<ConnectionLimiter> log, GatewayMetrics metrics)
+    {
+        MaxConnections = maxConnections;
+        _log = log;
+        _metrics = metrics;
+    }
+
+    /// <summary>The cap.</summary>
+    public int MaxConnections { get; }
+
+    /// <summary>Connections admitted and not yet released.</summary>
+    public int Current => Volatile.Read(ref _current);
+
+    /// <summary>True once shutdown has begun: everything is refused.</summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>
+    /// The cap for a process allowed <paramref name="fileLimit"/> open files: what is left after a
+    /// reserve for the runtime, listeners, admin requests and the app callback pool.
+    /// </summary>
+    public static int ForFileLimit(long? fileLimit, int callbackConnections)
+    {
+        if (fileLimit is not { } limit || limit > int.MaxValue)
+        {
+            return 100_000;
+        }
+
+        var reserve = Math.Min(128 + callbackConnections, limit / 2);
+        return (int)Math.Max(limit - reserve, 1);
+    }
+
+    public bool TryAcquire()
+    {
+        if (_closed)
+        {
+            _metrics.ConnectionRejected("shutdown");
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _current) > MaxConnections)
+        {
+            Interlocked.Decrement(ref _current);
+            _metrics.ConnectionRejected("limit");
+            var now = Environment.TickCount64;
+            var last = Interlocked.Read(ref _lastWarning);
+            if (now - last > 10_000 && Interlocked.CompareExchange(ref _lastWarning, now, last) == last)
+            {
+                Log.LimitReached(_log, MaxConnections);
+            }
+
+            return false;
+        }
+
+        return true;
+    }
+
+    public void Release() => Interlocked.Decrement(ref _current);
+
+    public void Close() => _closed = true;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Connection limit of {MaxConnections} reached: refusing new WebSocket connections with 503 (set Gateway:Limits:MaxConnections or raise the open-file limit)")]
+        public static partial void LimitReached(ILogger logger, int maxConnections);
+    }
+}

@@ -1,0 +1,146 @@
+namespace Gateway.Hosting;
+
+/// <summary>Configuration section <c>Gateway</c> (environment: <c>Gateway__Section__Key</c>). Every setting has a working default.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Gateway";
+
+    /// <summary>The TAPR (Olares) dialect on <c>/ws</c>.</summary>
+    public TaprOptions Tapr { get; set; } = new();
+
+    /// <summary>The jac-cloud dialect on <c>/websocket</c>.</summary>
+    public JacOptions Jac { get; set; } = new();
+
+    /// <summary>Sizes, bounds and connection caps.</summary>
+    public LimitsOptions Limits { get; set; } = new();
+
+    /// <summary>The HTTP callback to the app.</summary>
+    public CallbackOptions Callback { get; set; } = new();
+
+    /// <summary>Who may call the admin API.</summary>
+    public AdminOptions Admin { get; set; } = new();
+
+    /// <summary>Graceful shutdown.</summary>
+    public ShutdownOptions Shutdown { get; set; } = new();
+}
+
+/// <summary>The TAPR dialect.</summary>
+public sealed class TaprOptions
+{
+    /// <summary>The client WebSocket path (also answered with a trailing slash). Default <c>/ws</c>.</summary>
+    public string Path { get; set; } = "/ws";
+
+    /// <summary>The request header carrying the user name, taken verbatim. Default <c>X-Bfl-User</c>.</summary>
+    public string UserHeader { get; set; } = "X-Bfl-User";
+
+    /// <summary>Refuse (HTTP 401 before the upgrade) connections without the user header. Default false (Olares accepts them as user "").</summary>
+    public bool RequireUser { get; set; }
+
+    /// <summary>The cookie carrying the token. Default <c>auth_token</c>.</summary>
+    public string TokenCookie { get; set; } = "auth_token";
+
+    /// <summary>A connection with no ping for longer than this is closed with 4000. Default 45 s.</summary>
+    public TimeSpan PingTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// Whether any inbound frame and WebSocket protocol pings/pongs also count as liveness (not only
+    /// JSON pings). Default true (Extension): a client that is talking is evidently there.
+    /// </summary>
+    public bool AnyFrameIsLiveness { get; set; } = true;
+
+    /// <summary><c>uuid</c> (lowercase UUIDv4, Olares 1.0.6) or <c>counter</c> (decimal, 1.0.5 style). Default <c>uuid</c>.</summary>
+    public string ConnIdFormat { get; set; } = "uuid";
+
+    /// <summary>Send <c>{"event":"connected","data":{"conn_id":"..."}}</c> right after the upgrade (Extension). Default false (Olares sends nothing).</summary>
+    public bool SendHello { get; set; }
+}
+
+/// <summary>The jac-cloud dialect.</summary>
+public sealed class JacOptions
+{
+    /// <summary>The client WebSocket path. Default <c>/websocket</c>.</summary>
+    public string Path { get; set; } = "/websocket";
+
+    /// <summary>The HS256 secret tokens are signed with. Unset: every token is invalid and every connection is public (logged once).</summary>
+    public string? TokenSecret { get; set; }
+
+    /// <summary>The claim holding the user's root id. Default <c>root_id</c>; a bare 24-hex id is rendered as <c>n::&lt;id&gt;</c>.</summary>
+    public string RootIdClaim { get; set; } = "root_id";
+
+    /// <summary>Clock skew allowed when checking expiry. Default 30 s.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a walker event with <c>response: true</c> may take, retries included, before the client gets an error. Default 30 s.</summary>
+    public TimeSpan WalkerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>Bounds that keep one client, or the app, from hurting the others.</summary>
+public sealed class LimitsOptions
+{
+    /// <summary>Largest inbound message; a larger one closes the socket with 1009. Default 1 MiB.</summary>
+    public int MaxMessageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Payload bytes queued for one client but not yet written; beyond this the client is closed with 4001. Default 4 MiB.</summary>
+    public long OutboundQueueBytes { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>Messages queued for one client but not yet written; beyond this the client is closed with 4001. Default 4096.</summary>
+    public int OutboundQueueMessages { get; set; } = 4096;
+
+    /// <summary>
+    /// Most concurrent WebSocket connections. Default 0: derived from the process's open-file limit
+    /// (the limit minus a reserve for listeners, the app callback pool and the runtime).
+    /// </summary>
+    public int MaxConnections { get; set; }
+
+    /// <summary>Inbound bytes of one connection waiting for the app; past this the gateway stops reading that socket. Default 256 KiB.</summary>
+    public int InboundPendingBytesPerConnection { get; set; } = 256 * 1024;
+
+    /// <summary>Inbound bytes of all connections waiting for the app; past this every socket pauses. Default 64 MiB.</summary>
+    public long InboundPendingBytesTotal { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>How long a close handshake may take before the TCP connection is dropped. Default 5 s.</summary>
+    public TimeSpan CloseHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>The HTTP callback to the app.</summary>
+public sealed class CallbackOptions
+{
+    /// <summary>Full callback URL; overrides <c>http://127.0.0.1:${WS_PORT}${WS_URL}</c>. Unset and no WS_PORT/WS_URL: no callbacks.</summary>
+    public string? Url { get; set; }
+
+    /// <summary>Timeout of one attempt. Default 2 s (as Olares).</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>First retry delay; doubles per attempt. Default 100 ms.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest retry delay. Default 5 s.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Most callbacks in flight at once (different connections). Default 128.</summary>
+    public int MaxConcurrency { get; set; } = 128;
+}
+
+/// <summary>Who may call the admin API (<c>/tapr/ws/conn/*</c>, <c>/metrics</c>).</summary>
+public sealed class AdminOptions
+{
+    /// <summary>Answer peers that are not on a loopback address. Default false.</summary>
+    public bool AllowRemote { get; set; }
+
+    /// <summary>When set, every admin call must carry <c>Authorization: Bearer &lt;token&gt;</c>.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>When set (e.g. 40011), the admin API is served only on this port, not on the client listener.</summary>
+    public int? Port { get; set; }
+
+    /// <summary>Restore Olares's "an empty close filter closes every connection". Default false: an empty filter is refused unless the body says <c>"all":true</c>.</summary>
+    public bool CloseAllOnEmptyFilter { get; set; }
+}
+
+/// <summary>Graceful shutdown (SIGTERM).</summary>
+public sealed class ShutdownOptions
+{
+    /// <summary>How long to spend closing sockets (1001) and delivering their close callbacks before exiting. Default 20 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(20);
+}

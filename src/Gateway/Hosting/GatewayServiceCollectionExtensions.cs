@@ -1,0 +1,98 @@
+using Gateway.Actor;
+using Gateway.Registry;
+
+namespace Gateway.Hosting;
+
+/// <summary>Wires the gateway into an ASP.NET Core application.</summary>
+public static partial class GatewayServiceCollectionExtensions
+{
+    /// <summary>The listen address when none is configured (<c>--urls</c>, <c>ASPNETCORE_URLS</c>, <c>Kestrel:Endpoints</c>).</summary>
+    public const string DefaultUrl = "http://0.0.0.0:40010";
+
+    /// <summary>
+    /// Adds the gateway: options from the <c>Gateway</c> section, the actor system, the connection
+    /// limit derived from the open-file limit, graceful shutdown, and Kestrel limits to match.
+    /// </summary>
+    public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        var gateway = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+
+        var urls = configuration[WebHostDefaults.ServerUrlsKey];
+        if (string.IsNullOrEmpty(urls) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            urls = DefaultUrl;
+        }
+
+        if (gateway.Admin.Port is { } adminPort && !string.IsNullOrEmpty(urls))
+        {
+            urls += $";http://{(gateway.Admin.AllowRemote ? "0.0.0.0" : "127.0.0.1")}:{adminPort}";
+        }
+
+        if (!string.IsNullOrEmpty(urls))
+        {
+            builder.WebHost.UseUrls(urls);
+        }
+
+        var fileLimit = FileDescriptorLimit.RaiseToHardLimit();
+        var maxConnections = gateway.Limits.MaxConnections > 0
+            ? gateway.Limits.MaxConnections
+            : ConnectionLimiter.ForFileLimit(fileLimit, gateway.Callback.MaxConcurrency);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Past this Kestrel refuses at accept: room for admin calls beyond the WebSocket cap, none for exhausting descriptors.
+            kestrel.Limits.MaxConcurrentConnections = maxConnections + 64;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
+            kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
+            kestrel.AddServerHeader = false;
+        });
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = gateway.Shutdown.Timeout + TimeSpan.FromSeconds(10));
+
+        builder.Services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.SectionName));
+        builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton(CallbackTarget.From(configuration));
+        builder.Services.AddSingleton(provider => new ConnectionLimiter(
+            maxConnections,
+            provider.GetRequiredService<ILogger<ConnectionLimiter>>(),
+            provider.GetRequiredService<GatewayMetrics>()));
+        builder.Services.AddSingleton<GatewayRuntime>();
+        builder.Services.AddSingleton<GatewayLifetime>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
+        return builder;
+    }
+
+    /// <summary>Maps <c>/healthz</c> (process up) and <c>/readyz</c> (actor system running and not shutting down).</summary>
+    public static WebApplication MapHealth(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", (GatewayLifetime lifetime) =>
+            lifetime.IsReady ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+
+    /// <summary>Resolves the runtime eagerly so that the actor system (and its start-up warnings) exist before the first request.</summary>
+    public static WebApplication StartGatewayRuntime(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        _ = app.Services.GetRequiredService<GatewayRuntime>();
+        return app;
+    }
+
+    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, ConnectionLimiter limiter)
+    {
+        var registry = await runtime.Registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        var callbacks = await runtime.Callbacks.Ask<Callbacks.CallbackProtocol.CallbackStats>(Callbacks.CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        return runtime.Metrics.RenderPrometheus(
+        [
+            ("gateway_connections", "Open WebSocket connections (registry)", registry.Connections),
+            ("gateway_users", "Users with open connections", registry.Users),
+            ("gateway_connection_limit", "Most concurrent WebSocket connections", limiter.MaxConnections),
+            ("gateway_callbacks_pending", "Connection events waiting for the app", callbacks.PendingEvents),
+            ("gateway_callbacks_in_flight", "Callback requests in flight", callbacks.InFlight),
+            ("gateway_inbound_pending_bytes", "Client bytes waiting for the app", runtime.InboundBudget.Pending),
+        ]);
+    }
+}

@@ -1,0 +1,302 @@
+using Gateway.Connections;
+using Gateway.WebSockets;
+
+namespace Gateway.Registry;
+
+/// <summary>A connection as the registry knows it: who it is and where its frames go.</summary>
+internal sealed class IndexedConnection(ConnectionIdentity identity, IOutbox outbox)
+{
+    public ConnectionIdentity Identity { get; set; } = identity;
+
+    public IOutbox Outbox { get; } = outbox;
+}
+
+/// <summary>
+/// The registry's indexes: by id, by user, by token (raw and MD5) and by channel. Owned by the
+/// registry actor (single-threaded). A key held by one connection, the usual case for tokens,
+/// costs a dictionary entry and no set.
+/// </summary>
+internal sealed class ConnectionIndex
+{
+    private readonly Dictionary<string, IndexedConnection> _byId = new(StringComparer.Ordinal);
+    private readonly MultiIndex _byUser = new();
+    private readonly MultiIndex _byToken = new();
+    private readonly MultiIndex _byChannel = new();
+
+    public int Count => _byId.Count;
+
+    public int UserCount => _byUser.KeyCount;
+
+    public IEnumerable<IndexedConnection> All => _byId.Values;
+
+    public bool Contains(ConnectionId id) => _byId.ContainsKey(id.Value);
+
+    public bool TryGet(ConnectionId id, out IndexedConnection connection) => _byId.TryGetValue(id.Value, out connection!);
+
+    public void Add(IndexedConnection connection)
+    {
+        _byId.Add(connection.Identity.Id.Value, connection);
+        AddKeys(connection);
+    }
+
+    public IndexedConnection? Remove(ConnectionId id)
+    {
+        if (!_byId.Remove(id.Value, out var connection))
+        {
+            return null;
+        }
+
+        RemoveKeys(connection);
+        return connection;
+    }
+
+    public void Update(IndexedConnection connection, ConnectionIdentity current)
+    {
+        RemoveKeys(connection);
+        connection.Identity = current;
+        AddKeys(connection);
+    }
+
+    /// <summary>The connections matching every filter that is given.</summary>
+    public List<IndexedConnection> Resolve(RegistryProtocol.TargetFilter filter)
+    {
+        var result = new List<IndexedConnection>();
+        if (filter.ConnIds is { Count: > 0 } ids)
+        {
+            foreach (var id in ids)
+            {
+                if (_byId.TryGetValue(id, out var byId) && Matches(byId, filter))
+                {
+                    result.Add(byId);
+                }
+            }
+
+            return result;
+        }
+
+        // Start from the smallest of the given filters and check the others on each candidate.
+        IEnumerable<IndexedConnection>? candidates = null;
+        var smallest = int.MaxValue;
+        Consider(_byUser, filter.Users, ref candidates, ref smallest);
+        Consider(_byToken, filter.Tokens, ref candidates, ref smallest);
+        Consider(_byChannel, filter.Channels, ref candidates, ref smallest);
+        if (candidates is null)
+        {
+            if (filter.IsEmpty && filter.All)
+            {
+                result.AddRange(_byId.Values);
+            }
+
+            return result;
+        }
+
+        foreach (var candidate in candidates)
+        {
+            if (Matches(candidate, filter))
+            {
+                result.Add(candidate);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The connections of any of <paramref name="keys"/> in the index of <paramref name="kind"/>.</summary>
+    public IEnumerable<IndexedConnection> Lookup(RegistryProtocol.RouteKind kind, IReadOnlyList<string> keys)
+    {
+        if (kind == RegistryProtocol.RouteKind.Clients)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var key in keys)
+            {
+                if (seen.Add(key) && _byId.TryGetValue(key, out var connection))
+                {
+                    yield return connection;
+                }
+            }
+
+            yield break;
+        }
+
+        foreach (var connection in (kind == RegistryProtocol.RouteKind.Users ? _byUser : _byChannel).Union(keys))
+        {
+            yield return connection;
+        }
+    }
+
+    private static void Consider(MultiIndex index, IReadOnlyCollection<string>? keys, ref IEnumerable<IndexedConnection>? candidates, ref int smallest)
+    {
+        if (keys is null || keys.Count == 0)
+        {
+            return;
+        }
+
+        var size = index.CountUnion(keys);
+        if (size < smallest)
+        {
+            smallest = size;
+            candidates = index.Union(keys);
+        }
+    }
+
+    private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter)
+    {
+        var identity = connection.Identity;
+        if (filter.Users is { Count: > 0 } users)
+        {
+            if (!users.Contains(identity.User))
+            {
+                return false;
+            }
+
+            if ((filter.UsersAccessType == 1 && identity.AccessPublic) || (filter.UsersAccessType == 2 && !identity.AccessPublic))
+            {
+                return false;
+            }
+        }
+
+        if (filter.Tokens is { Count: > 0 } tokens && !tokens.Contains(identity.Token) && !tokens.Contains(identity.TokenMd5))
+        {
+            return false;
+        }
+
+        if (filter.Channels is { Count: > 0 } channels && (identity.Channel is null || !channels.Contains(identity.Channel)))
+        {
+            return false;
+        }
+
+        return filter.ConnIds is not { Count: > 0 } connIds || connIds.Contains(identity.Id.Value);
+    }
+
+    private void AddKeys(IndexedConnection connection)
+    {
+        var identity = connection.Identity;
+        _byUser.Add(identity.User, connection);
+        _byToken.Add(identity.Token, connection);
+        _byToken.Add(identity.TokenMd5, connection);
+        if (identity.Channel is not null)
+        {
+            _byChannel.Add(identity.Channel, connection);
+        }
+    }
+
+    private void RemoveKeys(IndexedConnection connection)
+    {
+        var identity = connection.Identity;
+        _byUser.Remove(identity.User, connection);
+        _byToken.Remove(identity.Token, connection);
+        _byToken.Remove(identity.TokenMd5, connection);
+        if (identity.Channel is not null)
+        {
+            _byChannel.Remove(identity.Channel, connection);
+        }
+    }
+
+    /// <summary>Key → connections, where one connection is stored bare and more in a set.</summary>
+    private sealed class MultiIndex
+    {
+        private readonly Dictionary<string, object> _entries = new(StringComparer.Ordinal);
+
+        public int KeyCount => _entries.Count;
+
+        public void Add(string key, IndexedConnection connection)
+        {
+            if (!_entries.TryGetValue(key, out var existing))
+            {
+                _entries[key] = connection;
+            }
+            else if (existing is HashSet<IndexedConnection> set)
+            {
+                set.Add(connection);
+            }
+            else if (!ReferenceEquals(existing, connection))
+            {
+                _entries[key] = new HashSet<IndexedConnection> { (IndexedConnection)existing, connection };
+            }
+        }
+
+        public void Remove(string key, IndexedConnection connection)
+        {
+            if (!_entries.TryGetValue(key, out var existing))
+            {
+                return;
+            }
+
+            if (existing is HashSet<IndexedConnection> set)
+            {
+                set.Remove(connection);
+                if (set.Count == 1)
+                {
+                    _entries[key] = set.First();
+                }
+            }
+            else if (ReferenceEquals(existing, connection))
+            {
+                _entries.Remove(key);
+            }
+        }
+
+        public int CountUnion(IReadOnlyCollection<string> keys)
+        {
+            var count = 0;
+            foreach (var key in keys)
+            {
+                if (_entries.TryGetValue(key, out var existing))
+                {
+                    count += existing is HashSet<IndexedConnection> set ? set.Count : 1;
+                }
+            }
+
+            return count;
+        }
+
+        public IEnumerable<IndexedConnection> Union(IReadOnlyCollection<string> keys)
+        {
+            if (keys.Count == 1)
+            {
+                // The common case needs no de-duplication.
+                if (_entries.TryGetValue(keys.First(), out var only))
+                {
+                    if (only is HashSet<IndexedConnection> members)
+                    {
+                        foreach (var connection in members)
+                        {
+                            yield return connection;
+                        }
+                    }
+                    else
+                    {
+                        yield return (IndexedConnection)only;
+                    }
+                }
+
+                yield break;
+            }
+
+            HashSet<IndexedConnection>? seen = null;
+            var distinctKeys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var key in keys)
+            {
+                if (!distinctKeys.Add(key) || !_entries.TryGetValue(key, out var existing))
+                {
+                    continue;
+                }
+
+                if (existing is HashSet<IndexedConnection> set)
+                {
+                    foreach (var connection in set)
+                    {
+                        if ((seen ??= []).Add(connection))
+                        {
+                            yield return connection;
+                        }
+                    }
+                }
+                else if ((seen ??= []).Add((IndexedConnection)existing))
+                {
+                    yield return (IndexedConnection)existing;
+                }
+            }
+        }
+    }
+}

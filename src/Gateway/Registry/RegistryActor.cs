@@ -1,0 +1,230 @@
+using Gateway.Actor;
+using Gateway.Connections;
+using Gateway.Users;
+using Gateway.WebSockets;
+using static Gateway.Registry.RegistryProtocol;
+
+namespace Gateway.Registry;
+
+/// <summary>
+/// The top of the gateway: owns the user → <see cref="UserActor"/> map and the indexes the admin API
+/// and the jac dialect address connections by (id, user, token, channel), and routes sends, closes
+/// and lists. Frames are written by enqueueing into each target's outbox, so a send to many is one
+/// pass here with the payload encoded once; the registry never waits on a socket.
+/// </summary>
+public sealed partial class RegistryActor : ReceiveActor
+{
+    private readonly IActorRef _callbacks;
+    private readonly ConnectionSettings _tapr;
+    private readonly ConnectionSettings _jac;
+    private readonly ILogger _log;
+    private readonly ConnectionIndex _index = new();
+    private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
+    private readonly List<IActorRef> _emptyWaiters = [];
+    private bool _shuttingDown;
+
+    internal RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac)
+    {
+        _callbacks = callbacks;
+        _tapr = tapr;
+        _jac = jac;
+        _log = Context.GetLogger();
+
+        Receive<RegisterConnection>(HandleRegister);
+        Receive<AbandonConnection>(HandleAbandon);
+        Receive<UserProtocol.ConnectionEnded>(HandleConnectionEnded);
+        Receive<UserProtocol.UserIdle>(HandleUserIdle);
+        Receive<SendToConnections>(HandleSend);
+        Receive<CloseConnections>(HandleClose);
+        Receive<GetConnections>(_ => Sender.Tell(BuildList()));
+        Receive<RegistryProtocol.Route>(HandleRoute);
+        Receive<IdentityChanged>(HandleIdentityChanged);
+        Receive<CloseAll>(HandleCloseAll);
+        Receive<AwaitEmpty>(_ => HandleAwaitEmpty());
+        Receive<GetStats>(_ => Sender.Tell(new RegistryStats(_index.Count, _index.UserCount, _users.Count)));
+    }
+
+    internal static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac) =>
+        Actor.Props.Create(() => new RegistryActor(callbacks, tapr, jac));
+
+    /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => Actor.SupervisorStrategy.StoppingStrategy;
+
+    private void HandleRegister(RegisterConnection register)
+    {
+        var identity = register.Identity;
+        if (_shuttingDown)
+        {
+            Sender.Tell(new Status.Failure(new ShuttingDownException()));
+            return;
+        }
+
+        if (_index.Contains(identity.Id))
+        {
+            Sender.Tell(new Status.Failure(new InvalidOperationException($"Connection id {identity.Id} is already in use.")));
+            return;
+        }
+
+        _index.Add(new IndexedConnection(identity, register.Outbox));
+        var slot = UserSlotFor(identity.User);
+        slot.Routed++;
+        slot.Actor.Forward(new UserProtocol.AttachConnection(identity, register.Outbox, register.Flow));
+    }
+
+    private void HandleAbandon(AbandonConnection abandon)
+    {
+        if (_index.TryGet(abandon.Id, out var connection) && _users.TryGetValue(connection.Identity.User, out var slot))
+        {
+            slot.Actor.Tell(new UserProtocol.AbandonConnection(abandon.Id));
+        }
+    }
+
+    private void HandleConnectionEnded(UserProtocol.ConnectionEnded ended)
+    {
+        _index.Remove(ended.Id);
+        if (_index.Count == 0 && _emptyWaiters.Count > 0)
+        {
+            foreach (var waiter in _emptyWaiters)
+            {
+                waiter.Tell(RegistryEmpty.Instance);
+            }
+
+            _emptyWaiters.Clear();
+        }
+    }
+
+    private void HandleUserIdle(UserProtocol.UserIdle idle)
+    {
+        // Stop the user actor only if no attach request is on its way to it.
+        if (_users.TryGetValue(idle.User, out var slot) && slot.Actor.Equals(Sender) && slot.Routed == idle.Attached)
+        {
+            _users.Remove(idle.User);
+            Context.Stop(slot.Actor);
+        }
+    }
+
+    private void HandleSend(SendToConnections send)
+    {
+        var targets = _index.Resolve(send.Filter);
+        var enqueued = 0;
+        foreach (var target in targets)
+        {
+            if (target.Outbox.TryEnqueue(send.Message) == EnqueueResult.Enqueued)
+            {
+                enqueued++;
+            }
+        }
+
+        Sender.Tell(new DeliveryReceipt(targets.Count, enqueued, targets.Count - enqueued));
+    }
+
+    private void HandleClose(CloseConnections close)
+    {
+        var targets = _index.Resolve(close.Filter);
+        foreach (var target in targets)
+        {
+            // The transport reports the close to the connection actor, which stops and sends the app its close.
+            target.Outbox.Close(close.Code, close.Reason);
+        }
+
+        Log.ClosedByAdmin(_log, targets.Count, close.Code);
+        Sender.Tell(new ConnectionsClosed(targets.Count));
+    }
+
+    private ConnectionList BuildList()
+    {
+        var users = new SortedDictionary<string, (List<ConnectionIdentity> Private, List<ConnectionIdentity> Public)>(StringComparer.Ordinal);
+        foreach (var connection in _index.All)
+        {
+            var identity = connection.Identity;
+            if (!users.TryGetValue(identity.User, out var lists))
+            {
+                lists = ([], []);
+                users.Add(identity.User, lists);
+            }
+
+            (identity.AccessPublic ? lists.Public : lists.Private).Add(identity);
+        }
+
+        var result = new List<UserConnections>(users.Count);
+        foreach (var (name, lists) in users)
+        {
+            result.Add(new UserConnections(name, Ordered(lists.Private), Ordered(lists.Public)));
+        }
+
+        return new ConnectionList(result);
+
+        static List<ConnectionIdentity> Ordered(List<ConnectionIdentity> identities)
+        {
+            identities.Sort(static (a, b) => a.ConnectedAt != b.ConnectedAt
+                ? a.ConnectedAt.CompareTo(b.ConnectedAt)
+                : string.CompareOrdinal(a.Id.Value, b.Id.Value));
+            return identities;
+        }
+    }
+
+    private void HandleRoute(RegistryProtocol.Route route)
+    {
+        foreach (var target in _index.Lookup(route.Kind, route.Targets))
+        {
+            target.Outbox.TryEnqueue(route.Message);
+        }
+    }
+
+    private void HandleIdentityChanged(IdentityChanged changed)
+    {
+        if (_index.TryGet(changed.Current.Id, out var connection))
+        {
+            _index.Update(connection, changed.Current);
+        }
+    }
+
+    private void HandleCloseAll(CloseAll closeAll)
+    {
+        _shuttingDown = true;
+        var count = 0;
+        foreach (var connection in _index.All)
+        {
+            connection.Outbox.Close(closeAll.Code, closeAll.Reason);
+            count++;
+        }
+
+        Sender.Tell(new ConnectionsClosed(count));
+    }
+
+    private void HandleAwaitEmpty()
+    {
+        if (_index.Count == 0)
+        {
+            Sender.Tell(RegistryEmpty.Instance);
+        }
+        else
+        {
+            _emptyWaiters.Add(Sender);
+        }
+    }
+
+    private UserSlot UserSlotFor(string user)
+    {
+        if (!_users.TryGetValue(user, out var slot))
+        {
+            slot = new UserSlot(Context.ActorOf(UserActor.Props(user, Self, _callbacks, _tapr, _jac)));
+            _users.Add(user, slot);
+        }
+
+        return slot;
+    }
+
+    private sealed class UserSlot(IActorRef actor)
+    {
+        public IActorRef Actor { get; } = actor;
+
+        public long Routed { get; set; }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Admin close: {Count} connections closed with {Code}")]
+        public static partial void ClosedByAdmin(ILogger logger, int count, int code);
+    }
+}

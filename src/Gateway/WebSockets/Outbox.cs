@@ -1,0 +1,76 @@
+using System.Text;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// A message waiting to be written to one or more clients. The payload is encoded once and shared
+/// by every recipient's outbox; only the 2-10 byte frame header is produced per write.
+/// </summary>
+internal sealed class OutboundMessage
+{
+    public OutboundMessage(Opcode opcode, ReadOnlyMemory<byte> payload)
+    {
+        Opcode = opcode;
+        Payload = payload;
+    }
+
+    public Opcode Opcode { get; }
+
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    public static OutboundMessage Text(ReadOnlyMemory<byte> utf8) => new(Opcode.Text, utf8);
+
+    public static OutboundMessage Text(string text) => new(Opcode.Text, Encoding.UTF8.GetBytes(text));
+
+    public static OutboundMessage Binary(ReadOnlyMemory<byte> bytes) => new(Opcode.Binary, bytes);
+
+    public override string ToString() => Opcode == Opcode.Text
+        ? Encoding.UTF8.GetString(Payload.Span)
+        : $"<{Opcode} {Payload.Length} bytes>";
+}
+
+/// <summary>What became of a message offered to an outbox.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>Queued for writing.</summary>
+    Enqueued,
+
+    /// <summary>Refused: the client is not reading fast enough and its queue is full (it is being closed with 4001).</summary>
+    Overflow,
+
+    /// <summary>Refused: the connection is closing or closed.</summary>
+    Closed,
+}
+
+/// <summary>
+/// A connection's bounded outbound queue, drained by one writer. It is all an actor ever sees of a
+/// socket: actors enqueue and request a close; the transport does every read and write.
+/// </summary>
+internal interface IOutbox
+{
+    /// <summary>True once a close was requested (by either side) or the connection was lost.</summary>
+    bool IsClosed { get; }
+
+    /// <summary>Queues <paramref name="message"/> unless the queue is over its bounds (Overflow) or closing.</summary>
+    EnqueueResult TryEnqueue(OutboundMessage message);
+
+    /// <summary>
+    /// Writes what is queued (unless <paramref name="discardPending"/>), then a close frame with
+    /// <paramref name="code"/> and <paramref name="reason"/>, and completes the close handshake or drops
+    /// the TCP connection after the handshake timeout. The first close requested wins; later ones are ignored.
+    /// </summary>
+    void Close(int code, string reason, bool discardPending = false);
+}
+
+/// <summary>Receives what the transport reads from one socket, in order, on the socket's read loop.</summary>
+internal interface IInboundHandler
+{
+    /// <summary>A complete data message; <paramref name="payload"/> is owned by the handler from now on.</summary>
+    void OnMessage(byte[] payload, bool isText);
+
+    /// <summary>A WebSocket protocol ping or pong arrived (proof the client is there).</summary>
+    void OnHeartbeat();
+
+    /// <summary>The connection ended: a close frame from the client, a protocol error, the size limit, or a lost connection (1006). Called once.</summary>
+    void OnClosed(int code, string reason);
+}

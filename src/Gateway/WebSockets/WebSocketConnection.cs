@@ -1,0 +1,630 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Unicode;
+
+namespace Gateway.WebSockets;
+
+/// <summary>Per-socket bounds, from <see cref="Hosting.LimitsOptions"/>.</summary>
+internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout);
+
+/// <summary>
+/// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 stream. The request task runs
+/// <see cref="RunAsync"/>, the read loop; writes go through the bounded outbox and are drained by
+/// one writer at a time, scheduled on demand (an idle socket has no writer task and holds no
+/// buffer: reads are zero-byte until data arrives).
+/// </summary>
+internal sealed partial class WebSocketConnection : IOutbox
+{
+    private const int MaxBatch = 64;
+
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly Action _abort;
+    private readonly WebSocketSettings _settings;
+    private readonly ILogger _log;
+    private readonly Hosting.GatewayMetrics? _metrics;
+    private readonly Lock _gate = new();
+
+    // Outbox, guarded by _gate.
+    private Queue<OutboundMessage>? _queue;
+    private long _queuedBytes;
+    private bool _draining;
+    private bool _closeRequested;
+    private byte[]? _closePayload;
+    private bool _closeSent;
+    private TaskCompletionSource? _drained;
+    private int _closeCode = CloseCodes.Abnormal;
+    private string _closeReason = string.Empty;
+
+    // Read side, touched only by the read loop.
+    private IInboundHandler? _handler;
+    private bool _closeReceived;
+    private bool _inMessage;
+    private Opcode _messageOpcode;
+    private ArrayBufferWriter<byte>? _fragments;
+    private int _notified;
+    private CancellationTokenSource? _closeTimer;
+    private CancellationTokenSource? _creditWait;
+
+    public WebSocketConnection(Stream stream, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null)
+    {
+        _metrics = metrics;
+        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
+        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        _abort = abort;
+        _settings = settings;
+        _log = log;
+    }
+
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closeRequested;
+            }
+        }
+    }
+
+    /// <summary>Payload bytes queued and not yet handed to the socket.</summary>
+    public long QueuedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queuedBytes;
+            }
+        }
+    }
+
+    public EnqueueResult TryEnqueue(OutboundMessage message)
+    {
+        var overflow = false;
+        lock (_gate)
+        {
+            if (_closeRequested)
+            {
+                return EnqueueResult.Closed;
+            }
+
+            var queue = _queue ??= new Queue<OutboundMessage>();
+            var length = message.Payload.Length;
+
+            // One message larger than the byte bound still goes to a client that has nothing queued.
+            if (queue.Count > 0 && (queue.Count >= _settings.OutboundQueueMessages || _queuedBytes + length > _settings.OutboundQueueBytes))
+            {
+                overflow = true;
+            }
+            else
+            {
+                queue.Enqueue(message);
+                _queuedBytes += length;
+                if (!_draining)
+                {
+                    _draining = true;
+                    ScheduleDrain();
+                }
+            }
+        }
+
+        if (overflow)
+        {
+            // A client that does not read must not hold memory or delay anyone: drop its backlog and close it.
+            Log.SlowConsumer(_log, _settings.OutboundQueueMessages, _settings.OutboundQueueBytes);
+            _metrics?.SlowConsumer();
+            Close(CloseCodes.SlowConsumer, "slow consumer", discardPending: true);
+            return EnqueueResult.Overflow;
+        }
+
+        return EnqueueResult.Enqueued;
+    }
+
+    public void Close(int code, string reason, bool discardPending = false) =>
+        RequestClose(WebSocketFrames.ClosePayload(code, reason), code, reason, discardPending);
+
+    /// <summary>Runs the read loop until the connection ends; then drains the writer and completes the pipes.</summary>
+    public async Task RunAsync(IInboundHandler handler, InboundFlow flow, CancellationToken connectionAborted)
+    {
+        _handler = handler;
+        try
+        {
+            await ReadLoopAsync(flow, connectionAborted).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is IOException or OperationCanceledException or ObjectDisposedException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            Log.ReadEnded(_log, exception.GetType().Name, exception.Message);
+            MarkLost();
+        }
+        catch (Exception exception)
+        {
+            Log.ReadFailed(_log, exception);
+            MarkLost();
+        }
+        finally
+        {
+            await TearDownAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReadLoopAsync(InboundFlow flow, CancellationToken connectionAborted)
+    {
+        while (true)
+        {
+            if (!flow.HasCredit && !IsClosed)
+            {
+                // Backpressure: the app is behind with this connection (or with all of them), so we
+                // stop reading and let TCP flow control push back on the client. A close request or
+                // the loss of the connection ends the wait.
+                var wait = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+                Volatile.Write(ref _creditWait, wait);
+                try
+                {
+                    if (!IsClosed)
+                    {
+                        await flow.WaitForCreditAsync(wait.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
+                {
+                    // Closing: go on reading to complete the close handshake.
+                }
+                finally
+                {
+                    Volatile.Write(ref _creditWait, null);
+                    wait.Dispose();
+                }
+            }
+
+            var result = await _input.ReadAsync().ConfigureAwait(false);
+            if (result.IsCanceled)
+            {
+                return;
+            }
+
+            var buffer = result.Buffer;
+            var outcome = ProcessFrames(ref buffer, flow);
+            if (outcome == ParseOutcome.Paused)
+            {
+                _input.AdvanceTo(buffer.Start); // complete frames remain: read them again once credit returns
+            }
+            else
+            {
+                _input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (outcome == ParseOutcome.Stop)
+            {
+                return;
+            }
+
+            if (result.IsCompleted)
+            {
+                if (!_closeReceived)
+                {
+                    MarkLost();
+                }
+
+                return;
+            }
+        }
+    }
+
+    private enum ParseOutcome
+    {
+        NeedMore,
+        Paused,
+        Stop,
+    }
+
+    private ParseOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, InboundFlow flow)
+    {
+        while (WebSocketFrames.TryReadHeader(buffer, out var header))
+        {
+            if (ValidateHeader(header) is { } failure)
+            {
+                Fail(failure.Code, failure.Reason);
+                return ParseOutcome.Stop;
+            }
+
+            var frameLength = header.HeaderLength + header.PayloadLength;
+            if (buffer.Length < frameLength)
+            {
+                return ParseOutcome.NeedMore;
+            }
+
+            var payload = buffer.Slice(header.HeaderLength, header.PayloadLength);
+            buffer = buffer.Slice(frameLength);
+            if (!HandleFrame(header, payload))
+            {
+                return ParseOutcome.Stop;
+            }
+
+            if (!header.IsControl && header.Fin && !flow.HasCredit && !IsClosed)
+            {
+                return ParseOutcome.Paused;
+            }
+        }
+
+        return ParseOutcome.NeedMore;
+    }
+
+    private (int Code, string Reason)? ValidateHeader(FrameHeader header)
+    {
+        if (header.Reserved != 0)
+        {
+            return (CloseCodes.ProtocolError, "reserved bits set without an extension");
+        }
+
+        if (!header.Masked)
+        {
+            return (CloseCodes.ProtocolError, "client frames must be masked");
+        }
+
+        if (header.PayloadLength < 0)
+        {
+            return (CloseCodes.ProtocolError, "invalid payload length");
+        }
+
+        switch (header.Opcode)
+        {
+            case Opcode.Close or Opcode.Ping or Opcode.Pong:
+                if (!header.Fin || header.PayloadLength > 125)
+                {
+                    return (CloseCodes.ProtocolError, "invalid control frame");
+                }
+
+                return null;
+            case Opcode.Continuation:
+                if (!_inMessage)
+                {
+                    return (CloseCodes.ProtocolError, "continuation frame without a message");
+                }
+
+                break;
+            case Opcode.Text or Opcode.Binary:
+                if (_inMessage)
+                {
+                    return (CloseCodes.ProtocolError, "new message inside a fragmented message");
+                }
+
+                break;
+            default:
+                return (CloseCodes.ProtocolError, "unknown opcode");
+        }
+
+        var total = (_inMessage ? _fragments!.WrittenCount : 0) + header.PayloadLength;
+        return total > _settings.MaxMessageBytes ? (CloseCodes.MessageTooBig, "message too big") : null;
+    }
+
+    /// <summary>Handles one complete frame; false when reading should stop.</summary>
+    private bool HandleFrame(FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        switch (header.Opcode)
+        {
+            case Opcode.Ping:
+                var pong = new byte[payload.Length];
+                WebSocketFrames.UnmaskCopy(payload, pong, header.MaskKey, 0);
+                TryEnqueue(new OutboundMessage(Opcode.Pong, pong));
+                _handler!.OnHeartbeat();
+                return true;
+            case Opcode.Pong:
+                _handler!.OnHeartbeat();
+                return true;
+            case Opcode.Close:
+                return HandleClose(header, payload);
+        }
+
+        if (header.Fin && header.Opcode != Opcode.Continuation)
+        {
+            // The common case, a message in one frame: unmask straight into the array we hand over.
+            var message = new byte[payload.Length];
+            WebSocketFrames.UnmaskCopy(payload, message, header.MaskKey, 0);
+            return Deliver(message, header.Opcode == Opcode.Text);
+        }
+
+        if (!_inMessage)
+        {
+            _inMessage = true;
+            _messageOpcode = header.Opcode;
+            _fragments ??= new ArrayBufferWriter<byte>();
+        }
+
+        var span = _fragments!.GetSpan((int)payload.Length)[..(int)payload.Length];
+        WebSocketFrames.UnmaskCopy(payload, span, header.MaskKey, 0);
+        _fragments.Advance((int)payload.Length);
+        if (!header.Fin)
+        {
+            return true;
+        }
+
+        var whole = _fragments.WrittenSpan.ToArray();
+        _inMessage = false;
+        _fragments = null; // do not keep a large assembly buffer on an idle socket
+        return Deliver(whole, _messageOpcode == Opcode.Text);
+    }
+
+    private bool Deliver(byte[] message, bool isText)
+    {
+        if (isText && !Utf8.IsValid(message))
+        {
+            Fail(CloseCodes.InvalidPayload, "text message is not valid UTF-8");
+            return false;
+        }
+
+        if (!IsClosed)
+        {
+            // After a close was requested, data frames still in flight are discarded (RFC 6455 §5.5.1).
+            _handler!.OnMessage(message, isText);
+        }
+
+        return true;
+    }
+
+    private bool HandleClose(FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        var bytes = new byte[payload.Length];
+        WebSocketFrames.UnmaskCopy(payload, bytes, header.MaskKey, 0);
+        _closeReceived = true;
+        if (bytes.Length == 1)
+        {
+            Fail(CloseCodes.ProtocolError, "invalid close frame");
+            return false;
+        }
+
+        var code = bytes.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(bytes) : CloseCodes.NoStatus;
+        if (bytes.Length >= 2 && !CloseCodes.IsValidOnWire(code))
+        {
+            Fail(CloseCodes.ProtocolError, "invalid close code");
+            return false;
+        }
+
+        if (!Utf8.IsValid(bytes.AsSpan(Math.Min(2, bytes.Length))))
+        {
+            Fail(CloseCodes.InvalidPayload, "close reason is not valid UTF-8");
+            return false;
+        }
+
+        var reason = bytes.Length > 2 ? Encoding.UTF8.GetString(bytes, 2, bytes.Length - 2) : string.Empty;
+
+        // Echo the client's code (RFC 6455 §5.5.1); with no code, answer with an empty close frame.
+        RequestClose(bytes.Length >= 2 ? bytes[..2] : [], code, reason, discardPending: false);
+        Notify(code, reason);
+        return false;
+    }
+
+    private void Fail(int code, string reason)
+    {
+        Log.ProtocolClose(_log, code, reason);
+        Close(code, reason, discardPending: code == CloseCodes.MessageTooBig);
+        Notify(code, reason);
+    }
+
+    private void MarkLost()
+    {
+        lock (_gate)
+        {
+            if (!_closeRequested)
+            {
+                _closeRequested = true;
+                _closePayload = null;
+                _closeCode = CloseCodes.Abnormal;
+                _closeReason = "connection lost";
+                _queue?.Clear();
+                _queuedBytes = 0;
+            }
+        }
+
+        Notify(CloseCodes.Abnormal, "connection lost");
+    }
+
+    private void RequestClose(byte[] payload, int code, string reason, bool discardPending)
+    {
+        lock (_gate)
+        {
+            if (_closeRequested)
+            {
+                return;
+            }
+
+            _closeRequested = true;
+            _closePayload = payload;
+            _closeCode = code;
+            _closeReason = reason;
+            if (discardPending)
+            {
+                _queue?.Clear();
+                _queuedBytes = 0;
+            }
+
+            if (!_draining)
+            {
+                _draining = true;
+                ScheduleDrain();
+            }
+        }
+
+        try
+        {
+            Volatile.Read(ref _creditWait)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The read loop finished waiting meanwhile.
+        }
+
+        // Whoever started the close, the TCP connection is gone within the handshake timeout.
+        var timer = new CancellationTokenSource(_settings.CloseHandshakeTimeout);
+        timer.Token.UnsafeRegister(static state => ((WebSocketConnection)state!).OnCloseTimeout(), this);
+        Interlocked.Exchange(ref _closeTimer, timer)?.Dispose();
+    }
+
+    private void OnCloseTimeout()
+    {
+        Log.CloseHandshakeTimedOut(_log, _settings.CloseHandshakeTimeout);
+        _input.CancelPendingRead();
+        _output.CancelPendingFlush();
+        _abort();
+    }
+
+    private void Notify(int code, string reason)
+    {
+        if (Interlocked.Exchange(ref _notified, 1) == 0)
+        {
+            _handler?.OnClosed(code, reason);
+        }
+    }
+
+    private void ScheduleDrain() =>
+        ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.DrainAsync(), this, preferLocal: false);
+
+    private async Task DrainAsync()
+    {
+        var batch = new OutboundMessage[MaxBatch];
+        try
+        {
+            while (true)
+            {
+                var count = 0;
+                byte[]? closeFrame = null;
+                lock (_gate)
+                {
+                    while (count < MaxBatch && _queue is { Count: > 0 } queue)
+                    {
+                        var message = queue.Dequeue();
+                        _queuedBytes -= message.Payload.Length;
+                        batch[count++] = message;
+                    }
+
+                    if (count == 0)
+                    {
+                        if (_closePayload is not null && !_closeSent)
+                        {
+                            closeFrame = _closePayload;
+                            _closeSent = true;
+                        }
+                        else
+                        {
+                            _draining = false;
+                            _drained?.TrySetResult();
+                            return;
+                        }
+                    }
+                }
+
+                for (var i = 0; i < count; i++)
+                {
+                    WriteFrame(batch[i].Opcode, batch[i].Payload.Span);
+                    batch[i] = null!;
+                }
+
+                if (closeFrame is not null)
+                {
+                    WriteFrame(Opcode.Close, closeFrame);
+                }
+
+                var flush = await _output.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCanceled || flush.IsCompleted)
+                {
+                    throw new OperationCanceledException("the connection is closing");
+                }
+
+                if (closeFrame is not null && _closeReceived)
+                {
+                    // Both close frames have crossed: the handshake is complete.
+                    _input.CancelPendingRead();
+                }
+            }
+        }
+        catch (Exception exception)
+        {
+            Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
+            lock (_gate)
+            {
+                _queue?.Clear();
+                _queuedBytes = 0;
+                _closeRequested = true;
+                _closeSent = true;
+                _draining = false;
+                _drained?.TrySetResult();
+            }
+
+            _input.CancelPendingRead();
+            _abort();
+        }
+    }
+
+    private void WriteFrame(Opcode opcode, ReadOnlySpan<byte> payload)
+    {
+        var header = _output.GetSpan(WebSocketFrames.MaxServerHeaderLength);
+        _output.Advance(WebSocketFrames.WriteHeader(header, opcode, payload.Length));
+        _output.Write(payload);
+    }
+
+    private async Task TearDownAsync()
+    {
+        int code;
+        string reason;
+        Task drained;
+        lock (_gate)
+        {
+            if (!_closeRequested)
+            {
+                _closeRequested = true;
+                _closePayload = null;
+            }
+
+            code = _closeCode;
+            reason = _closeReason;
+            if (_draining)
+            {
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                drained = _drained.Task;
+            }
+            else
+            {
+                drained = Task.CompletedTask;
+            }
+        }
+
+        Notify(code, reason);
+        try
+        {
+            await drained.WaitAsync(_settings.CloseHandshakeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _output.CancelPendingFlush();
+            _abort();
+        }
+
+        Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
+        await _input.CompleteAsync().ConfigureAwait(false);
+        await _output.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Slow consumer: outbound queue over {Messages} messages or {Bytes} bytes; closing with 4001")]
+        public static partial void SlowConsumer(ILogger logger, int messages, long bytes);
+
+        [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Closing with {Code}: {Reason}")]
+        public static partial void ProtocolClose(ILogger logger, int code, string reason);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Debug, Message = "Read loop ended: {ExceptionType}: {Message}")]
+        public static partial void ReadEnded(ILogger logger, string exceptionType, string message);
+
+        [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Read loop failed")]
+        public static partial void ReadFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Write failed: {ExceptionType}: {Message}")]
+        public static partial void WriteFailed(ILogger logger, string exceptionType, string message);
+
+        [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Close handshake not completed within {Timeout}; dropping the connection")]
+        public static partial void CloseHandshakeTimedOut(ILogger logger, TimeSpan timeout);
+    }
+}

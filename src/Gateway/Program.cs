@@ -1,8 +1,10 @@
 using Gateway.Admin;
+using Gateway.Dialects.Jac;
 using Gateway.Dialects.Tapr;
 using Gateway.Hosting;
 
-var builder = WebApplication.CreateSlimBuilder(args);
+// appsettings.json is found next to the binary, wherever the process is started from.
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.WebHost.UseKestrelHttpsConfiguration();
 builder.AddGateway();
 
@@ -10,6 +12,7 @@ var app = builder.Build();
 app.StartGatewayRuntime();
 app.MapHealth();
 app.MapTapr();
+app.MapJac();
 app.MapAdmin();
 app.Run();
 

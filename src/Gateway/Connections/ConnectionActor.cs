@@ -9,7 +9,14 @@ namespace Gateway.Connections;
 /// <summary>What a connection actor needs besides its identity and socket.</summary>
 /// <param name="PingTimeout">Close with 4000 after this long without liveness; <see langword="null"/> for no deadline (jac).</param>
 /// <param name="AnyFrameIsLiveness">Whether data frames and protocol pings/pongs also refresh the deadline.</param>
-public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLiveness);
+public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLiveness)
+{
+    /// <summary>How long the app may take to answer a frame forwarded with a reply (jac walker), in one attempt.</summary>
+    public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Where direct messages and identity changes go; set by the user actor.</summary>
+    public IActorRef? Registry { get; init; }
+}
 
 /// <summary>
 /// One client socket: its identity, its ping deadline, the only writer of its frames besides
@@ -25,7 +32,8 @@ public sealed partial class ConnectionActor : ReceiveActor
     private readonly IActorRef _callbacks;
     private readonly ConnectionSettings _settings;
     private readonly ILogger _log;
-    private readonly ConnectionIdentity _identity;
+    private readonly Queue<Func<string, OutboundMessage>> _pendingReplies = new();
+    private ConnectionIdentity _identity;
     private long _lastLiveness = Stopwatch.GetTimestamp();
     private ICancelable? _deadline;
     private int _closeCode = CloseCodes.InternalError;
@@ -44,6 +52,11 @@ public sealed partial class ConnectionActor : ReceiveActor
         Receive<Heartbeat>(_ => HandleHeartbeat());
         Receive<ForwardToApp>(HandleForwardToApp);
         Receive<SendToClient>(message => _outbox.TryEnqueue(message.Message));
+        Receive<ForwardWithReply>(HandleForwardWithReply);
+        Receive<CallbackProtocol.WalkerReplied>(HandleReplied);
+        Receive<CallbackProtocol.WalkerFailed>(failed => HandleReplyFailed(failed.Reason));
+        Receive<RouteToTargets>(route => _settings.Registry?.Tell(new Registry.RegistryProtocol.Route(route.Kind, route.Targets, route.Message), Self));
+        Receive<ChangeIdentity>(HandleChangeIdentity);
         Receive<DeadlineCheck>(_ => HandleDeadlineCheck());
         Receive<Close>(HandleClose);
         Receive<SocketClosed>(HandleSocketClosed);
@@ -94,6 +107,67 @@ public sealed partial class ConnectionActor : ReceiveActor
         _callbacks.Tell(new CallbackProtocol.MessageReceived(_identity, message, _flow), Self);
     }
 
+    private void HandleForwardWithReply(ForwardWithReply message)
+    {
+        if (_settings.AnyFrameIsLiveness)
+        {
+            _lastLiveness = Stopwatch.GetTimestamp();
+        }
+
+        // The callback actor answers a connection's requests in order, so replies match this queue.
+        _pendingReplies.Enqueue(message.FailureFrame);
+        _callbacks.Tell(new CallbackProtocol.WalkerReceived(_identity, message.Message, _flow, Self, _settings.ReplyTimeout), Self);
+    }
+
+    private void HandleReplied(CallbackProtocol.WalkerReplied replied)
+    {
+        if (!IsSingleJsonValue(replied.Body))
+        {
+            HandleReplyFailed(replied.Body.Length == 0 ? "the app's response is empty" : "the app's response is not valid JSON");
+            return;
+        }
+
+        if (_pendingReplies.TryDequeue(out _))
+        {
+            _outbox.TryEnqueue(OutboundMessage.Text(replied.Body));
+        }
+    }
+
+    private void HandleReplyFailed(string reason)
+    {
+        if (_pendingReplies.TryDequeue(out var failureFrame))
+        {
+            _outbox.TryEnqueue(failureFrame(reason));
+        }
+    }
+
+    private void HandleChangeIdentity(ChangeIdentity change)
+    {
+        var previous = _identity;
+        _identity = previous.WithUser(change.User, change.Token, change.AccessPublic);
+        _settings.Registry?.Tell(new Registry.RegistryProtocol.IdentityChanged(previous, _identity), Self);
+        Log.IdentityChanged(_log, _identity.Id.Value, previous.User, _identity.User);
+    }
+
+    private static bool IsSingleJsonValue(byte[] body)
+    {
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(body);
+            if (!reader.Read())
+            {
+                return false;
+            }
+
+            reader.Skip();
+            return !reader.Read();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     private void HandleDeadlineCheck()
     {
         var timeout = _settings.PingTimeout!.Value;
@@ -137,6 +211,9 @@ public sealed partial class ConnectionActor : ReceiveActor
     {
         [LoggerMessage(EventId = 200, Level = LogLevel.Debug, Message = "Connection {ConnectionId} opened for user {User} ({Dialect})")]
         public static partial void Opened(ILogger logger, string connectionId, string user, Dialect dialect);
+
+        [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Connection {ConnectionId} changed user from {Previous} to {User}")]
+        public static partial void IdentityChanged(ILogger logger, string connectionId, string previous, string user);
 
         [LoggerMessage(EventId = 201, Level = LogLevel.Debug, Message = "Connection {ConnectionId} of user {User} closed with {Code} {Reason}")]
         public static partial void Closed(ILogger logger, string connectionId, string user, int code, string reason);

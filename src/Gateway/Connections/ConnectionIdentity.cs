@@ -40,5 +40,9 @@ public sealed record ConnectionIdentity(
     /// <summary>Lowercase hex MD5 of the token, which admin filters may also name.</summary>
     public string TokenMd5 => _tokenMd5 ??= Md5Hex(Token);
 
+    /// <summary>The same connection under another user (jac <c>change_user</c>); derived values are recomputed.</summary>
+    public ConnectionIdentity WithUser(string user, string token, bool accessPublic) =>
+        new(Id, Dialect, user, token, accessPublic, UserAgent, Cookie, Channel, ConnectedAt);
+
     public static string Md5Hex(string text) => Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(text)));
 }

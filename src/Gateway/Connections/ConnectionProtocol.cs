@@ -49,6 +49,19 @@ public static class ConnectionProtocol
     /// <summary>Write <paramref name="Message"/> to this client, in order with everything else the actor sends it.</summary>
     internal sealed record SendToClient(OutboundMessage Message);
 
+    /// <summary>
+    /// A client frame for the app whose HTTP response is the client's answer (a jac walker with
+    /// <c>response: true</c>): the response body goes back to the client as one frame, after anything the
+    /// app pushed meanwhile; a failure goes back as <paramref name="FailureFrame"/>(reason).
+    /// </summary>
+    internal sealed record ForwardWithReply(ForwardToApp Message, Func<string, OutboundMessage> FailureFrame);
+
+    /// <summary>Deliver <paramref name="Message"/> to the connections of these users, channels or client ids (jac direct messages).</summary>
+    internal sealed record RouteToTargets(Registry.RegistryProtocol.RouteKind Kind, IReadOnlyList<string> Targets, OutboundMessage Message);
+
+    /// <summary>The client re-authenticated (jac <c>change_user</c>): it is now this user; the registry's indexes follow.</summary>
+    public sealed record ChangeIdentity(string User, string Token, bool AccessPublic);
+
     /// <summary>Close the socket with <paramref name="Code"/> and stop.</summary>
     public sealed record Close(int Code, string Reason);
 

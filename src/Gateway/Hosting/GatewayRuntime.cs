@@ -31,7 +31,7 @@ internal sealed class GatewayRuntime : IDisposable
             CallbackActor.Props(_callbackClient, new CallbackSettings(callback.Timeout, callback.RetryBaseDelay, callback.RetryMaxDelay, callback.MaxConcurrency)),
             "callbacks");
         var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness);
-        var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness);
+        var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness) { ReplyTimeout = gateway.Jac.WalkerTimeout };
         Registry = System.ActorOf(RegistryActor.Props(Callbacks, tapr, jac), "registry");
     }
 

@@ -27,8 +27,8 @@ public sealed partial class UserActor : ReceiveActor
         _user = user;
         _registry = registry;
         _callbacks = callbacks;
-        _tapr = tapr;
-        _jac = jac;
+        _tapr = tapr with { Registry = registry };
+        _jac = jac with { Registry = registry };
         _log = Context.GetLogger();
 
         Receive<AttachConnection>(HandleAttach);

@@ -1,0 +1,33 @@
+using Gateway.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Dialects.Jac;
+
+/// <summary>Maps the jac-cloud client endpoint.</summary>
+public static partial class JacEndpoints
+{
+    /// <summary>Maps <c>Gateway:Jac:Path</c> (default <c>/websocket</c>).</summary>
+    public static WebApplication MapJac(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Jac;
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Jac");
+        var authenticator = new JacAuthenticator(options.TokenSecret, options.RootIdClaim, options.ClockSkew);
+        if (!authenticator.HasSecret)
+        {
+            Log.NoSecret(log, options.Path);
+        }
+
+        var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log);
+        var runtime = app.Services.GetRequiredService<GatewayRuntime>();
+        var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
+        app.MapGet("/" + options.Path.Trim('/'), context => DialectEndpoint.ServeAsync(context, dialect, runtime, limiter, log));
+        return app;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "No Gateway:Jac:TokenSecret is configured: every connection to {Path} is the public user")]
+        public static partial void NoSecret(ILogger logger, string path);
+    }
+}

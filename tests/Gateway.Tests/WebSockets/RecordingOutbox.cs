@@ -1,0 +1,95 @@
+using System.Text;
+using Gateway.WebSockets;
+
+namespace Gateway.Tests.WebSockets;
+
+/// <summary>A close requested of a <see cref="RecordingOutbox"/>.</summary>
+internal sealed record CloseRequest(int Code, string Reason, bool DiscardPending = false);
+
+/// <summary>
+/// An <see cref="IOutbox"/> that records what actors enqueue and the closes they request, instead of
+/// writing to a socket. <see cref="Result"/> makes it refuse messages (Overflow, Closed); after the first
+/// close it refuses with Closed, as the real outbox does. Thread-safe: actors call it from the pool.
+/// </summary>
+internal sealed class RecordingOutbox : IOutbox
+{
+    private readonly Lock _gate = new();
+    private readonly List<OutboundMessage> _messages = [];
+    private readonly List<CloseRequest> _closes = [];
+
+    /// <summary>What <see cref="TryEnqueue"/> answers while the outbox is open; only Enqueued records the message.</summary>
+    public EnqueueResult Result { get; set; } = EnqueueResult.Enqueued;
+
+    /// <summary>When set, <see cref="TryEnqueue"/> throws it (to make the calling actor fail).</summary>
+    public Exception? ThrowOnEnqueue { get; set; }
+
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closes.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>The enqueued messages in order.</summary>
+    public IReadOnlyList<OutboundMessage> Messages
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _messages];
+            }
+        }
+    }
+
+    /// <summary>The enqueued payloads decoded as UTF-8, in order.</summary>
+    public IReadOnlyList<string> Sent => [.. Messages.Select(message => Encoding.UTF8.GetString(message.Payload.Span))];
+
+    /// <summary>Every close requested, in order (the first is the one a real outbox honours).</summary>
+    public IReadOnlyList<CloseRequest> Closes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _closes];
+            }
+        }
+    }
+
+    public EnqueueResult TryEnqueue(OutboundMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (ThrowOnEnqueue is { } exception)
+        {
+            throw exception;
+        }
+
+        lock (_gate)
+        {
+            if (_closes.Count > 0)
+            {
+                return EnqueueResult.Closed;
+            }
+
+            if (Result == EnqueueResult.Enqueued)
+            {
+                _messages.Add(message);
+            }
+
+            return Result;
+        }
+    }
+
+    public void Close(int code, string reason, bool discardPending = false)
+    {
+        lock (_gate)
+        {
+            _closes.Add(new CloseRequest(code, reason, discardPending));
+        }
+    }
+}

@@ -1,0 +1,480 @@
+using Gateway.Connections;
+using Gateway.Registry;
+using Gateway.Tests.Connections;
+using Gateway.Tests.WebSockets;
+using Gateway.Users;
+using Gateway.WebSockets;
+using static Gateway.Registry.RegistryProtocol;
+
+namespace Gateway.Tests.Registry;
+
+public sealed class RegistryActorSpecs : TestKit
+{
+    private static readonly ConnectionSettings NoDeadline = new(null, AnyFrameIsLiveness: true);
+
+    private readonly TestProbe _callbacks;
+    private readonly IActorRef _registry;
+    private readonly Dictionary<string, RecordingOutbox> _outboxes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IActorRef> _connections = new(StringComparer.Ordinal);
+
+    public RegistryActorSpecs()
+    {
+        _callbacks = CreateTestProbe("callbacks");
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline), "registry");
+    }
+
+    [Fact]
+    public async Task Registering_a_connection_replies_with_the_attached_connection_actor_and_indexes_it()
+    {
+        var identity = TestIdentities.Tapr("c1", user: "alice", token: "t1");
+
+        _registry.Tell(new RegisterConnection(identity, new RecordingOutbox(), TestIdentities.Flow()));
+
+        var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
+        Assert.Equal("c1", attached.Connection.Path.Name);
+        Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync());
+        var list = await ListAsync();
+        var user = Assert.Single(list.Users);
+        Assert.Equal("alice", user.Name);
+        Assert.Same(identity, Assert.Single(user.Private));
+        Assert.Empty(user.Public);
+    }
+
+    [Fact]
+    public async Task The_list_groups_connections_by_user_in_ordinal_order_split_by_access_in_connection_order()
+    {
+        await RegisterAsync(TestIdentities.Tapr("z-2", user: "bob"));
+        await RegisterAsync(TestIdentities.Tapr("a-1", user: "alice", accessPublic: true));
+        await RegisterAsync(TestIdentities.Tapr("y-3", user: "Bob"));
+        await RegisterAsync(TestIdentities.Tapr("b-4", user: "alice"));
+        await RegisterAsync(TestIdentities.Tapr("x-5", user: "alice", accessPublic: true));
+
+        var list = await ListAsync();
+
+        Assert.Equal(["Bob", "alice", "bob"], list.Users.Select(u => u.Name));
+        var alice = list.Users[1];
+        Assert.Equal(["b-4"], alice.Private.Select(c => c.Id.Value));
+        Assert.Equal(["a-1", "x-5"], alice.Public.Select(c => c.Id.Value));
+        Assert.Equal(new RegistryStats(5, 3, 3), await StatsAsync());
+    }
+
+    [Fact]
+    public async Task A_duplicate_connection_id_is_refused_and_the_first_connection_is_kept()
+    {
+        var first = TestIdentities.Tapr("c1", user: "alice");
+        await RegisterAsync(first);
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c1", user: "bob"), new RecordingOutbox(), TestIdentities.Flow()), DefaultTimeout));
+
+        Assert.Contains("c1", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync());
+        Assert.Same(first, Assert.Single(Assert.Single((await ListAsync()).Users).Private));
+    }
+
+    [Fact]
+    public async Task An_ended_connection_leaves_no_index_entries_behind()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice", token: "t1", channel: "room"));
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "alice", token: "t2"));
+
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(ConnIds: ["c1"])));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Tokens: ["t1"])));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Tokens: [ConnectionIdentity.Md5Hex("t1")])));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Channels: ["room"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["alice"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(All: true)));
+    }
+
+    [Fact]
+    public async Task The_indexes_match_reality_after_any_sequence_of_registers_and_ends()
+    {
+        var random = new Random(20250101);
+        string[] users = ["alice", "bob", "carol", "n::000000000000000000000001"];
+        var live = new Dictionary<string, ConnectionIdentity>(StringComparer.Ordinal);
+        var next = 0;
+        for (var step = 1; step <= 120; step++)
+        {
+            if (live.Count == 0 || random.NextDouble() < 0.55)
+            {
+                var id = $"conn-{next++}";
+                var identity = TestIdentities.Tapr(id, user: users[random.Next(users.Length)], token: $"tok-{random.Next(6)}", accessPublic: random.Next(2) == 0, channel: random.Next(3) == 0 ? "room" : null);
+                await RegisterAsync(identity);
+                live.Add(id, identity);
+            }
+            else
+            {
+                var id = live.Keys.ElementAt(random.Next(live.Count));
+                _connections[id].Tell(random.Next(2) == 0 ? new ConnectionProtocol.SocketClosed(1000, "bye") : new ConnectionProtocol.Close(1000, "bye"));
+                live.Remove(id);
+            }
+
+            if (step % 20 == 0)
+            {
+                await AwaitAssertAsync(() => AssertIndexesMatchAsync(live.Values, users));
+            }
+        }
+
+        foreach (var id in live.Keys)
+        {
+            _connections[id].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        }
+
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
+        Assert.Empty((await ListAsync()).Users);
+    }
+
+    [Fact]
+    public async Task An_id_can_be_registered_again_once_its_connection_has_ended()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        await AwaitAssertAsync(async () => Assert.Equal(0, (await StatsAsync()).Connections));
+
+        var again = TestIdentities.Tapr("c1", user: "alice");
+        var outbox = await RegisterAsync(again);
+
+        _connections["c1"].Tell(ConnectionProtocol.Ping.Instance);
+        await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], outbox.Sent));
+        Assert.Same(again, Assert.Single(Assert.Single((await ListAsync()).Users).Private));
+    }
+
+    [Theory]
+    [InlineData("users=alice", "c1,c2")]
+    [InlineData("users=alice;access=1", "c1")]
+    [InlineData("users=alice;access=2", "c2")]
+    [InlineData("users=alice,bob;access=2", "c2,c4")]
+    [InlineData("users=alice,bob,alice", "c1,c2,c3,c4")]
+    [InlineData("tokens=t1", "c1,c4")]
+    [InlineData("tokens=md5:t1", "c1,c4")]
+    [InlineData("tokens=t1,md5:t1", "c1,c4")]
+    [InlineData("tokens=t1;access=2", "c1,c4")]
+    [InlineData("users=alice;tokens=t1", "c1")]
+    [InlineData("users=bob;tokens=t1;access=1", "")]
+    [InlineData("conns=c3", "c3")]
+    [InlineData("conns=c3;users=alice", "")]
+    [InlineData("conns=c3;users=bob", "c3")]
+    [InlineData("conns=c3,c4;tokens=t1", "c4")]
+    [InlineData("conns=ghost,c5", "c5")]
+    [InlineData("channels=room", "c3,c4")]
+    [InlineData("channels=room;users=bob;access=1", "c3")]
+    [InlineData("channels=room,lobby;tokens=md5:t5", "c5")]
+    [InlineData("users=nobody", "")]
+    [InlineData("tokens=unknown", "")]
+    [InlineData("all", "c1,c2,c3,c4,c5")]
+    public async Task Sends_reach_exactly_the_intersection_of_the_given_filters(string filter, string expected)
+    {
+        await RegisterPopulationAsync();
+
+        var receipt = await SendAsync(ParseFilter(filter), "{\"n\":1}");
+
+        var targets = expected.Length == 0 ? [] : expected.Split(',');
+        Assert.Equal(new DeliveryReceipt(targets.Length, targets.Length, 0), receipt);
+        foreach (var (id, outbox) in _outboxes)
+        {
+            Assert.Equal(targets.Contains(id) ? ["{\"n\":1}"] : [], outbox.Sent);
+        }
+    }
+
+    [Fact]
+    public async Task An_empty_filter_without_all_targets_nobody()
+    {
+        await RegisterPopulationAsync();
+
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter()));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Users: [], UsersAccessType: 2)));
+        Assert.All(_outboxes.Values, outbox => Assert.Empty(outbox.Sent));
+    }
+
+    [Fact]
+    public async Task The_receipt_counts_matched_enqueued_and_dropped_targets()
+    {
+        await RegisterAsync(TestIdentities.Tapr("ok", user: "alice"));
+        await RegisterAsync(TestIdentities.Tapr("slow", user: "alice"), new RecordingOutbox { Result = EnqueueResult.Overflow });
+        await RegisterAsync(TestIdentities.Tapr("closing", user: "alice"), new RecordingOutbox { Result = EnqueueResult.Closed });
+        await RegisterAsync(TestIdentities.Tapr("other", user: "bob"));
+
+        var receipt = await SendAsync(new TargetFilter(Users: ["alice"]), "\"hi\"");
+
+        Assert.Equal(new DeliveryReceipt(3, 1, 2), receipt);
+        Assert.Equal(["\"hi\""], _outboxes["ok"].Sent);
+        Assert.Empty(_outboxes["other"].Sent);
+    }
+
+    [Fact]
+    public async Task A_send_shares_one_message_between_its_targets_and_keeps_its_opcode()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "alice"));
+        var message = OutboundMessage.Binary(new byte[] { 1, 2, 3 });
+
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), message));
+
+        Assert.Equal(new DeliveryReceipt(2, 2, 0), await ExpectMsgAsync<DeliveryReceipt>());
+        Assert.Same(message, Assert.Single(_outboxes["c1"].Messages));
+        Assert.Same(message, Assert.Single(_outboxes["c2"].Messages));
+    }
+
+    [Fact]
+    public async Task Close_closes_exactly_the_targets_with_the_code_and_reason()
+    {
+        await RegisterPopulationAsync();
+
+        _registry.Tell(new CloseConnections(new TargetFilter(Users: ["bob"]), 4100, "kicked"));
+
+        Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
+        Assert.Equal([new CloseRequest(4100, "kicked")], _outboxes["c3"].Closes);
+        Assert.Equal([new CloseRequest(4100, "kicked")], _outboxes["c4"].Closes);
+        Assert.All(new[] { "c1", "c2", "c5" }, id => Assert.Empty(_outboxes[id].Closes));
+    }
+
+    [Fact]
+    public async Task Closing_unknown_targets_is_not_an_error()
+    {
+        await RegisterPopulationAsync();
+
+        _registry.Tell(new CloseConnections(new TargetFilter(ConnIds: ["ghost"], Users: ["nobody"]), 1000, string.Empty));
+
+        Assert.Equal(new ConnectionsClosed(0), await ExpectMsgAsync<ConnectionsClosed>());
+        Assert.All(_outboxes.Values, outbox => Assert.Empty(outbox.Closes));
+    }
+
+    [Fact]
+    public async Task Close_all_closes_every_connection_when_the_filter_says_all()
+    {
+        await RegisterPopulationAsync();
+
+        _registry.Tell(new CloseConnections(new TargetFilter(All: true), 1000, string.Empty));
+
+        Assert.Equal(new ConnectionsClosed(5), await ExpectMsgAsync<ConnectionsClosed>());
+        Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1000, string.Empty)], outbox.Closes));
+    }
+
+    [Theory]
+    [InlineData(RouteKind.Users, "bob", "c3,c4")]
+    [InlineData(RouteKind.Users, "bob,carol,bob", "c3,c4,c5")]
+    [InlineData(RouteKind.Channels, "room", "c3,c4")]
+    [InlineData(RouteKind.Channels, "lobby,nowhere", "c5")]
+    [InlineData(RouteKind.Clients, "c1,c5,c1,ghost", "c1,c5")]
+    [InlineData(RouteKind.Users, "nobody", "")]
+    public async Task A_route_delivers_once_to_each_matching_connection_only(RouteKind kind, string targets, string expected)
+    {
+        await RegisterPopulationAsync();
+
+        _registry.Tell(new Route(kind, targets.Split(','), OutboundMessage.Text("{\"hello\":true}")));
+        await StatsAsync(); // the route has been handled once the stats come back
+
+        var reached = expected.Length == 0 ? [] : expected.Split(',');
+        foreach (var (id, outbox) in _outboxes)
+        {
+            Assert.Equal(reached.Contains(id) ? ["{\"hello\":true}"] : [], outbox.Sent);
+        }
+    }
+
+    [Fact]
+    public async Task An_identity_change_moves_the_user_and_token_index_entries()
+    {
+        var before = TestIdentities.Jac("client-1", root: "n::public", token: string.Empty);
+        await RegisterAsync(before);
+        await RegisterAsync(TestIdentities.Jac("client-2", root: "n::public", token: string.Empty));
+        var after = before.WithUser("n::alice", "jwt-alice", accessPublic: false);
+
+        _registry.Tell(new IdentityChanged(before, after));
+
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::public"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::alice"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Tokens: ["jwt-alice"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Tokens: [ConnectionIdentity.Md5Hex("jwt-alice")])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Tokens: [string.Empty])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::alice"], UsersAccessType: 1)));
+        Assert.Equal(["client-1"], _outboxes.Where(o => o.Value.Sent.Count == 4).Select(o => o.Key));
+        var list = await ListAsync();
+        Assert.Equal(["n::alice", "n::public"], list.Users.Select(u => u.Name));
+        Assert.Same(after, Assert.Single(list.Users[0].Private));
+        Assert.Equal(2, (await StatsAsync()).Users);
+    }
+
+    [Fact]
+    public async Task A_connection_that_changed_identity_leaves_no_entries_when_it_ends()
+    {
+        var before = TestIdentities.Jac("client-1", root: "n::public");
+        await RegisterAsync(before);
+        _registry.Tell(new IdentityChanged(before, before.WithUser("n::alice", "jwt", accessPublic: false)));
+
+        _connections["client-1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Users: ["n::alice"])));
+        Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Tokens: ["jwt"])));
+    }
+
+    [Fact]
+    public async Task The_user_actor_stops_after_its_last_connection_and_a_new_one_serves_a_later_connection()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
+        var firstUserActor = Watch(LastSender);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "alice"));
+        Assert.Equal(firstUserActor, LastSender);
+
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
+        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        await ExpectTerminatedAsync(firstUserActor);
+        Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync());
+
+        var outbox = await RegisterAsync(TestIdentities.Tapr("c3", user: "alice"));
+        Assert.NotEqual(firstUserActor, LastSender);
+        Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync());
+        _connections["c3"].Tell(ConnectionProtocol.Ping.Instance);
+        await AwaitAssertAsync(() => Assert.Single(outbox.Sent));
+    }
+
+    [Fact]
+    public async Task A_connection_registered_while_its_user_goes_idle_is_never_lost()
+    {
+        RecordingOutbox outbox = null!;
+        for (var i = 0; i < 40; i++)
+        {
+            if (i > 0)
+            {
+                // End the previous connection and register the next at once, racing the user actor's idle report.
+                _connections[$"c{i - 1}"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+            }
+
+            outbox = await RegisterAsync(TestIdentities.Tapr($"c{i}", user: "alice"));
+        }
+
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
+        var last = Watch(_connections["c39"]);
+        last.Tell(ConnectionProtocol.Ping.Instance);
+        await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], outbox.Sent));
+        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
+        Assert.Equal("c39", Assert.Single(Assert.Single((await ListAsync()).Users).Private).Id.Value);
+    }
+
+    [Fact]
+    public async Task Abandoning_a_registration_stops_its_connection_and_unindexes_it()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
+        var connection = Watch(_connections["c1"]);
+
+        _registry.Tell(new AbandonConnection(new ConnectionId("c1")));
+
+        await ExpectTerminatedAsync(connection);
+        await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
+    }
+
+    [Fact]
+    public async Task Close_all_refuses_new_connections_and_await_empty_answers_once_the_last_connection_ended()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"));
+
+        _registry.Tell(new CloseAll(1001, "gateway shutting down"));
+        Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
+        Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1001, "gateway shutting down")], outbox.Closes));
+        await Assert.ThrowsAsync<ShuttingDownException>(() =>
+            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c3"), new RecordingOutbox(), TestIdentities.Flow()), DefaultTimeout));
+
+        _registry.Tell(AwaitEmpty.Instance);
+        _registry.Tell(GetStats.Instance);
+        Assert.Equal(new RegistryStats(2, 2, 2), await ExpectMsgAsync<RegistryStats>()); // not empty yet: no RegistryEmpty before it
+
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"));
+        await AwaitAssertAsync(async () => Assert.Equal(1, (await StatsAsync()).Connections));
+        Assert.False(HasMessages, "RegistryEmpty came while a connection remained");
+        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"));
+        await ExpectMsgAsync<RegistryEmpty>();
+    }
+
+    [Fact]
+    public async Task Await_empty_answers_at_once_when_no_connection_remains()
+    {
+        _registry.Tell(AwaitEmpty.Instance);
+
+        await ExpectMsgAsync<RegistryEmpty>();
+    }
+
+    private async Task RegisterPopulationAsync()
+    {
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice", token: "t1"));
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "alice", token: "t2", accessPublic: true));
+        await RegisterAsync(TestIdentities.Tapr("c3", user: "bob", token: "t3", channel: "room"));
+        await RegisterAsync(TestIdentities.Tapr("c4", user: "bob", token: "t1", accessPublic: true, channel: "room"));
+        await RegisterAsync(TestIdentities.Jac("c5", root: "carol", channel: "lobby", token: "t5"));
+    }
+
+    /// <summary>Registers and waits for the attach; <see cref="TestKitBase.LastSender"/> is then the user actor.</summary>
+    private async Task<RecordingOutbox> RegisterAsync(ConnectionIdentity identity, RecordingOutbox? outbox = null)
+    {
+        outbox ??= new RecordingOutbox();
+        _registry.Tell(new RegisterConnection(identity, outbox, TestIdentities.Flow()));
+        var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
+        _outboxes[identity.Id.Value] = outbox;
+        _connections[identity.Id.Value] = attached.Connection;
+        return outbox;
+    }
+
+    private Task<RegistryStats> StatsAsync() => _registry.Ask<RegistryStats>(GetStats.Instance, DefaultTimeout);
+
+    private Task<ConnectionList> ListAsync() => _registry.Ask<ConnectionList>(GetConnections.Instance, DefaultTimeout);
+
+    private Task<DeliveryReceipt> SendAsync(TargetFilter filter, string payload = "{}") =>
+        _registry.Ask<DeliveryReceipt>(new SendToConnections(filter, OutboundMessage.Text(payload)), DefaultTimeout);
+
+    private async Task AssertIndexesMatchAsync(IEnumerable<ConnectionIdentity> live, IReadOnlyList<string> users)
+    {
+        var expected = live.ToList();
+        var list = await ListAsync();
+        var listed = list.Users.SelectMany(u => u.Private.Concat(u.Public).Select(c => (u.Name, c.Id.Value, c.AccessPublic))).OrderBy(x => x.Value, StringComparer.Ordinal);
+        Assert.Equal(expected.Select(c => (c.User, c.Id.Value, c.AccessPublic)).OrderBy(x => x.Value, StringComparer.Ordinal), listed);
+        Assert.Equal(new RegistryStats(expected.Count, expected.Select(c => c.User).Distinct().Count(), expected.Select(c => c.User).Distinct().Count()), await StatsAsync());
+        Assert.Equal(expected.Count, (await SendAsync(new TargetFilter(All: true))).Matched);
+        foreach (var user in users)
+        {
+            Assert.Equal(expected.Count(c => c.User == user), (await SendAsync(new TargetFilter(Users: [user]))).Matched);
+            Assert.Equal(expected.Count(c => c.User == user && !c.AccessPublic), (await SendAsync(new TargetFilter(Users: [user], UsersAccessType: 1))).Matched);
+        }
+
+        for (var token = 0; token < 6; token++)
+        {
+            var name = $"tok-{token}";
+            Assert.Equal(expected.Count(c => c.Token == name), (await SendAsync(new TargetFilter(Tokens: [name]))).Matched);
+            Assert.Equal(expected.Count(c => c.Token == name), (await SendAsync(new TargetFilter(Tokens: [ConnectionIdentity.Md5Hex(name)]))).Matched);
+        }
+
+        Assert.Equal(expected.Count(c => c.Channel == "room"), (await SendAsync(new TargetFilter(Channels: ["room"]))).Matched);
+        foreach (var connection in expected)
+        {
+            Assert.Equal(1, (await SendAsync(new TargetFilter(ConnIds: [connection.Id.Value]))).Matched);
+        }
+    }
+
+    private static TargetFilter ParseFilter(string text)
+    {
+        if (text == "all")
+        {
+            return new TargetFilter(All: true);
+        }
+
+        var filter = new TargetFilter();
+        foreach (var part in text.Split(';'))
+        {
+            var (key, values) = (part[..part.IndexOf('=', StringComparison.Ordinal)], part[(part.IndexOf('=', StringComparison.Ordinal) + 1)..].Split(','));
+            filter = key switch
+            {
+                "users" => filter with { Users = values },
+                "tokens" => filter with { Tokens = [.. values.Select(v => v.StartsWith("md5:", StringComparison.Ordinal) ? ConnectionIdentity.Md5Hex(v[4..]) : v)] },
+                "conns" => filter with { ConnIds = values },
+                "channels" => filter with { Channels = values },
+                "access" => filter with { UsersAccessType = int.Parse(values[0], System.Globalization.CultureInfo.InvariantCulture) },
+                _ => throw new ArgumentException($"unknown filter key {key}", nameof(text)),
+            };
+        }
+
+        return filter;
+    }
+}

@@ -7,13 +7,16 @@ using Gateway.Callbacks;
 namespace Gateway.Tests.Callbacks;
 
 /// <summary>How the fake app answers one callback attempt; <see cref="Hold"/> keeps the request open until it completes.</summary>
-internal sealed record ScriptedReply(CallbackOutcome Outcome, string? Body = null, TaskCompletionSource? Hold = null)
+internal sealed record ScriptedReply(CallbackOutcome Outcome, string? Body = null, TaskCompletionSource? Hold = null, Exception? Throw = null)
 {
     public static ScriptedReply Delivered(string? body = null, TaskCompletionSource? hold = null) => new(CallbackOutcome.Delivered, body, hold);
 
     public static ScriptedReply Rejected(TaskCompletionSource? hold = null) => new(CallbackOutcome.Rejected, null, hold);
 
     public static ScriptedReply Transient(TaskCompletionSource? hold = null) => new(CallbackOutcome.Transient, null, hold);
+
+    /// <summary>The attempt's task faults with <paramref name="exception"/> instead of returning a result.</summary>
+    public static ScriptedReply Faulted(Exception exception) => new(CallbackOutcome.Transient, Throw: exception);
 }
 
 /// <summary>One attempt the fake app received, in arrival order.</summary>
@@ -133,6 +136,11 @@ internal sealed class ScriptedCallbackClient(Uri? target) : IAppCallbackClient
             if (reply.Hold is { } hold)
             {
                 await hold.Task.ConfigureAwait(false);
+            }
+
+            if (reply.Throw is { } exception)
+            {
+                throw exception;
             }
 
             lock (_gate)

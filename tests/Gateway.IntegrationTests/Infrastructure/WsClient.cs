@@ -32,6 +32,9 @@ public sealed class WsClient : IAsyncDisposable
     /// <summary>Completes when the server's close frame arrives (code, reason) or the connection is lost (1006).</summary>
     public Task<WsClose> Closed => _closed.Task;
 
+    /// <summary>How the socket ended, or null while it is open.</summary>
+    public WsClose? CloseIfEnded => _closed.Task.IsCompletedSuccessfully ? _closed.Task.Result : null;
+
     /// <summary>
     /// Connects to <paramref name="uri"/>. <paramref name="user"/> goes in <c>X-Bfl-User</c>, <paramref name="cookie"/>
     /// in <c>Cookie</c>, <paramref name="userAgent"/> in <c>User-Agent</c> (each omitted when null); protocol keep-alive

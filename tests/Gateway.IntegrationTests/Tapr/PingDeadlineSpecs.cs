@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Tapr;
+
+/// <summary>A gateway whose ping deadline is 2 s instead of 45 s.</summary>
+public sealed class ShortPingTimeoutFixture : GatewayFixture
+{
+    public static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(2);
+
+    protected override void Configure(GatewayProcessOptions options) => options.With("Tapr", "PingTimeout", "00:00:02");
+}
+
+/// <summary>PROTOCOL.md §3 deadline: a connection with no ping for longer than the timeout is closed with 4000 "ping timeout" and the app gets <c>close</c>.</summary>
+public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutputHelper output) : GatewaySpec(fixture.Host, output), IClassFixture<ShortPingTimeoutFixture>
+{
+    private static readonly TimeSpan Timeout = ShortPingTimeoutFixture.PingTimeout;
+
+    [Fact]
+    public async Task A_silent_client_is_closed_with_4000_ping_timeout_and_the_app_gets_exactly_one_close()
+    {
+        var user = UniqueUser("silent");
+        var (client, open) = await ConnectAndOpenAsync(user);
+        var connected = Stopwatch.StartNew();
+
+        var close = await client.WaitForCloseAsync(Timeout + TestTimeouts.Default);
+        var elapsed = connected.Elapsed;
+
+        Assert.Equal(new WsClose(4000, "ping timeout", FrameReceived: true), close);
+
+        // Not before the deadline; within the promised 1 s of slack (plus room for a loaded machine).
+        Assert.InRange(elapsed, Timeout - TimeSpan.FromMilliseconds(250), Timeout + TimeSpan.FromSeconds(1) + TestTimeouts.Dilated(TimeSpan.FromSeconds(2)));
+        var closeCallback = await App.WaitForActionAsync(open.ConnId!, "close");
+        Assert.Equal(ExpectedCallback("close", user, open.ConnId!, open.Token!, accessPublic: true), closeCallback.BodyText);
+        await App.AssertNoMoreAsync(r => r.ConnId == open.ConnId && r.Action == "close", allowed: 1, what: "close callbacks");
+    }
+
+    [Fact]
+    public async Task A_client_that_pings_keeps_its_socket_past_several_timeouts()
+    {
+        var (client, open) = await ConnectAndOpenAsync(UniqueUser("pinger"));
+        var alive = Stopwatch.StartNew();
+
+        // 3.5 timeouts, pinging every quarter of one.
+        while (alive.Elapsed < Timeout * 3.5)
+        {
+            await client.SendTextAsync("{\"event\":\"ping\"}");
+            Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());
+            await Task.Delay(Timeout / 4);
+        }
+
+        Assert.Null(client.CloseIfEnded);
+        Assert.DoesNotContain(App.ForConnection(open.ConnId!), r => r.Action is "close" or "message");
+        Assert.Contains(open.ConnId!, (await Gateway.Admin.ListAsync()).Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Data_frames_also_count_as_liveness_by_default()
+    {
+        var (client, open) = await ConnectAndOpenAsync(UniqueUser("talker"));
+        var alive = Stopwatch.StartNew();
+
+        var sent = 0;
+        while (alive.Elapsed < Timeout * 2.5)
+        {
+            await client.SendTextAsync($"{{\"event\":\"chat\",\"n\":{sent++}}}");
+            await Task.Delay(Timeout / 4);
+        }
+
+        Assert.Null(client.CloseIfEnded);
+        await App.WaitForCountAsync(sent, r => r.ConnId == open.ConnId && r.Action == "message");
+        Assert.DoesNotContain(App.ForConnection(open.ConnId!), r => r.Action == "close");
+    }
+
+    [Fact]
+    public async Task A_ws_library_client_that_stays_silent_sees_4000_ping_timeout()
+    {
+        var node = await StartNodeAsync();
+        var user = UniqueUser("nodesilent");
+
+        var client = await node.OpenAsync(Gateway.WebSocketUri(), new Dictionary<string, string> { ["X-Bfl-User"] = user });
+        var open = await App.WaitForOpenAsync(user);
+        var close = await client.WaitForCloseAsync(Timeout + TestTimeouts.Default);
+
+        Assert.Equal(4000, close.Code);
+        Assert.Equal("ping timeout", close.Reason);
+        await App.WaitForActionAsync(open.ConnId!, "close");
+    }
+}

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Gateway.Callbacks;
 using Gateway.Connections;
@@ -91,81 +90,6 @@ public sealed class ConnectionActorSpecs : TestKit
         connection.Tell(ConnectionProtocol.Ping.Instance);
 
         await AwaitAssertAsync(() => Assert.Equal(["{\"type\":\"connection\"}", "{\"event\":\"pong\"}"], _outbox.Sent));
-    }
-
-    [Fact]
-    public async Task Without_liveness_the_connection_is_closed_with_4000_ping_timeout_after_the_timeout()
-    {
-        var started = Stopwatch.GetTimestamp();
-        var connection = Watch(Start(TestIdentities.Tapr("c1"), new ConnectionSettings(TimeSpan.FromMilliseconds(300), AnyFrameIsLiveness: true)));
-
-        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
-
-        Assert.True(Stopwatch.GetElapsedTime(started) >= TimeSpan.FromMilliseconds(300), "closed before the timeout");
-        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
-        Assert.All(_outbox.Closes, close => Assert.Equal(4000, close.Code));
-        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
-        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>();
-    }
-
-    [Fact]
-    public async Task Pings_keep_the_connection_alive_past_several_timeouts()
-    {
-        var connection = Watch(Start(TestIdentities.Tapr("c1"), new ConnectionSettings(TimeSpan.FromMilliseconds(300), AnyFrameIsLiveness: false)));
-        var pings = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.Zero, TimeSpan.FromMilliseconds(50), connection, ConnectionProtocol.Ping.Instance, ActorRefs.NoSender);
-
-        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(1200));
-        Assert.Empty(_outbox.Closes);
-        Assert.True(_outbox.Sent.Count >= 10, $"only {_outbox.Sent.Count} pongs");
-
-        pings.Cancel();
-        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
-        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
-    }
-
-    [Fact]
-    public async Task Any_frame_keeps_the_connection_alive_when_any_frame_is_liveness()
-    {
-        var connection = Watch(Start(TestIdentities.Tapr("c1"), new ConnectionSettings(TimeSpan.FromMilliseconds(300), AnyFrameIsLiveness: true)));
-        var frames = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.Zero, TimeSpan.FromMilliseconds(50), connection, new ConnectionProtocol.ForwardToApp("x"u8.ToArray(), ConnectionProtocol.FrameKind.Text, 0, 0), ActorRefs.NoSender);
-        var heartbeats = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.FromMilliseconds(25), TimeSpan.FromMilliseconds(50), connection, ConnectionProtocol.Heartbeat.Instance, ActorRefs.NoSender);
-
-        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(1200));
-        Assert.Empty(_outbox.Closes);
-
-        frames.Cancel();
-        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(600));
-        Assert.Empty(_outbox.Closes);
-
-        heartbeats.Cancel();
-        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
-        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
-    }
-
-    [Fact]
-    public async Task Frames_and_heartbeats_are_not_liveness_unless_configured()
-    {
-        var connection = Watch(Start(TestIdentities.Tapr("c1"), new ConnectionSettings(TimeSpan.FromMilliseconds(300), AnyFrameIsLiveness: false)));
-        var forward = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.Zero, TimeSpan.FromMilliseconds(50), connection, new ConnectionProtocol.ForwardToApp("x"u8.ToArray(), ConnectionProtocol.FrameKind.Text, 0, 0), ActorRefs.NoSender);
-        var heartbeats = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.FromMilliseconds(25), TimeSpan.FromMilliseconds(50), connection, ConnectionProtocol.Heartbeat.Instance, ActorRefs.NoSender);
-
-        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
-        forward.Cancel();
-        heartbeats.Cancel();
-
-        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
-    }
-
-    [Fact]
-    public async Task Without_a_ping_timeout_the_connection_has_no_deadline()
-    {
-        var connection = Watch(Start(TestIdentities.Jac("c1"), new ConnectionSettings(null, AnyFrameIsLiveness: false)));
-
-        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(500));
-
-        Assert.Empty(_outbox.Closes);
-        connection.Tell(new ConnectionProtocol.Close(1000, "done"));
-        await ExpectTerminatedAsync(connection);
     }
 
     [Fact]

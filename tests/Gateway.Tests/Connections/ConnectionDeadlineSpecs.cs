@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Gateway.Callbacks;
+using Gateway.Connections;
+using Gateway.Tests.WebSockets;
+
+namespace Gateway.Tests.Connections;
+
+/// <summary>The ping deadline (PROTOCOL.md §3): apart from the other connection specs so their waits run in parallel.</summary>
+public sealed class ConnectionDeadlineSpecs : TestKit
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(200);
+
+    private readonly TestProbe _callbacks;
+    private readonly RecordingOutbox _outbox = new();
+
+    public ConnectionDeadlineSpecs()
+    {
+        _callbacks = CreateTestProbe("callbacks");
+    }
+
+    [Fact]
+    public async Task Without_liveness_the_connection_is_closed_with_4000_ping_timeout_after_the_timeout()
+    {
+        var started = Stopwatch.GetTimestamp();
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: true)));
+
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
+
+        Assert.True(Stopwatch.GetElapsedTime(started) >= Timeout, "closed before the timeout");
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+        Assert.All(_outbox.Closes, close => Assert.Equal(4000, close.Code));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>();
+    }
+
+    [Fact]
+    public async Task Pings_keep_the_connection_alive_past_several_timeouts()
+    {
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: false)));
+        var pings = Every(TimeSpan.Zero, connection, ConnectionProtocol.Ping.Instance);
+
+        await ExpectNoMsgAsync(Timeout * 4);
+        Assert.Empty(_outbox.Closes);
+        Assert.True(_outbox.Sent.Count >= 8, $"only {_outbox.Sent.Count} pongs");
+
+        pings.Cancel();
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    [Fact]
+    public async Task Frames_and_protocol_heartbeats_keep_the_connection_alive_when_any_frame_is_liveness()
+    {
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: true)));
+        var frames = Every(TimeSpan.Zero, connection, new ConnectionProtocol.ForwardToApp("x"u8.ToArray(), ConnectionProtocol.FrameKind.Text, 0, 0));
+        var heartbeats = Every(TimeSpan.FromMilliseconds(25), connection, ConnectionProtocol.Heartbeat.Instance);
+
+        await ExpectNoMsgAsync(Timeout * 3);
+        frames.Cancel();
+        await ExpectNoMsgAsync(Timeout * 2);
+        Assert.Empty(_outbox.Closes);
+
+        heartbeats.Cancel();
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    [Fact]
+    public async Task Frames_and_protocol_heartbeats_are_not_liveness_unless_configured()
+    {
+        var started = Stopwatch.GetTimestamp();
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: false)));
+        var frames = Every(TimeSpan.Zero, connection, new ConnectionProtocol.ForwardToApp("x"u8.ToArray(), ConnectionProtocol.FrameKind.Text, 0, 0));
+        var heartbeats = Every(TimeSpan.FromMilliseconds(25), connection, ConnectionProtocol.Heartbeat.Instance);
+
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(2));
+        frames.Cancel();
+        heartbeats.Cancel();
+
+        Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1), "the deadline moved");
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    [Fact]
+    public async Task Without_a_ping_timeout_the_connection_has_no_deadline()
+    {
+        var connection = Watch(Start(new ConnectionSettings(null, AnyFrameIsLiveness: false), TestIdentities.Jac("c1")));
+
+        await ExpectNoMsgAsync(Timeout * 2);
+
+        Assert.Empty(_outbox.Closes);
+        connection.Tell(new ConnectionProtocol.Close(1000, "done"));
+        await ExpectTerminatedAsync(connection);
+    }
+
+    private IActorRef Start(ConnectionSettings settings, ConnectionIdentity? identity = null)
+    {
+        identity ??= TestIdentities.Tapr("c1");
+        return Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), identity.Id.Value);
+    }
+
+    /// <summary>Tells <paramref name="message"/> to <paramref name="connection"/> every 50 ms, as a client would keep sending.</summary>
+    private ICancelable Every(TimeSpan initialDelay, IActorRef connection, object message) =>
+        Sys.Scheduler.ScheduleTellRepeatedlyCancelable(initialDelay, TimeSpan.FromMilliseconds(50), connection, message, ActorRefs.NoSender);
+}

@@ -21,6 +21,9 @@ public sealed partial class GatewayProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly List<Uri> _listening = [];
     private volatile Uri? _baseUri;
+    private int? _exitCodeAfterDispose;
+    private bool _disposed;
+    private bool _killed;
     private HttpClient? _http;
 
     private GatewayProcess(Process process, GatewayProcessOptions options)
@@ -43,10 +46,10 @@ public sealed partial class GatewayProcess : IAsyncDisposable
     public int ProcessId { get; private set; }
 
     /// <summary>Whether the process has ended.</summary>
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
-    /// <summary>The exit code, once it has ended.</summary>
-    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+    /// <summary>The exit code, once it has ended (after dispose: the code it ended with, the kill's included).</summary>
+    public int? ExitCode => _disposed ? _exitCodeAfterDispose : _process.HasExited ? _process.ExitCode : null;
 
     /// <summary>Every URL the gateway said it listens on ("Now listening on: ..."), in order.</summary>
     public IReadOnlyList<Uri> ListeningUrls
@@ -273,6 +276,7 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         {
             if (!_process.HasExited)
             {
+                _killed = true;
                 _process.Kill(entireProcessTree: true);
             }
         }
@@ -286,7 +290,8 @@ public sealed partial class GatewayProcess : IAsyncDisposable
     public void DumpOutput(ITestOutputHelper output, int fromLine = 0, string? title = null)
     {
         var lines = Output.Since(fromLine);
-        output.WriteLine($"----- {title ?? "gateway"} (pid {ProcessId}) output, {lines.Count} lines from line {fromLine} -----");
+        var state = !HasExited ? "running" : _killed ? "killed by the harness" : $"exited by itself with {ExitCode}";
+        output.WriteLine($"----- {title ?? "gateway"} (pid {ProcessId}, {state}) output, {lines.Count} lines from line {fromLine} -----");
         foreach (var line in lines)
         {
             output.WriteLine(line);
@@ -295,6 +300,11 @@ public sealed partial class GatewayProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
         Kill();
         try
         {
@@ -306,7 +316,12 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         }
 
         _http?.Dispose();
-        _process.Dispose();
+        if (!_disposed)
+        {
+            _exitCodeAfterDispose = _process.HasExited ? _process.ExitCode : null;
+            _disposed = true;
+            _process.Dispose();
+        }
     }
 
     /// <summary>A free TCP port on 127.0.0.1 at this moment (nothing listens on it when this returns).</summary>

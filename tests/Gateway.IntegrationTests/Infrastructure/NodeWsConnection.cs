@@ -17,6 +17,7 @@ public sealed class NodeWsConnection
     private readonly ConcurrentDictionary<int, TaskCompletionSource<string?>> _sends = new();
     private readonly ConcurrentQueue<string> _errors = new();
     private int _nextSeq;
+    private int _pongs;
 
     internal NodeWsConnection(NodeWsHarness harness, string id)
     {
@@ -43,6 +44,16 @@ public sealed class NodeWsConnection
     /// <summary>Starts the close handshake with <paramref name="code"/> and <paramref name="reason"/>; await <see cref="Closed"/> for its end.</summary>
     public Task CloseAsync(int code = 1000, string reason = "") =>
         _harness.SendCommandAsync(new JsonObject { ["op"] = "close", ["id"] = Id, ["code"] = code, ["reason"] = reason });
+
+    /// <summary>Sends a WebSocket protocol ping (opcode 9); the server's pong is counted in <see cref="Pongs"/>.</summary>
+    public Task PingAsync() => _harness.SendCommandAsync(new JsonObject { ["op"] = "ping", ["id"] = Id });
+
+    /// <summary>Protocol pongs received so far.</summary>
+    public int Pongs => Volatile.Read(ref _pongs);
+
+    /// <summary>Waits until at least <paramref name="count"/> protocol pongs have arrived.</summary>
+    public Task WaitForPongAsync(int count, TimeSpan? timeout = null) =>
+        Wait.UntilAsync(() => Pongs >= count, timeout, $"ws client {Id} to receive {count} protocol pongs");
 
     /// <summary>Destroys the TCP connection with no close frame.</summary>
     public Task TerminateAsync() => _harness.SendCommandAsync(new JsonObject { ["op"] = "terminate", ["id"] = Id });
@@ -106,6 +117,9 @@ public sealed class NodeWsConnection
                     ? new WsMessage(WebSocketMessageType.Binary, Convert.FromBase64String(data))
                     : new WsMessage(WebSocketMessageType.Text, Encoding.UTF8.GetBytes(data));
                 _messages.Writer.TryWrite(message);
+                break;
+            case "pong":
+                Interlocked.Increment(ref _pongs);
                 break;
             case "sent":
                 if (_sends.TryRemove(root.GetProperty("seq").GetInt32(), out var send))

@@ -36,22 +36,32 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
     }
 
     [Fact]
-    public async Task A_client_that_pings_keeps_its_socket_past_several_timeouts()
+    public async Task A_client_that_pings_keeps_its_socket_past_several_timeouts_and_is_closed_a_timeout_after_its_last_ping()
     {
-        var (client, open) = await ConnectAndOpenAsync(UniqueUser("pinger"));
+        var user = UniqueUser("pinger");
+        var (client, open) = await ConnectAndOpenAsync(user);
         var alive = Stopwatch.StartNew();
 
         // 3.5 timeouts, pinging every quarter of one.
+        var lastPong = Stopwatch.StartNew();
         while (alive.Elapsed < Timeout * 3.5)
         {
             await client.SendTextAsync("{\"event\":\"ping\"}");
             Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());
+            lastPong.Restart();
             await Task.Delay(Timeout / 4);
         }
 
         Assert.Null(client.CloseIfEnded);
         Assert.DoesNotContain(App.ForConnection(open.ConnId!), r => r.Action is "close" or "message");
         Assert.Contains(open.ConnId!, (await Gateway.Admin.ListAsync()).Text, StringComparison.Ordinal);
+
+        // Then silence: the deadline counts from the last ping, not from the connect.
+        var close = await client.WaitForCloseAsync(Timeout + TestTimeouts.Default);
+        var silence = lastPong.Elapsed;
+        Assert.Equal(new WsClose(4000, "ping timeout", FrameReceived: true), close);
+        Assert.InRange(silence, Timeout - TimeSpan.FromMilliseconds(250), Timeout + TimeSpan.FromSeconds(1) + TestTimeouts.Dilated(TimeSpan.FromSeconds(2)));
+        await App.WaitForActionAsync(open.ConnId!, "close");
     }
 
     [Fact]
@@ -70,6 +80,28 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
         Assert.Null(client.CloseIfEnded);
         await App.WaitForCountAsync(sent, r => r.ConnId == open.ConnId && r.Action == "message");
         Assert.DoesNotContain(App.ForConnection(open.ConnId!), r => r.Action == "close");
+    }
+
+    [Fact]
+    public async Task Protocol_level_pings_count_as_liveness_by_default()
+    {
+        var node = await StartNodeAsync();
+        var user = UniqueUser("protoping");
+        var client = await node.OpenAsync(Gateway.WebSocketUri(), new Dictionary<string, string> { ["X-Bfl-User"] = user });
+        var open = await App.WaitForOpenAsync(user);
+        var alive = Stopwatch.StartNew();
+
+        var pongs = 0;
+        while (alive.Elapsed < Timeout * 2.5)
+        {
+            await client.PingAsync();
+            await client.WaitForPongAsync(pongs + 1);
+            pongs++;
+            await Task.Delay(Timeout / 4);
+        }
+
+        Assert.False(client.Closed.IsCompleted, "the socket closed");
+        Assert.DoesNotContain(App.ForConnection(open.ConnId!), r => r.Action is "close" or "message");
     }
 
     [Fact]

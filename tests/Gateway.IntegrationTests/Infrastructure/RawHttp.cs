@@ -53,8 +53,12 @@ public sealed class RawHttp : IAsyncDisposable
         return builder.ToString();
     }
 
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/>, writes <paramref name="request"/> (each char one byte, Latin-1), and reads the response head (and, unless it is a 101, the body).</summary>
+    public static Task<(RawHttp Connection, RawHttpResponse Response)> SendAsync(int port, string request, TimeSpan? timeout = null) =>
+        SendAsync(port, Encoding.Latin1.GetBytes(request), timeout);
+
     /// <summary>Connects to 127.0.0.1:<paramref name="port"/>, writes <paramref name="request"/> byte for byte, and reads the response head (and, unless it is a 101, the body).</summary>
-    public static async Task<(RawHttp Connection, RawHttpResponse Response)> SendAsync(int port, string request, TimeSpan? timeout = null)
+    public static async Task<(RawHttp Connection, RawHttpResponse Response)> SendAsync(int port, byte[] request, TimeSpan? timeout = null)
     {
         var tcp = new TcpClient { NoDelay = true };
         var connection = new RawHttp(tcp);
@@ -62,7 +66,7 @@ public sealed class RawHttp : IAsyncDisposable
         try
         {
             await tcp.ConnectAsync("127.0.0.1", port, cancel.Token).ConfigureAwait(false);
-            await connection.Stream.WriteAsync(Encoding.Latin1.GetBytes(request), cancel.Token).ConfigureAwait(false);
+            await connection.Stream.WriteAsync(request, cancel.Token).ConfigureAwait(false);
             var response = await connection.ReadResponseAsync(cancel.Token).ConfigureAwait(false);
             return (connection, response);
         }

@@ -22,10 +22,9 @@ public sealed class CallbackOrderSpecs(SharedGatewayFixture fixture, ITestOutput
             clients.Add((await ConnectAsync(user, cookie: $"auth_token={user}"), user));
         }
 
-        var opens = await App.WaitForCountAsync(Connections, r => r.Action == "open" && r.UserName!.StartsWith(prefix + "-", StringComparison.Ordinal));
-        var connIds = clients.ToDictionary(c => c.User, c => opens.Single(o => o.UserName == c.User).ConnId!);
         var watch = Stopwatch.StartNew();
 
+        // Sending starts at once, before the open callbacks are through: they must still come first.
         await Task.WhenAll(clients.Select(async c =>
         {
             for (var i = 0; i < MessagesPerConnection; i++)
@@ -33,6 +32,8 @@ public sealed class CallbackOrderSpecs(SharedGatewayFixture fixture, ITestOutput
                 await c.Client.SendTextAsync(Frame(c.User, i));
             }
         }));
+        var opens = await App.WaitForCountAsync(Connections, r => r.Action == "open" && r.UserName!.StartsWith(prefix + "-", StringComparison.Ordinal));
+        var connIds = clients.ToDictionary(c => c.User, c => opens.Single(o => o.UserName == c.User).ConnId!);
         var ids = connIds.Values.ToHashSet();
         await App.WaitUntilAsync(
             records => records.Count(r => r.Action == "message" && ids.Contains(r.ConnId!)) >= Connections * MessagesPerConnection,

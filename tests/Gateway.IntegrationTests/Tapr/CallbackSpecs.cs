@@ -47,6 +47,23 @@ public sealed class CallbackSpecs(SharedGatewayFixture fixture, ITestOutputHelpe
         Assert.Equal(ExpectedCallback("message", user, open.ConnId!, open.Token!, accessPublic: true, data: data), message.BodyText);
     }
 
+    [Fact]
+    public async Task A_fragmented_message_is_reassembled_into_one_callback()
+    {
+        var user = UniqueUser("fragmented");
+        var (client, open) = await ConnectAndOpenAsync(user);
+        const string frame = "{\"event\":\"chat\",\"data\":{\"text\":\"in three pieces\"}}";
+
+        await client.SendAsync(Encoding.UTF8.GetBytes(frame[..10]), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: false);
+        await client.SendAsync(Encoding.UTF8.GetBytes(frame[10..30]), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: false);
+        await client.SendAsync(Encoding.UTF8.GetBytes(frame[30..]), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: true);
+        await client.SendTextAsync("{\"event\":\"next\"}");
+        await App.WaitForCountAsync(2, r => r.ConnId == open.ConnId && r.Action == "message");
+
+        var messages = App.ForConnection(open.ConnId!).Where(r => r.Action == "message").ToList();
+        Assert.Equal([frame, "{\"event\":\"next\"}"], messages.Select(m => m.DataJson));
+    }
+
     [Theory]
     [InlineData("hello", "\"hello\"")]
     [InlineData("[1,2,{\"a\":3}]", "\"[1,2,{\\\"a\\\":3}]\"")]

@@ -24,6 +24,34 @@ public sealed class CloseCallbackSpecs(SharedGatewayFixture fixture, ITestOutput
         await AssertExactlyOneCloseAsync(open, user);
     }
 
+    [Theory]
+    [InlineData(WebSocketCloseStatus.EndpointUnavailable, "going away")]
+    [InlineData((WebSocketCloseStatus)4005, "app specific")]
+    public async Task The_clients_close_code_is_echoed_and_the_app_gets_one_close(WebSocketCloseStatus status, string reason)
+    {
+        var user = UniqueUser("echo");
+        var (client, open) = await ConnectAndOpenAsync(user);
+
+        var close = await client.CloseAsync(status, reason);
+
+        Assert.Equal((int)status, close.Code);
+        await AssertExactlyOneCloseAsync(open, user);
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_in_a_text_message_closes_with_1007_and_gives_exactly_one_close_callback()
+    {
+        var user = UniqueUser("badutf8");
+        var (client, open) = await ConnectAndOpenAsync(user);
+
+        await client.SendAsync(new byte[] { (byte)'{', 0xC3, 0x28, (byte)'}' }, WebSocketMessageType.Text);
+        var close = await client.WaitForCloseAsync();
+
+        Assert.Equal(1007, close.Code);
+        await AssertExactlyOneCloseAsync(open, user);
+        Assert.DoesNotContain(App.ForConnection(open.ConnId!), c => c.Action == "message");
+    }
+
     [Fact]
     public async Task An_admin_close_gives_exactly_one_close_callback()
     {

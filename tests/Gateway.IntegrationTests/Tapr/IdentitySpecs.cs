@@ -30,6 +30,24 @@ public sealed partial class IdentitySpecs(SharedGatewayFixture fixture, ITestOut
     }
 
     [Fact]
+    public async Task A_utf8_user_header_reaches_the_app_as_the_same_utf8_text()
+    {
+        // Go hands header bytes through untouched; a user name in UTF-8 must come out as the same characters.
+        var marker = Guid.NewGuid().ToString("N")[..8];
+        var user = $"J\u00fcrgen-\u674e-{marker}";
+        var request = Encoding.UTF8.GetBytes(RawHttp.UpgradeRequest("/ws", Gateway.Port, "X-Bfl-User: " + user, "Cookie: auth_token=utf8-" + marker));
+
+        var (connection, response) = await RawHttp.SendAsync(Gateway.Port, request);
+        await using var _ = connection;
+        Assert.Equal(101, response.Status);
+        var open = await App.WaitForAsync(r => r.Action == "open" && r.Token == "utf8-" + marker);
+
+        Assert.Equal(user, open.UserName);
+        var expected = Encoding.UTF8.GetBytes($"\"user_name\":\"{user}\"");
+        Assert.True(open.Body.AsSpan().IndexOf(expected) >= 0, $"the body must carry the name as raw UTF-8: {open.BodyText}");
+    }
+
+    [Fact]
     public async Task A_missing_user_header_gives_user_name_empty_and_the_connection_is_accepted()
     {
         var token = "anon-" + Guid.NewGuid().ToString("N");

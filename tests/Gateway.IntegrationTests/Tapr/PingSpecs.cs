@@ -42,6 +42,18 @@ public sealed class PingSpecs(SharedGatewayFixture fixture, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task A_ping_split_into_fragments_is_still_a_ping()
+    {
+        var (client, open) = await ConnectAndOpenAsync(UniqueUser("fragping"));
+
+        await client.SendAsync("{\"event\":"u8.ToArray(), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: false);
+        await client.SendAsync("\"ping\"}"u8.ToArray(), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: true);
+
+        Assert.Equal(Pong, await client.ReceiveTextAsync());
+        await AssertOnlyTheMarkerWasForwardedAsync(client, open.ConnId!);
+    }
+
+    [Fact]
     public async Task Many_pings_get_one_pong_each()
     {
         var (client, open) = await ConnectAndOpenAsync(UniqueUser("pings"));

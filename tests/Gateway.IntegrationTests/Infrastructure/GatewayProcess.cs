@@ -119,18 +119,15 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         };
         if (options.FileDescriptorLimit is { } limit)
         {
+            // exec: the shell becomes the gateway, so the pid (and SIGTERM) is the gateway's.
             start.FileName = "/bin/sh";
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"ulimit -n {limit} && exec \"$0\" \"$@\""));
+            start.ArgumentList.Add(RepoPaths.DotnetHost);
         }
         else
         {
             start.FileName = RepoPaths.DotnetHost;
-        }
-
-        if (options.FileDescriptorLimit is not null)
-        {
-            start.ArgumentList.Add(RepoPaths.DotnetHost);
         }
 
         start.ArgumentList.Add(dll);

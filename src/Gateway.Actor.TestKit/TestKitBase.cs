@@ -60,17 +60,21 @@ public abstract class TestKitBase
     /// <summary>A new probe in the same system.</summary>
     public TestProbe CreateTestProbe(string? name = null) => new(Sys, name);
 
-    /// <summary>Makes the test actor watch <paramref name="actor"/>: its <see cref="Terminated"/> arrives in this queue.</summary>
+    /// <summary>
+    /// Makes the test actor watch <paramref name="actor"/>: its <see cref="Terminated"/> arrives in this queue.
+    /// Returns at once, as Akka's does; an actor that dies before the watch takes effect still yields its
+    /// <see cref="Terminated"/> (with <see cref="Terminated.ExistenceConfirmed"/> false).
+    /// </summary>
     public IActorRef Watch(IActorRef actor)
     {
-        TestActor.Ask<Ack>(new WatchCommand(actor, Watch: true), DefaultTimeout).GetAwaiter().GetResult();
+        TestActor.Tell(new WatchCommand(actor, Watch: true), ActorRefs.NoSender);
         return actor;
     }
 
-    /// <summary>Makes the test actor stop watching <paramref name="actor"/>.</summary>
+    /// <summary>Makes the test actor stop watching <paramref name="actor"/> (after everything told to it before).</summary>
     public IActorRef Unwatch(IActorRef actor)
     {
-        TestActor.Ask<Ack>(new WatchCommand(actor, Watch: false), DefaultTimeout).GetAwaiter().GetResult();
+        TestActor.Tell(new WatchCommand(actor, Watch: false), ActorRefs.NoSender);
         return actor;
     }
 
@@ -348,11 +352,6 @@ public abstract class TestKitBase
 
     private sealed record WatchCommand(IActorRef Subject, bool Watch);
 
-    private sealed class Ack
-    {
-        public static readonly Ack Instance = new();
-    }
-
     /// <summary>Queues every message it receives, including <see cref="Terminated"/> of what it watches.</summary>
     private sealed class QueueingActor(ChannelWriter<Envelope> writer) : ActorBase
     {
@@ -369,7 +368,6 @@ public abstract class TestKitBase
                     Context.Unwatch(command.Subject);
                 }
 
-                Sender.Tell(Ack.Instance, Self);
                 return true;
             }
 

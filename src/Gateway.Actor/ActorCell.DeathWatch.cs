@@ -61,15 +61,34 @@ internal sealed partial class ActorCell
 
     private void HandleWatch(Watch watch)
     {
-        if (ReferenceEquals(watch.Watchee, this) && !ReferenceEquals(watch.Watcher, this))
+        var watcher = watch.Watcher;
+        if (!ReferenceEquals(watch.Watchee, this) || ReferenceEquals(watcher, this) || ReferenceEquals(watcher, _firstWatcher))
         {
-            (Ext.WatchedBy ??= []).Add(watch.Watcher);
+            return;
+        }
+
+        if (_firstWatcher is null && _extras?.WatchedBy is not { Count: > 0 })
+        {
+            _firstWatcher = watcher;
+        }
+        else
+        {
+            (Ext.WatchedBy ??= []).Add(watcher);
         }
     }
 
     private void HandleUnwatch(Unwatch unwatch)
     {
-        if (ReferenceEquals(unwatch.Watchee, this))
+        if (!ReferenceEquals(unwatch.Watchee, this))
+        {
+            return;
+        }
+
+        if (ReferenceEquals(unwatch.Watcher, _firstWatcher))
+        {
+            _firstWatcher = null;
+        }
+        else
         {
             _extras?.WatchedBy?.Remove(unwatch.Watcher);
         }
@@ -114,6 +133,12 @@ internal sealed partial class ActorCell
 
     private void TellWatchersWeDied()
     {
+        if (_firstWatcher is { } first)
+        {
+            first.SendSystemMessage(new DeathWatchNotification(this, existenceConfirmed: true));
+            _firstWatcher = null;
+        }
+
         if (_extras?.WatchedBy is not { } watchers)
         {
             return;

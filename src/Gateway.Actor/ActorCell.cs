@@ -47,6 +47,9 @@ internal sealed partial class ActorCell : IInternalActorRef, IActorContext, IThr
     private int _scheduled;
     private int _state;
 
+    // The first watcher, kept inline: most actors have exactly one (their supervisor, when it watches).
+    private IInternalActorRef? _firstWatcher;
+
     // Rarely used state, allocated on first use.
     private Extras? _extras;
 

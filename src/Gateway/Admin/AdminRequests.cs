@@ -1,4 +1,4 @@
-using System.Text;
+using System.Text.Json;
 using Gateway.Registry;
 using Gateway.WebSockets;
 
@@ -60,8 +60,7 @@ internal static class AdminRequests
         var payload = values.TryGetValue("payload", out var raw) ? raw.Raw : Null;
         if (values.TryGetValue("binary", out var binary) && binary.Flag)
         {
-            var text = Encoding.UTF8.GetString(payload.Span);
-            if (text.Length < 2 || text[0] != '"' || !TryDecodeBase64(text[1..^1], out var bytes))
+            if (!TryDecodeBase64String(payload.Span, out var bytes))
             {
                 return (null, null, "send data invalid, with \"binary\":true the payload must be a base64 string");
             }
@@ -113,16 +112,23 @@ internal static class AdminRequests
     private static HashSet<string>? Set(Dictionary<string, GoValue> values, string name) =>
         values.TryGetValue(name, out var value) && value.Texts is { Count: > 0 } texts ? new HashSet<string>(texts, StringComparer.Ordinal) : null;
 
-    private static bool TryDecodeBase64(string text, out byte[] bytes)
+    /// <summary>Decodes a JSON string token (escapes included, as any JSON encoder may write them) as base64.</summary>
+    private static bool TryDecodeBase64String(ReadOnlySpan<byte> json, out byte[] bytes)
     {
+        bytes = [];
         try
         {
-            bytes = Convert.FromBase64String(text);
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.String)
+            {
+                return false;
+            }
+
+            bytes = Convert.FromBase64String(reader.GetString()!);
             return true;
         }
-        catch (FormatException)
+        catch (Exception exception) when (exception is FormatException or JsonException)
         {
-            bytes = [];
             return false;
         }
     }

@@ -160,7 +160,7 @@ internal static class GoJsonReader
     /// <summary>Go checks the whole input's syntax before decoding anything; so do we, with Go's wording where it is simple.</summary>
     private static string? Validate(ReadOnlySpan<byte> body)
     {
-        var reader = new Utf8JsonReader(body, Options);
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = Options.MaxDepth, AllowMultipleValues = true });
         try
         {
             if (!reader.Read())
@@ -169,12 +169,13 @@ internal static class GoJsonReader
             }
 
             reader.Skip();
-            if (reader.Read())
+            var rest = (int)reader.BytesConsumed;
+            while (rest < body.Length && body[rest] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
             {
-                return $"invalid character {Quote(body, (int)reader.TokenStartIndex)} after top-level value";
+                rest++;
             }
 
-            return null;
+            return rest < body.Length ? $"invalid character {Quote(body, rest)} after top-level value" : null;
         }
         catch (JsonException exception)
         {

@@ -23,7 +23,11 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 /// fan-out, and its close. Stopped, never restarted, when anything goes wrong (a socket cannot be
 /// reopened); every stop sends the app exactly one <c>close</c>.
 /// </summary>
-public sealed partial class ConnectionActor : ReceiveActor
+/// <remarks>
+/// Written as a single <see cref="Receive"/> switch rather than <c>Receive&lt;T&gt;</c> registrations: there is
+/// one of these per socket, and per-instance handler delegates would cost more than the actor itself.
+/// </remarks>
+public sealed partial class ConnectionActor : ActorBase
 {
     private static readonly OutboundMessage Pong = OutboundMessage.Text("{\"event\":\"pong\"}");
 
@@ -32,7 +36,7 @@ public sealed partial class ConnectionActor : ReceiveActor
     private readonly IActorRef _callbacks;
     private readonly ConnectionSettings _settings;
     private readonly ILogger _log;
-    private readonly Queue<Func<string, OutboundMessage>> _pendingReplies = new();
+    private Queue<Func<string, OutboundMessage>>? _pendingReplies;
     private ConnectionIdentity _identity;
     private long _lastLiveness = Stopwatch.GetTimestamp();
     private ICancelable? _deadline;
@@ -47,23 +51,55 @@ public sealed partial class ConnectionActor : ReceiveActor
         _callbacks = callbacks;
         _settings = settings;
         _log = Context.GetLogger();
-
-        Receive<Ping>(_ => HandlePing());
-        Receive<Heartbeat>(_ => HandleHeartbeat());
-        Receive<ForwardToApp>(HandleForwardToApp);
-        Receive<SendToClient>(message => _outbox.TryEnqueue(message.Message));
-        Receive<ForwardWithReply>(HandleForwardWithReply);
-        Receive<CallbackProtocol.WalkerReplied>(HandleReplied);
-        Receive<CallbackProtocol.WalkerFailed>(failed => HandleReplyFailed(failed.Reason));
-        Receive<RouteToTargets>(route => _settings.Registry?.Tell(new Registry.RegistryProtocol.Route(route.Kind, route.Targets, route.Message), Self));
-        Receive<ChangeIdentity>(HandleChangeIdentity);
-        Receive<DeadlineCheck>(_ => HandleDeadlineCheck());
-        Receive<Close>(HandleClose);
-        Receive<SocketClosed>(HandleSocketClosed);
     }
 
     internal static Props Props(ConnectionIdentity identity, IOutbox outbox, InboundFlow flow, IActorRef callbacks, ConnectionSettings settings) =>
         Actor.Props.Create(() => new ConnectionActor(identity, outbox, flow, callbacks, settings));
+
+    protected override bool Receive(object message)
+    {
+        switch (message)
+        {
+            case Ping:
+                HandlePing();
+                return true;
+            case Heartbeat:
+                HandleHeartbeat();
+                return true;
+            case ForwardToApp forward:
+                HandleForwardToApp(forward);
+                return true;
+            case SendToClient send:
+                _outbox.TryEnqueue(send.Message);
+                return true;
+            case DeadlineCheck:
+                HandleDeadlineCheck();
+                return true;
+            case Close close:
+                StopWith(close.Code, close.Reason);
+                return true;
+            case SocketClosed closed:
+                HandleSocketClosed(closed);
+                return true;
+            case ForwardWithReply forward:
+                HandleForwardWithReply(forward);
+                return true;
+            case CallbackProtocol.WalkerReplied replied:
+                HandleReplied(replied);
+                return true;
+            case CallbackProtocol.WalkerFailed failed:
+                HandleReplyFailed(failed.Reason);
+                return true;
+            case RouteToTargets route:
+                _settings.Registry?.Tell(new Registry.RegistryProtocol.Route(route.Kind, route.Targets, route.Message), Self);
+                return true;
+            case ChangeIdentity change:
+                HandleChangeIdentity(change);
+                return true;
+            default:
+                return false;
+        }
+    }
 
     protected override void PreStart()
     {
@@ -115,7 +151,7 @@ public sealed partial class ConnectionActor : ReceiveActor
         }
 
         // The callback actor answers a connection's requests in order, so replies match this queue.
-        _pendingReplies.Enqueue(message.FailureFrame);
+        (_pendingReplies ??= new Queue<Func<string, OutboundMessage>>()).Enqueue(message.FailureFrame);
         _callbacks.Tell(new CallbackProtocol.WalkerReceived(_identity, message.Message, _flow, Self, _settings.ReplyTimeout), Self);
     }
 
@@ -127,7 +163,7 @@ public sealed partial class ConnectionActor : ReceiveActor
             return;
         }
 
-        if (_pendingReplies.TryDequeue(out _))
+        if (_pendingReplies?.TryDequeue(out _) == true)
         {
             _outbox.TryEnqueue(OutboundMessage.Text(replied.Body));
         }
@@ -135,7 +171,7 @@ public sealed partial class ConnectionActor : ReceiveActor
 
     private void HandleReplyFailed(string reason)
     {
-        if (_pendingReplies.TryDequeue(out var failureFrame))
+        if (_pendingReplies is not null && _pendingReplies.TryDequeue(out var failureFrame))
         {
             _outbox.TryEnqueue(failureFrame(reason));
         }
@@ -184,8 +220,6 @@ public sealed partial class ConnectionActor : ReceiveActor
 
     private void ScheduleDeadlineCheck(TimeSpan delay) =>
         _deadline = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, DeadlineCheck.Instance, Self);
-
-    private void HandleClose(Close close) => StopWith(close.Code, close.Reason);
 
     private void HandleSocketClosed(SocketClosed closed)
     {

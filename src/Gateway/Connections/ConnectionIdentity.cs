@@ -31,16 +31,16 @@ public sealed record ConnectionIdentity(
     string? Channel,
     DateTimeOffset ConnectedAt)
 {
-    private string? _userAgentTag;
-    private string? _tokenMd5;
+    // Derived values are computed when asked (list, MD5 token filters), not cached: a cache would be a
+    // field, and fields take part in a record's equality and are copied by `with`.
 
     /// <summary>Lowercase hex MD5 of the User-Agent; "" when it is empty (Olares).</summary>
-    public string UserAgentTag => _userAgentTag ??= UserAgent.Length == 0 ? string.Empty : Md5Hex(UserAgent);
+    public string UserAgentTag => UserAgent.Length == 0 ? string.Empty : Md5Hex(UserAgent);
 
     /// <summary>Lowercase hex MD5 of the token, which admin filters may also name.</summary>
-    public string TokenMd5 => _tokenMd5 ??= Md5Hex(Token);
+    public string TokenMd5 => Md5Hex(Token);
 
-    /// <summary>The same connection under another user (jac <c>change_user</c>); derived values are recomputed.</summary>
+    /// <summary>The same connection under another user (jac <c>change_user</c>).</summary>
     public ConnectionIdentity WithUser(string user, string token, bool accessPublic) =>
         new(Id, Dialect, user, token, accessPublic, UserAgent, Cookie, Channel, ConnectedAt);
 

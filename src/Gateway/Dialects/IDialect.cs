@@ -11,7 +11,7 @@ namespace Gateway.Dialects;
 internal interface IDialect
 {
     /// <summary>Who is connecting, or the HTTP status that refuses them before the upgrade.</summary>
-    (ConnectionIdentity? Identity, int RefusalStatus) Identify(HttpContext context);
+    (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request);
 
     /// <summary>Frames written before anything else, right after the upgrade.</summary>
     void Greet(ConnectionIdentity identity, IOutbox outbox);

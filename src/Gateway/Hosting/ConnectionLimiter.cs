@@ -9,7 +9,11 @@ internal sealed partial class ConnectionLimiter
 {
     private readonly ILogger<ConnectionLimiter> _log;
     private readonly GatewayMetrics _metrics;
+    /// <summary>TCP connections allowed beyond the WebSocket cap, for the admin API and health checks.</summary>
+    public const int AdminHeadroom = 64;
+
     private int _current;
+    private int _transports;
     private long _lastWarning;
     private volatile bool _closed;
 
@@ -70,6 +74,24 @@ internal sealed partial class ConnectionLimiter
     }
 
     public void Release() => Interlocked.Decrement(ref _current);
+
+    /// <summary>
+    /// Admits one more TCP connection of any kind while the process keeps a reserve of file descriptors:
+    /// the WebSocket cap plus headroom for admin and health calls.
+    /// </summary>
+    public bool TryAdmitTransport()
+    {
+        if (Interlocked.Increment(ref _transports) > MaxConnections + AdminHeadroom)
+        {
+            Interlocked.Decrement(ref _transports);
+            _metrics.ConnectionRejected("limit");
+            return false;
+        }
+
+        return true;
+    }
+
+    public void ReleaseTransport() => Interlocked.Decrement(ref _transports);
 
     public void Close() => _closed = true;
 

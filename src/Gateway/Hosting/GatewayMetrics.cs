@@ -37,6 +37,9 @@ internal sealed class GatewayMetrics : IDisposable
 
     public long ConnectionsCurrent => Volatile.Read(ref _connectionsOpened) - Volatile.Read(ref _connectionsClosed);
 
+    /// <summary>Connects plus disconnects so far.</summary>
+    public long Churn => Volatile.Read(ref _connectionsOpened) + Volatile.Read(ref _connectionsClosed);
+
     public void ConnectionOpened() => Interlocked.Increment(ref _connectionsOpened);
 
     public void ConnectionClosed() => Interlocked.Increment(ref _connectionsClosed);

@@ -23,6 +23,36 @@ public sealed class GatewayOptions
 
     /// <summary>Graceful shutdown.</summary>
     public ShutdownOptions Shutdown { get; set; } = new();
+
+    /// <summary>How client sockets are served.</summary>
+    public SocketsOptions Sockets { get; set; } = new();
+
+    /// <summary>Memory housekeeping.</summary>
+    public MemoryOptions Memory { get; set; } = new();
+}
+
+/// <summary>Memory housekeeping.</summary>
+public sealed class MemoryOptions
+{
+    /// <summary>Run one compacting collection once a burst of connects/disconnects has settled. Default true.</summary>
+    public bool CompactAfterBursts { get; set; } = true;
+
+    /// <summary>Connects plus disconnects since the last compaction that make a burst (or a tenth of the open connections, if more). Default 1000.</summary>
+    public int MinChurn { get; set; } = 1000;
+
+    /// <summary>Least time between two compactions. Default 1 minute.</summary>
+    public TimeSpan MinInterval { get; set; } = TimeSpan.FromMinutes(1);
+}
+
+/// <summary>How client sockets are served.</summary>
+public sealed class SocketsOptions
+{
+    /// <summary>
+    /// Serve plain (<c>ws://</c>) upgrades to the dialect paths straight from the connection, below
+    /// Kestrel's HTTP stack, which otherwise keeps several kilobytes per socket alive for its whole life.
+    /// <c>wss://</c> and everything else always take the HTTP path. Default true.
+    /// </summary>
+    public bool LeanPath { get; set; } = true;
 }
 
 /// <summary>The TAPR dialect.</summary>

@@ -1,4 +1,5 @@
 using Gateway.Actor;
+using Gateway.Dialects;
 using Gateway.Registry;
 
 namespace Gateway.Hosting;
@@ -42,8 +43,21 @@ public static partial class GatewayServiceCollectionExtensions
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            // Past this Kestrel refuses at accept: room for admin calls beyond the WebSocket cap, none for exhausting descriptors.
-            kestrel.Limits.MaxConcurrentConnections = maxConnections + 64;
+            if (gateway.Sockets.LeanPath)
+            {
+                kestrel.ConfigureEndpointDefaults(listen =>
+                    listen.Use(next => new WebSocketUpgradeMiddleware(next, listen.ApplicationServices).OnConnectionAsync));
+            }
+
+            // User names and cookies arrive as UTF-8 bytes; decode them as such on both paths.
+            kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.UTF8;
+            if (!gateway.Sockets.LeanPath)
+            {
+                // Without the lean path's middleware (which enforces the same cap), let Kestrel refuse at
+                // accept: room for admin calls beyond the WebSocket cap, none for exhausting descriptors.
+                kestrel.Limits.MaxConcurrentConnections = maxConnections + ConnectionLimiter.AdminHeadroom;
+            }
+
             kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
             kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
             kestrel.AddServerHeader = false;
@@ -52,6 +66,7 @@ public static partial class GatewayServiceCollectionExtensions
 
         builder.Services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.SectionName));
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<DialectRegistry>();
         builder.Services.AddSingleton(CallbackTarget.From(configuration));
         builder.Services.AddSingleton(provider => new ConnectionLimiter(
             maxConnections,
@@ -60,6 +75,7 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddSingleton<GatewayRuntime>();
         builder.Services.AddSingleton<GatewayLifetime>();
         builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
+        builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
     }
 
@@ -85,8 +101,16 @@ public static partial class GatewayServiceCollectionExtensions
     {
         var registry = await runtime.Registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         var callbacks = await runtime.Callbacks.Ask<Callbacks.CallbackProtocol.CallbackStats>(Callbacks.CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        var gc = GC.GetGCMemoryInfo();
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
         return runtime.Metrics.RenderPrometheus(
         [
+            ("process_resident_memory_bytes", "Resident set size", process.WorkingSet64),
+            ("dotnet_gc_heap_size_bytes", "Managed heap size after the last collection", gc.HeapSizeBytes),
+            ("dotnet_gc_fragmented_bytes", "Free space inside the managed heap", gc.FragmentedBytes),
+            ("dotnet_gc_committed_bytes", "Memory committed by the GC", gc.TotalCommittedBytes),
+            ("dotnet_gc_allocated_bytes", "Managed heap in use now, garbage included", GC.GetTotalMemory(forceFullCollection: false)),
+            ("dotnet_gc_collections_gen2", "Full collections so far", GC.CollectionCount(2)),
             ("gateway_connections", "Open WebSocket connections (registry)", registry.Connections),
             ("gateway_users", "Users with open connections", registry.Users),
             ("gateway_connection_limit", "Most concurrent WebSocket connections", limiter.MaxConnections),

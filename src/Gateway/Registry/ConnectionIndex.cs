@@ -78,16 +78,29 @@ internal sealed class ConnectionIndex
         IEnumerable<IndexedConnection>? candidates = null;
         var smallest = int.MaxValue;
         Consider(_byUser, filter.Users, ref candidates, ref smallest);
-        Consider(_byToken, filter.Tokens, ref candidates, ref smallest);
+
+        // Tokens are indexed raw; a filter may also name a token by its MD5, which is only known by
+        // hashing each connection's token, so such a filter cannot narrow the candidates by itself.
+        if (filter.Tokens is not { Count: > 0 } tokens || !tokens.Any(LooksLikeMd5))
+        {
+            Consider(_byToken, filter.Tokens, ref candidates, ref smallest);
+        }
+
         Consider(_byChannel, filter.Channels, ref candidates, ref smallest);
         if (candidates is null)
         {
             if (filter.IsEmpty && filter.All)
             {
                 result.AddRange(_byId.Values);
+                return result;
             }
 
-            return result;
+            if (filter.IsEmpty)
+            {
+                return result;
+            }
+
+            candidates = _byId.Values;
         }
 
         foreach (var candidate in candidates)
@@ -139,6 +152,8 @@ internal sealed class ConnectionIndex
         }
     }
 
+    private static bool LooksLikeMd5(string token) => token.Length == 32 && token.All(char.IsAsciiHexDigit);
+
     private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter)
     {
         var identity = connection.Identity;
@@ -173,7 +188,6 @@ internal sealed class ConnectionIndex
         var identity = connection.Identity;
         _byUser.Add(identity.User, connection);
         _byToken.Add(identity.Token, connection);
-        _byToken.Add(identity.TokenMd5, connection);
         if (identity.Channel is not null)
         {
             _byChannel.Add(identity.Channel, connection);
@@ -185,7 +199,6 @@ internal sealed class ConnectionIndex
         var identity = connection.Identity;
         _byUser.Remove(identity.User, connection);
         _byToken.Remove(identity.Token, connection);
-        _byToken.Remove(identity.TokenMd5, connection);
         if (identity.Channel is not null)
         {
             _byChannel.Remove(identity.Channel, connection);

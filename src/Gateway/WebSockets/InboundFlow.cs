@@ -60,7 +60,6 @@ internal sealed class InboundBudget(long limit)
 /// </summary>
 internal sealed class InboundFlow(long limit, InboundBudget budget)
 {
-    private readonly Lock _gate = new();
     private long _pending;
     private TaskCompletionSource? _waiter;
 
@@ -83,7 +82,7 @@ internal sealed class InboundFlow(long limit, InboundBudget budget)
         if (now < limit && Volatile.Read(ref _waiter) is not null)
         {
             TaskCompletionSource? waiter;
-            lock (_gate)
+            lock (this)
             {
                 waiter = _waiter;
                 _waiter = null;
@@ -101,7 +100,7 @@ internal sealed class InboundFlow(long limit, InboundBudget budget)
             if (Volatile.Read(ref _pending) >= limit)
             {
                 Task wait;
-                lock (_gate)
+                lock (this)
                 {
                     if (Volatile.Read(ref _pending) < limit)
                     {

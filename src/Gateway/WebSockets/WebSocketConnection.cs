@@ -10,7 +10,7 @@ namespace Gateway.WebSockets;
 internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout);
 
 /// <summary>
-/// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 stream. The request task runs
+/// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The connection's task runs
 /// <see cref="RunAsync"/>, the read loop; writes go through the bounded outbox and are drained by
 /// one writer at a time, scheduled on demand (an idle socket has no writer task and holds no
 /// buffer: reads are zero-byte until data arrives).
@@ -25,9 +25,10 @@ internal sealed partial class WebSocketConnection : IOutbox
     private readonly WebSocketSettings _settings;
     private readonly ILogger _log;
     private readonly Hosting.GatewayMetrics? _metrics;
-    private readonly Lock _gate = new();
+    private readonly Action? _ended;
 
-    // Outbox, guarded by _gate.
+    // Outbox, guarded by a lock on this instance (internal; actors only ever see it as IOutbox, and
+    // no extra lock object per socket).
     private Queue<OutboundMessage>? _queue;
     private long _queuedBytes;
     private bool _draining;
@@ -48,11 +49,13 @@ internal sealed partial class WebSocketConnection : IOutbox
     private CancellationTokenSource? _closeTimer;
     private CancellationTokenSource? _creditWait;
 
-    public WebSocketConnection(Stream stream, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null)
+    /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
+    public WebSocketConnection(PipeReader input, PipeWriter output, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, Action? ended = null)
     {
         _metrics = metrics;
-        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
-        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        _ended = ended;
+        _input = input;
+        _output = output;
         _abort = abort;
         _settings = settings;
         _log = log;
@@ -62,7 +65,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         get
         {
-            lock (_gate)
+            lock (this)
             {
                 return _closeRequested;
             }
@@ -74,7 +77,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         get
         {
-            lock (_gate)
+            lock (this)
             {
                 return _queuedBytes;
             }
@@ -84,7 +87,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     public EnqueueResult TryEnqueue(OutboundMessage message)
     {
         var overflow = false;
-        lock (_gate)
+        lock (this)
         {
             if (_closeRequested)
             {
@@ -132,7 +135,45 @@ internal sealed partial class WebSocketConnection : IOutbox
         _handler = handler;
         try
         {
-            await ReadLoopAsync(flow, connectionAborted).ConfigureAwait(false);
+            while (true)
+            {
+                if (!flow.HasCredit && !IsClosed)
+                {
+                    await WaitForCreditAsync(flow, connectionAborted).ConfigureAwait(false);
+                }
+
+                var result = await _input.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                var buffer = result.Buffer;
+                var outcome = ProcessFrames(ref buffer, flow);
+                if (outcome == ParseOutcome.Paused)
+                {
+                    _input.AdvanceTo(buffer.Start); // complete frames remain: read them again once credit returns
+                }
+                else
+                {
+                    _input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (outcome == ParseOutcome.Stop)
+                {
+                    break;
+                }
+
+                if (result.IsCompleted)
+                {
+                    if (!_closeReceived)
+                    {
+                        MarkLost();
+                    }
+
+                    break;
+                }
+            }
         }
         catch (Exception exception) when (exception is IOException or OperationCanceledException or ObjectDisposedException
             or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
@@ -145,72 +186,34 @@ internal sealed partial class WebSocketConnection : IOutbox
             Log.ReadFailed(_log, exception);
             MarkLost();
         }
-        finally
-        {
-            await TearDownAsync().ConfigureAwait(false);
-        }
+
+        await TearDownAsync().ConfigureAwait(false);
     }
 
-    private async Task ReadLoopAsync(InboundFlow flow, CancellationToken connectionAborted)
+    /// <summary>
+    /// Backpressure: the app is behind with this connection (or with all of them), so the read loop
+    /// stops reading and lets TCP flow control push back on the client. A close request or the loss of
+    /// the connection ends the wait.
+    /// </summary>
+    private async Task WaitForCreditAsync(InboundFlow flow, CancellationToken connectionAborted)
     {
-        while (true)
+        var wait = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        Volatile.Write(ref _creditWait, wait);
+        try
         {
-            if (!flow.HasCredit && !IsClosed)
+            if (!IsClosed)
             {
-                // Backpressure: the app is behind with this connection (or with all of them), so we
-                // stop reading and let TCP flow control push back on the client. A close request or
-                // the loss of the connection ends the wait.
-                var wait = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
-                Volatile.Write(ref _creditWait, wait);
-                try
-                {
-                    if (!IsClosed)
-                    {
-                        await flow.WaitForCreditAsync(wait.Token).ConfigureAwait(false);
-                    }
-                }
-                catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
-                {
-                    // Closing: go on reading to complete the close handshake.
-                }
-                finally
-                {
-                    Volatile.Write(ref _creditWait, null);
-                    wait.Dispose();
-                }
+                await flow.WaitForCreditAsync(wait.Token).ConfigureAwait(false);
             }
-
-            var result = await _input.ReadAsync().ConfigureAwait(false);
-            if (result.IsCanceled)
-            {
-                return;
-            }
-
-            var buffer = result.Buffer;
-            var outcome = ProcessFrames(ref buffer, flow);
-            if (outcome == ParseOutcome.Paused)
-            {
-                _input.AdvanceTo(buffer.Start); // complete frames remain: read them again once credit returns
-            }
-            else
-            {
-                _input.AdvanceTo(buffer.Start, buffer.End);
-            }
-
-            if (outcome == ParseOutcome.Stop)
-            {
-                return;
-            }
-
-            if (result.IsCompleted)
-            {
-                if (!_closeReceived)
-                {
-                    MarkLost();
-                }
-
-                return;
-            }
+        }
+        catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
+        {
+            // Closing: go on reading to complete the close handshake.
+        }
+        finally
+        {
+            Volatile.Write(ref _creditWait, null);
+            wait.Dispose();
         }
     }
 
@@ -406,7 +409,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private void MarkLost()
     {
-        lock (_gate)
+        lock (this)
         {
             if (!_closeRequested)
             {
@@ -424,7 +427,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private void RequestClose(byte[] payload, int code, string reason, bool discardPending)
     {
-        lock (_gate)
+        lock (this)
         {
             if (_closeRequested)
             {
@@ -491,7 +494,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             {
                 var count = 0;
                 byte[]? closeFrame = null;
-                lock (_gate)
+                lock (this)
                 {
                     while (count < MaxBatch && _queue is { Count: > 0 } queue)
                     {
@@ -543,7 +546,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         catch (Exception exception)
         {
             Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
-            lock (_gate)
+            lock (this)
             {
                 _queue?.Clear();
                 _queuedBytes = 0;
@@ -570,7 +573,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         int code;
         string reason;
         Task drained;
-        lock (_gate)
+        lock (this)
         {
             if (!_closeRequested)
             {
@@ -605,6 +608,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
+        _ended?.Invoke();
     }
 
     private static partial class Log

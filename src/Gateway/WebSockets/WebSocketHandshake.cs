@@ -21,31 +21,28 @@ internal static class WebSocketHandshake
     }
 
     /// <summary>Checks the request is a well-formed WebSocket upgrade (GET, Upgrade: websocket, Connection: Upgrade, version 13, 16-byte key).</summary>
-    public static Verdict Inspect(HttpContext context)
+    public static Verdict Inspect(UpgradeRequest request)
     {
-        var request = context.Request;
-        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
-        if (!HttpMethods.IsGet(request.Method) || upgrade is null || !upgrade.IsUpgradableRequest
-            || !HasToken(request.Headers.Upgrade, "websocket") || !HasToken(request.Headers.Connection, "upgrade"))
+        if (!HttpMethods.IsGet(request.Method) || !HasToken(request["Upgrade"], "websocket") || !HasToken(request["Connection"], "upgrade"))
         {
             return Verdict.NotAnUpgrade;
         }
 
-        if (!string.Equals(request.Headers.SecWebSocketVersion.ToString(), "13", StringComparison.Ordinal))
+        if (!string.Equals(request["Sec-WebSocket-Version"].ToString(), "13", StringComparison.Ordinal))
         {
             return Verdict.UnsupportedVersion;
         }
 
-        return IsValidKey(request.Headers.SecWebSocketKey.ToString()) ? Verdict.Upgrade : Verdict.BadRequest;
+        return IsValidKey(request["Sec-WebSocket-Key"].ToString()) ? Verdict.Upgrade : Verdict.BadRequest;
     }
 
     /// <summary>
     /// The subprotocol to answer with: the first one the client offers. Olares echoes the whole list,
     /// which browsers reject when more than one is offered; RFC 6455 has the server select one.
     /// </summary>
-    public static string? SelectSubprotocol(HttpRequest request)
+    public static string? SelectSubprotocol(UpgradeRequest request)
     {
-        foreach (var value in request.Headers.SecWebSocketProtocol)
+        foreach (var value in request["Sec-WebSocket-Protocol"])
         {
             foreach (var candidate in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
@@ -56,10 +53,35 @@ internal static class WebSocketHandshake
         return null;
     }
 
-    /// <summary>Sends the 101 response and returns the raw duplex stream.</summary>
-    public static async Task<Stream> AcceptAsync(HttpContext context, string? subprotocol)
+    /// <summary>The 101 response for the lean path, which writes straight to the connection.</summary>
+    public static byte[] SwitchingProtocols(string key, string? subprotocol)
     {
-        var key = context.Request.Headers.SecWebSocketKey.ToString();
+        var response = new StringBuilder("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ");
+        response.Append(ComputeAccept(key)).Append("\r\n");
+        if (subprotocol is not null)
+        {
+            response.Append("Sec-WebSocket-Protocol: ").Append(subprotocol).Append("\r\n");
+        }
+
+        return Encoding.ASCII.GetBytes(response.Append("\r\n").ToString());
+    }
+
+    /// <summary>A complete short HTTP response that closes the connection, for refusals on the lean path.</summary>
+    public static byte[] PlainResponse(int status, string reason, string body, IEnumerable<(string Name, string Value)> headers)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var response = new StringBuilder($"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n");
+        foreach (var (name, value) in headers)
+        {
+            response.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+
+        return [.. Encoding.ASCII.GetBytes(response.Append("\r\n").ToString()), .. bytes];
+    }
+
+    /// <summary>Sends the 101 response and returns the raw duplex stream.</summary>
+    public static async Task<Stream> AcceptAsync(HttpContext context, string key, string? subprotocol)
+    {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status101SwitchingProtocols;
         response.Headers.Connection = "Upgrade";

@@ -13,9 +13,8 @@ namespace Gateway.Dialects.Jac;
 /// </summary>
 internal sealed partial class JacDialect(JacAuthenticator authenticator, GatewayMetrics metrics, ILogger log) : IDialect
 {
-    public (ConnectionIdentity? Identity, int RefusalStatus) Identify(HttpContext context)
+    public (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request)
     {
-        var request = context.Request;
         var token = HandshakeToken(request);
         var authentication = authenticator.Authenticate(token);
         if (authentication.IsPublic && token is not null)
@@ -23,15 +22,15 @@ internal sealed partial class JacDialect(JacAuthenticator authenticator, Gateway
             Log.PublicFallback(log, authentication.Reason ?? "invalid token");
         }
 
-        var channel = request.Query["channel_id"].ToString();
+        var channel = request.Query("channel_id");
         var identity = new ConnectionIdentity(
             new ConnectionId(NewId()),
             Dialect.Jac,
             authentication.RootId,
             authentication.Token,
             authentication.IsPublic,
-            request.Headers.UserAgent.ToString(),
-            string.Join("; ", request.Headers.Cookie.Where(static c => !string.IsNullOrEmpty(c))),
+            request.Last("User-Agent"),
+            request.CookieHeader,
             string.IsNullOrEmpty(channel) ? NewId() : channel,
             DateTimeOffset.UtcNow);
         return (identity, 0);
@@ -50,15 +49,15 @@ internal sealed partial class JacDialect(JacAuthenticator authenticator, Gateway
     /// The token the client connected with: a non-empty <c>?auth=</c> wins (with or without a scheme word
     /// such as <c>Bearer </c>), else an <c>Authorization</c> header starting with "bearer".
     /// </summary>
-    private static string? HandshakeToken(HttpRequest request)
+    private static string? HandshakeToken(UpgradeRequest request)
     {
-        var query = request.Query["auth"].ToString();
+        var query = request.Query("auth");
         if (!string.IsNullOrEmpty(query))
         {
             return JacAuthenticator.StripScheme(query);
         }
 
-        var header = request.Headers.Authorization.ToString();
+        var header = request.Last("Authorization");
         return header.StartsWith("bearer", StringComparison.OrdinalIgnoreCase) && header.Contains(' ', StringComparison.Ordinal)
             ? JacAuthenticator.StripScheme(header)
             : null;

@@ -21,7 +21,9 @@ public static partial class JacEndpoints
         var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log);
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
-        app.MapGet("/" + options.Path.Trim('/'), context => DialectEndpoint.ServeAsync(context, dialect, runtime, limiter, log));
+        var path = "/" + options.Path.Trim('/');
+        app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);
+        app.MapGet(path, context => ConnectionSession.ServeHttpAsync(context, dialect, runtime, limiter, log));
         return app;
     }
 

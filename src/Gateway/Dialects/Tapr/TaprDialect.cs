@@ -15,18 +15,16 @@ internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics) :
 {
     private long _counter;
 
-    public (ConnectionIdentity? Identity, int RefusalStatus) Identify(HttpContext context)
+    public (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request)
     {
-        var request = context.Request;
-        var userValues = request.Headers[options.UserHeader];
-        if (userValues.Count == 0 && options.RequireUser)
+        if (!request.Has(options.UserHeader) && options.RequireUser)
         {
             return (null, StatusCodes.Status401Unauthorized);
         }
 
         // A repeated header: the last value wins, as in Olares's header map.
-        var user = userValues.Count == 0 ? string.Empty : userValues[^1] ?? string.Empty;
-        var token = request.Cookies[options.TokenCookie];
+        var user = request.Last(options.UserHeader);
+        var token = request.Cookie(options.TokenCookie);
         var accessPublic = string.IsNullOrEmpty(token);
         if (accessPublic)
         {
@@ -43,8 +41,8 @@ internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics) :
             user,
             token!,
             accessPublic,
-            request.Headers.UserAgent.ToString(),
-            string.Join("; ", request.Headers.Cookie.Where(static c => !string.IsNullOrEmpty(c))),
+            request.Last("User-Agent"),
+            request.CookieHeader,
             Channel: null,
             DateTimeOffset.UtcNow), 0);
     }

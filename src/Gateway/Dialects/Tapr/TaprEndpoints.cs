@@ -16,8 +16,10 @@ public static class TaprEndpoints
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Tapr");
         var path = "/" + options.Path.Trim('/');
-        // Routing matches the path with or without a trailing slash.
-        app.MapGet(path, context => DialectEndpoint.ServeAsync(context, dialect, runtime, limiter, log));
+        app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);
+
+        // The HTTP path (wss://, or when the lean path is off). Routing matches with or without a trailing slash.
+        app.MapGet(path, context => ConnectionSession.ServeHttpAsync(context, dialect, runtime, limiter, log));
         return app;
     }
 }

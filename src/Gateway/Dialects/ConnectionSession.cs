@@ -1,0 +1,157 @@
+using System.IO.Pipelines;
+using Gateway.Actor;
+using Gateway.Connections;
+using Gateway.Hosting;
+using Gateway.Registry;
+using Gateway.Users;
+using Gateway.WebSockets;
+
+namespace Gateway.Dialects;
+
+/// <summary>How a session answers its client before and at the upgrade; one implementation per path.</summary>
+internal interface IUpgradeTransport
+{
+    /// <summary>Cancelled when the client's connection is gone.</summary>
+    CancellationToken ConnectionClosed { get; }
+
+    /// <summary>Refuses the upgrade with an HTTP status and a short text body.</summary>
+    Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers);
+
+    /// <summary>Sends 101 Switching Protocols and returns the pipes the WebSocket runs over.</summary>
+    Task<(PipeReader Input, PipeWriter Output)> AcceptAsync(string key, string? subprotocol);
+
+    /// <summary>Drops the TCP connection.</summary>
+    void Abort();
+}
+
+/// <summary>
+/// Serves one client socket once its request is known to be for a dialect's path: refuses what is
+/// not a WebSocket upgrade (426) or over the connection limit (503), upgrades, registers the
+/// connection with the registry, and runs the read loop until the socket ends. Nothing here decides
+/// anything about messages: the dialect's handler tells the connection actor.
+/// </summary>
+internal static partial class ConnectionSession
+{
+    private static readonly TimeSpan RegistrationTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Refuses the upgrade, or upgrades and registers the socket; null when there is nothing more to do.
+    /// The caller then awaits <see cref="Session.RunAsync"/>. The request is only read here: what lives as
+    /// long as the socket is the caller's frame and the connection's read loop, nothing of the handshake.
+    /// </summary>
+    public static Task<Session?> OpenAsync(UpgradeRequest request, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log) =>
+        OpenCoreAsync(request, transport, dialect, runtime, limiter, log);
+
+    /// <summary>Serves a socket that came through Kestrel's HTTP stack (<c>wss://</c>, or with the lean path off).</summary>
+    public static async Task ServeHttpAsync(HttpContext context, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
+    {
+        if (await OpenAsync(UpgradeRequest.From(context), new HttpUpgradeTransport(context), dialect, runtime, limiter, log).ConfigureAwait(false) is { } session)
+        {
+            await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    private static Task<Session?> OpenCoreAsync(UpgradeRequest request, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
+    {
+        switch (WebSocketHandshake.Inspect(request))
+        {
+            case WebSocketHandshake.Verdict.NotAnUpgrade:
+                return Refuse(transport.RefuseAsync(StatusCodes.Status426UpgradeRequired, "Upgrade Required", ("Upgrade", "websocket")));
+            case WebSocketHandshake.Verdict.UnsupportedVersion:
+                return Refuse(transport.RefuseAsync(StatusCodes.Status426UpgradeRequired, "Unsupported WebSocket version: use 13", ("Sec-WebSocket-Version", "13")));
+            case WebSocketHandshake.Verdict.BadRequest:
+                return Refuse(transport.RefuseAsync(StatusCodes.Status400BadRequest, "Invalid Sec-WebSocket-Key"));
+        }
+
+        var (identity, refusal) = dialect.Identify(request);
+        if (identity is null)
+        {
+            return Refuse(transport.RefuseAsync(refusal, refusal == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Refused"));
+        }
+
+        if (!limiter.TryAcquire())
+        {
+            return Refuse(transport.RefuseAsync(StatusCodes.Status503ServiceUnavailable, limiter.IsClosed ? "Shutting down" : "Connection limit reached", ("Retry-After", "5")));
+        }
+
+        var key = request["Sec-WebSocket-Key"].ToString();
+        var subprotocol = WebSocketHandshake.SelectSubprotocol(request);
+        return UpgradeAndRegisterAsync(identity, key, subprotocol, transport, dialect, runtime, limiter, log);
+    }
+
+    private static async Task<Session?> Refuse(Task refusal)
+    {
+        await refusal.ConfigureAwait(false);
+        return null;
+    }
+
+    private static async Task<Session?> UpgradeAndRegisterAsync(ConnectionIdentity identity, string key, string? subprotocol, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
+    {
+        runtime.Metrics.ConnectionOpened();
+        var ended = () =>
+        {
+            runtime.Metrics.ConnectionClosed();
+            limiter.Release();
+        };
+
+        WebSocketConnection connection;
+        try
+        {
+            var (input, output) = await transport.AcceptAsync(key, subprotocol).ConfigureAwait(false);
+            connection = new WebSocketConnection(input, output, transport.Abort, runtime.Socket, log, runtime.Metrics, ended);
+        }
+        catch
+        {
+            ended();
+            throw;
+        }
+
+        var flow = runtime.NewInboundFlow();
+        dialect.Greet(identity, connection);
+        try
+        {
+            var attached = await runtime.Registry.Ask<UserProtocol.ConnectionAttached>(
+                new RegistryProtocol.RegisterConnection(identity, connection, flow), RegistrationTimeout).ConfigureAwait(false);
+            return new Session(connection, dialect.CreateHandler(identity, attached.Connection, flow), flow);
+        }
+        catch (Exception exception)
+        {
+            Log.RegistrationFailed(log, identity.Id.Value, exception.Message);
+            runtime.Registry.Tell(new RegistryProtocol.AbandonConnection(identity.Id));
+            var shuttingDown = exception is RegistryProtocol.ShuttingDownException;
+            connection.Close(shuttingDown ? CloseCodes.GoingAway : CloseCodes.TryAgainLater, shuttingDown ? "gateway shutting down" : "try again later");
+            return new Session(connection, IgnoringHandler.Instance, flow);
+        }
+    }
+
+    /// <summary>An upgraded, registered socket, ready to run; its slot is released when it ends.</summary>
+    internal sealed record Session(WebSocketConnection Connection, IInboundHandler Handler, InboundFlow Flow)
+    {
+        /// <summary>Runs the socket's read loop until the connection has ended.</summary>
+        public Task RunAsync(CancellationToken connectionClosed) => Connection.RunAsync(Handler, Flow, connectionClosed);
+    }
+
+    /// <summary>Reads a socket that could not be registered until its close completes.</summary>
+    private sealed class IgnoringHandler : IInboundHandler
+    {
+        public static readonly IgnoringHandler Instance = new();
+
+        public void OnMessage(byte[] payload, bool isText)
+        {
+        }
+
+        public void OnHeartbeat()
+        {
+        }
+
+        public void OnClosed(int code, string reason)
+        {
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 800, Level = LogLevel.Warning, Message = "Connection {ConnectionId} could not be registered: {Reason}")]
+        public static partial void RegistrationFailed(ILogger logger, string connectionId, string reason);
+    }
+}

@@ -1,0 +1,133 @@
+using System.IO.Pipelines;
+using Gateway.Hosting;
+using Gateway.WebSockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace Gateway.Dialects;
+
+/// <summary>
+/// Kestrel connection middleware for the lean socket path. It reads the first request head off a new
+/// connection; when it is a WebSocket upgrade for a dialect's path it serves the socket directly over
+/// the transport's pipes. Anything else, including a TLS handshake, is handed to Kestrel's HTTP stack
+/// untouched (nothing is consumed), where the same dialects are also mapped as endpoints.
+/// </summary>
+/// <remarks>
+/// Kestrel's HTTP/1.1 stack keeps its connection, request, header, context and stream objects (several
+/// kilobytes) alive for as long as an upgraded request lasts, that is for the socket's whole life.
+/// For a gateway holding tens of thousands of idle sockets that is most of the memory per connection.
+/// </remarks>
+internal sealed class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServiceProvider services)
+{
+    private readonly Lazy<Routes> _routes = new(() => Routes.Build(services));
+
+    /// <summary>How long a new connection may take to send its first request head before Kestrel's own timeouts take over.</summary>
+    private static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(30);
+
+    public async Task OnConnectionAsync(ConnectionContext connection)
+    {
+        // Every connection passes here, so the cap on concurrent connections lives here too (instead of
+        // Kestrel's limit middleware, one more frame per socket): past it, close before reading anything.
+        var routes = _routes.Value;
+        if (!routes.Limiter.TryAdmitTransport())
+        {
+            connection.Abort(new ConnectionAbortedException("Connection limit reached."));
+            return;
+        }
+
+        try
+        {
+            // Only the session is kept across the socket's life, not the request head or the timeout.
+            if (await SniffAsync(connection).ConfigureAwait(false) is { } opening)
+            {
+                if (await opening.ConfigureAwait(false) is { } session)
+                {
+                    await session.RunAsync(connection.ConnectionClosed).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                await next(connection).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            routes.Limiter.ReleaseTransport();
+        }
+    }
+
+    /// <summary>Reads the first request head; returns the opening session when it is ours, else null with nothing consumed.</summary>
+    private async Task<Task<ConnectionSession.Session?>?> SniffAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        using var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        headTimeout.CancelAfter(HeadTimeout);
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(headTimeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+
+            var buffer = result.Buffer;
+
+            // TLS (a handshake record) or anything that is not an HTTP/1.1 GET goes to Kestrel as is.
+            if (buffer.Length > 0 && buffer.FirstSpan[0] != (byte)'G')
+            {
+                input.AdvanceTo(buffer.Start);
+                return null;
+            }
+
+            if (UpgradeRequest.TryParse(buffer, out var request, out var headEnd, out var needMore))
+            {
+                if (_routes.Value.Match(request!.Path) is { } dialect && WebSocketHandshake.Inspect(request) == WebSocketHandshake.Verdict.Upgrade)
+                {
+                    input.AdvanceTo(headEnd);
+                    var routes = _routes.Value;
+                    return ConnectionSession.OpenAsync(request, new LeanUpgradeTransport(connection), dialect, routes.Runtime, routes.Limiter, routes.Log);
+                }
+
+                input.AdvanceTo(buffer.Start);
+                return null;
+            }
+
+            if (!needMore || result.IsCompleted)
+            {
+                input.AdvanceTo(buffer.Start);
+                return null;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>The dialect paths, resolved once the application is built.</summary>
+    private sealed class Routes(Dictionary<string, IDialect> byPath, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
+    {
+        public GatewayRuntime Runtime { get; } = runtime;
+
+        public ConnectionLimiter Limiter { get; } = limiter;
+
+        public ILogger Log { get; } = log;
+
+        public static Routes Build(IServiceProvider services) => new(
+            services.GetRequiredService<DialectRegistry>().ByPath,
+            services.GetRequiredService<GatewayRuntime>(),
+            services.GetRequiredService<ConnectionLimiter>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects"));
+
+        public IDialect? Match(string path) => byPath.TryGetValue(path.TrimEnd('/'), out var dialect) ? dialect : null;
+    }
+}
+
+/// <summary>The dialects mapped so far, by path (without a trailing slash, case-insensitive), shared by both paths.</summary>
+internal sealed class DialectRegistry
+{
+    public Dictionary<string, IDialect> ByPath { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public void Add(string path, IDialect dialect) => ByPath["/" + path.Trim('/')] = dialect;
+}

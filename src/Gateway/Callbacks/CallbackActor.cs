@@ -99,7 +99,31 @@ public sealed partial class CallbackActor : ReceiveActor
         var callbackEvent = pending.Event;
         var walker = callbackEvent as WalkerReceived;
         var timeout = walker?.ReplyTo is not null ? walker.Timeout : _settings.AttemptTimeout;
-        pending.Body ??= CallbackBody.Write(callbackEvent);
+        try
+        {
+            pending.Body ??= CallbackBody.Write(callbackEvent);
+        }
+        catch (Exception exception)
+        {
+            // One event that cannot be encoded must not stall its connection or fail this actor,
+            // whose state is every other connection's queue.
+            Log.Unencodable(_log, exception, stream.Id.Value, Action(callbackEvent));
+            stream.Events.Dequeue();
+            _pending--;
+            Complete(callbackEvent, new CallbackResult(CallbackOutcome.Rejected, 0, "the event could not be encoded"));
+            if (stream.Events.Count == 0)
+            {
+                _streams.Remove(stream.Id);
+            }
+            else
+            {
+                Pump(stream);
+            }
+
+            NotifyIfDrained();
+            return;
+        }
+
         stream.InFlight = true;
         _inFlight++;
         _client.PostAsync(pending.Body, callbackEvent.Identity.Cookie, readBody: walker?.ReplyTo is not null, timeout, CancellationToken.None)
@@ -264,6 +288,9 @@ public sealed partial class CallbackActor : ReceiveActor
 
         [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Callback {Action} for connection {ConnectionId} failed (attempt {Attempt}): {Reason}; retrying")]
         public static partial void Retrying(ILogger logger, string connectionId, string action, int attempt, string reason);
+
+        [LoggerMessage(EventId = 503, Level = LogLevel.Error, Message = "Callback {Action} for connection {ConnectionId} could not be encoded; skipped")]
+        public static partial void Unencodable(ILogger logger, Exception exception, string connectionId, string action);
 
         [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "Callback {Action} for connection {ConnectionId} refused by the app: {Reason}; not retried")]
         public static partial void Rejected(ILogger logger, string connectionId, string action, string reason);

@@ -487,28 +487,31 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private async Task DrainAsync()
     {
-        var batch = new OutboundMessage[MaxBatch];
         try
         {
             while (true)
             {
-                var count = 0;
-                byte[]? closeFrame = null;
+                var wroteClose = false;
                 lock (this)
                 {
+                    // Frames are copied into the pipe as they are dequeued: the copy is short, only this
+                    // socket's producers can contend, and no batch buffer is allocated per drain.
+                    var count = 0;
                     while (count < MaxBatch && _queue is { Count: > 0 } queue)
                     {
                         var message = queue.Dequeue();
                         _queuedBytes -= message.Payload.Length;
-                        batch[count++] = message;
+                        WriteFrame(message.Opcode, message.Payload.Span);
+                        count++;
                     }
 
                     if (count == 0)
                     {
                         if (_closePayload is not null && !_closeSent)
                         {
-                            closeFrame = _closePayload;
+                            WriteFrame(Opcode.Close, _closePayload);
                             _closeSent = true;
+                            wroteClose = true;
                         }
                         else
                         {
@@ -519,24 +522,13 @@ internal sealed partial class WebSocketConnection : IOutbox
                     }
                 }
 
-                for (var i = 0; i < count; i++)
-                {
-                    WriteFrame(batch[i].Opcode, batch[i].Payload.Span);
-                    batch[i] = null!;
-                }
-
-                if (closeFrame is not null)
-                {
-                    WriteFrame(Opcode.Close, closeFrame);
-                }
-
                 var flush = await _output.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCanceled || flush.IsCompleted)
                 {
                     throw new OperationCanceledException("the connection is closing");
                 }
 
-                if (closeFrame is not null && _closeReceived)
+                if (wroteClose && _closeReceived)
                 {
                     // Both close frames have crossed: the handshake is complete.
                     _input.CancelPendingRead();

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text;
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Faults;
+
+/// <summary>
+/// PROTOCOL.md §2: while the app is down the gateway applies backpressure (stops reading the socket)
+/// within bounded memory rather than dropping client messages.
+/// </summary>
+public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOutputHelper output)
+    : GatewaySpec(fixture.Host, output), IClassFixture<BackpressureSpecs.Fixture>
+{
+    private const int PendingLimit = 64 * 1024;
+    private const int MessageBytes = 16 * 1024;
+    private const int MaxMessages = 8192; // 128 MiB: far more than any buffering between the client and the gateway
+    private static readonly TimeSpan StallWindow = TestTimeouts.Dilated(TimeSpan.FromSeconds(1));
+
+    [Fact]
+    public async Task A_client_that_keeps_sending_to_a_down_app_is_no_longer_read_and_loses_nothing()
+    {
+        var user = UniqueUser("flood");
+        await App.StopAsync();
+        long sent = 0;
+        var stop = 0;
+        Task sender;
+        var client = await ConnectAsync(user);
+        try
+        {
+            // Sends without a timeout: a send that stalls must stay pending, not abort the socket.
+            sender = Task.Run(async () =>
+            {
+                for (var i = 0; i < MaxMessages && Volatile.Read(ref stop) == 0; i++)
+                {
+                    await client.Socket.SendAsync(Message(i), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    Interlocked.Increment(ref sent);
+                }
+            });
+
+            await WaitForStallAsync(() => Interlocked.Read(ref sent), sender);
+            var stalledAt = Interlocked.Read(ref sent);
+            Output.WriteLine($"sends stalled after {stalledAt} messages ({stalledAt * MessageBytes / 1024} KiB)");
+            Assert.False(sender.IsCompleted, $"every one of the {MaxMessages} messages was read while the app was down");
+
+            // Only what one connection may have waiting for the app, plus the message that crossed the bound.
+            for (var probe = 0; probe < 3; probe++)
+            {
+                var pending = await Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes");
+                Assert.InRange(pending, 1, PendingLimit + MessageBytes);
+            }
+
+            Assert.Equal(stalledAt, Interlocked.Read(ref sent));
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            await App.StartAsync();
+        }
+
+        await Wait.ForAsync(sender.ContinueWith(_ => true, TaskScheduler.Default), TestTimeouts.Long, "the stalled send to complete once the app is back");
+        await sender;
+        var total = (int)Interlocked.Read(ref sent);
+        await client.CloseAsync();
+
+        var records = await App.WaitUntilAsync(
+            all => FirstDeliveries(all.Where(r => r.UserName == user)).Count == total + 2,
+            TestTimeouts.Long,
+            $"open, {total} messages and close");
+        var mine = records.Where(r => r.UserName == user).ToList();
+        Assert.Equal(["open", .. Enumerable.Range(0, total).Select(i => "message " + i), "close"], FirstDeliveries(mine));
+        AssertOnlyTimedOutAttemptsRepeat(mine);
+        Assert.Equal(0, await Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes"));
+    }
+
+    /// <summary>Waits until <paramref name="progress"/> has not moved for <see cref="StallWindow"/> (or <paramref name="sender"/> ended).</summary>
+    private static async Task WaitForStallAsync(Func<long> progress, Task sender)
+    {
+        var last = -1L;
+        var unchanged = Stopwatch.StartNew();
+        await Wait.UntilAsync(
+            () =>
+            {
+                var now = progress();
+                if (now != last)
+                {
+                    last = now;
+                    unchanged.Restart();
+                }
+
+                return sender.IsCompleted || (now > 0 && unchanged.Elapsed >= StallWindow);
+            },
+            TestTimeouts.Long,
+            "the client's sends to stall");
+    }
+
+    private static byte[] Message(int n)
+    {
+        var head = $"{{\"event\":\"bulk\",\"n\":{n},\"pad\":\"";
+        var text = head + new string('x', MessageBytes - head.Length - 2) + "\"}";
+        return Encoding.UTF8.GetBytes(text);
+    }
+
+    private static string Describe(RecordedCallback callback) =>
+        callback.Action == "message" ? "message " + callback.Json!.Value.GetProperty("data").GetProperty("n").GetInt32() : callback.Action!;
+
+    private static List<string> FirstDeliveries(IEnumerable<RecordedCallback> callbacks) =>
+        callbacks.Where(c => c.Delivered).Select(Describe).Distinct().ToList();
+
+    private static void AssertOnlyTimedOutAttemptsRepeat(IReadOnlyList<RecordedCallback> callbacks)
+    {
+        foreach (var group in callbacks.GroupBy(Describe).Where(g => g.Count() > 1))
+        {
+            Assert.All(group.SkipLast(1), attempt => Assert.False(attempt.Answered, $"a repeated attempt of {group.Key} had been answered"));
+        }
+    }
+
+    /// <summary>A gateway that stops reading a socket once 64 KiB of it wait for the app; quick retries.</summary>
+    public sealed class Fixture : GatewayFixture
+    {
+        protected override void Configure(GatewayProcessOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            options
+                .With("Limits", "InboundPendingBytesPerConnection", PendingLimit.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                .With("Callback", "RetryBaseDelay", "00:00:00.050")
+                .With("Callback", "RetryMaxDelay", "00:00:00.500");
+        }
+    }
+}

@@ -41,3 +41,16 @@ public sealed class JacWalkerCollection : ICollectionFixture<JacWalkerFixture>
 {
     public const string Name = "Jac gateway with a short walker timeout";
 }
+
+/// <summary>A jac gateway configured away from its defaults: another path, another root id claim, Kestrel's HTTP upgrade path.</summary>
+public sealed class JacOptionsFixture : GatewayFixture
+{
+    public const string Path = "/jac/socket";
+    public const string Secret = "another secret, of another length";
+
+    protected override void Configure(GatewayProcessOptions options) => options
+        .With("Jac", "Path", Path)
+        .With("Jac", "RootIdClaim", "sub")
+        .With("Jac", "TokenSecret", Secret)
+        .With("Sockets", "LeanPath", "false");
+}

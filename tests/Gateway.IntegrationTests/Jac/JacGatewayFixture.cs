@@ -42,7 +42,10 @@ public sealed class JacWalkerCollection : ICollectionFixture<JacWalkerFixture>
     public const string Name = "Jac gateway with a short walker timeout";
 }
 
-/// <summary>A jac gateway configured away from its defaults: another path, another root id claim, Kestrel's HTTP upgrade path.</summary>
+/// <summary>
+/// A jac gateway configured away from its defaults: another path, another root id claim and secret, Kestrel's HTTP
+/// upgrade path, and a one-second TAPR ping deadline (which jac connections must not be subject to).
+/// </summary>
 public sealed class JacOptionsFixture : GatewayFixture
 {
     public const string Path = "/jac/socket";
@@ -52,5 +55,6 @@ public sealed class JacOptionsFixture : GatewayFixture
         .With("Jac", "Path", Path)
         .With("Jac", "RootIdClaim", "sub")
         .With("Jac", "TokenSecret", Secret)
-        .With("Sockets", "LeanPath", "false");
+        .With("Sockets", "LeanPath", "false")
+        .With("Tapr", "PingTimeout", "00:00:01");
 }

@@ -48,4 +48,19 @@ public sealed class JacOptionsSpecs(JacOptionsFixture fixture, ITestOutputHelper
 
         Assert.Equal(PublicRoot, client.RootId);
     }
+
+    [Fact]
+    public async Task A_silent_jac_connection_outlives_the_tapr_ping_deadline()
+    {
+        // jac clients have no {"event":"ping"} (it is a validation error to them), so the TAPR deadline is not theirs.
+        var jac = await ConnectJacAsync(path: JacOptionsFixture.Path);
+        var tapr = await ConnectAsync(UniqueUser("deadline"));
+
+        var taprClosed = await tapr.WaitForCloseAsync();
+        await jac.SendAsync("{\"type\":\"connection\"}");
+
+        Assert.Equal(4000, taprClosed.Code);
+        Assert.Equal(jac.Greeting, await jac.ReceiveTextAsync());
+        Assert.Null(jac.Socket.CloseIfEnded);
+    }
 }

@@ -174,6 +174,38 @@ public sealed class WalkerSpecs(JacWalkerFixture fixture, ITestOutputHelper outp
         await client.AssertNoMessageAsync();
     }
 
+    [Theory]
+    [InlineData("true", true)]
+    [InlineData("1", true)]
+    [InlineData("\"yes\"", true)]
+    [InlineData("\"On\"", true)]
+    [InlineData("1.0", true)]
+    [InlineData("false", false)]
+    [InlineData("0", false)]
+    [InlineData("\"off\"", false)]
+    [InlineData("0.0", false)]
+    public async Task Response_is_read_as_a_pydantic_lax_boolean(string response, bool answered)
+    {
+        // jac-cloud validates "response: bool" with pydantic in lax mode: 0/1, 0.0/1.0 and the usual words are booleans.
+        var client = await ConnectAsRootAsync();
+        App.ResponseBody = "{\"answered\":true}";
+
+        await client.SendAsync($"{{\"type\":\"walker\",\"walker\":\"lax\",\"response\":{response}}}");
+
+        if (answered)
+        {
+            Assert.Equal("{\"answered\":true}", await client.ReceiveTextAsync());
+        }
+        else
+        {
+            // A validation error would come before the connection event; a forwarded walker gets nothing back.
+            await client.SendAsync("{\"type\":\"connection\"}");
+            Assert.Equal(client.Greeting, await client.ReceiveTextAsync());
+            await App.WaitForActionAsync(client.ClientId, "message");
+            await client.AssertNoMessageAsync();
+        }
+    }
+
     [Fact]
     public async Task Walker_answers_come_back_in_the_order_the_walkers_were_sent()
     {

@@ -6,12 +6,29 @@ namespace Gateway.Benchmarks;
 public sealed class BenchmarkOptions
 {
     private readonly Dictionary<string, string> _values;
+    private readonly Dictionary<string, List<string>> _all;
 
-    private BenchmarkOptions(Dictionary<string, string> values) => _values = values;
+    private BenchmarkOptions(Dictionary<string, string> values, Dictionary<string, List<string>> all)
+    {
+        _values = values;
+        _all = all;
+    }
 
     public static BenchmarkOptions Parse(IEnumerable<string> args)
     {
         var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var all = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
+        void Set(string name, string value)
+        {
+            values[name] = value;
+            if (!all.TryGetValue(name, out var list))
+            {
+                all[name] = list = [];
+            }
+
+            list.Add(value);
+        }
+
         string? key = null;
         foreach (var arg in args)
         {
@@ -19,24 +36,24 @@ public sealed class BenchmarkOptions
             {
                 if (key is not null)
                 {
-                    values[key] = "true";
+                    Set(key, "true");
                 }
 
                 key = arg[2..];
             }
             else if (key is not null)
             {
-                values[key] = arg;
+                Set(key, arg);
                 key = null;
             }
         }
 
         if (key is not null)
         {
-            values[key] = "true";
+            Set(key, "true");
         }
 
-        return new BenchmarkOptions(values);
+        return new BenchmarkOptions(values, all);
     }
 
     public int Int(string key, int defaultValue) =>
@@ -48,4 +65,16 @@ public sealed class BenchmarkOptions
     public string String(string key, string defaultValue) => _values.GetValueOrDefault(key, defaultValue);
 
     public bool Flag(string key) => _values.TryGetValue(key, out var text) && text != "false";
+
+    /// <summary>A boolean option with a default: <c>--key</c> or <c>--key true</c> sets it, <c>--key false</c> clears it.</summary>
+    public bool Flag(string key, bool defaultValue) => _values.TryGetValue(key, out var text) ? text != "false" : defaultValue;
+
+    public bool Has(string key) => _values.ContainsKey(key);
+
+    /// <summary>Every value given for a repeatable option (e.g. <c>--gateway-env A=1 --gateway-env B=2</c>), in order.</summary>
+    public IReadOnlyList<string> All(string key) => _all.TryGetValue(key, out var list) ? list : [];
+
+    /// <summary>The options as given, for the report (values of repeatable options joined).</summary>
+    public IReadOnlyDictionary<string, string> Given() =>
+        _all.ToDictionary(p => p.Key, p => string.Join(' ', p.Value), StringComparer.OrdinalIgnoreCase);
 }

@@ -1,0 +1,79 @@
+using Gateway.Benchmarks.Measurement;
+
+namespace Gateway.Benchmarks.Client;
+
+/// <summary>
+/// One measured phase of a client process (a fan-out run or an echo run): what each connection expects,
+/// the latencies recorded by every thread, and the count of connections finished (complete or lost).
+/// </summary>
+internal sealed class ClientPhase
+{
+    private readonly ThreadLocal<LatencyHistogram> _latency = new(() => new LatencyHistogram(), trackAllValues: true);
+    private readonly Action<ClientPhase> _onDone;
+    private int _finished;
+    private int _done;
+
+    public ClientPhase(ClientCommand command, Action<ClientPhase> onDone)
+    {
+        Id = command.Phase;
+        IsEcho = command.Cmd == "echo";
+        Messages = command.Messages;
+        Target = command.Target;
+        Window = Math.Max(1, command.Window);
+        PayloadBytes = command.PayloadBytes;
+        _onDone = onDone;
+    }
+
+    public int Id { get; }
+
+    public bool IsEcho { get; }
+
+    public int Messages { get; }
+
+    public string Target { get; }
+
+    public int Window { get; }
+
+    public int PayloadBytes { get; }
+
+    /// <summary>Connections taking part (open and reading when the phase began).</summary>
+    public int Active { get; set; }
+
+    public int Lost;
+
+    public void Record(long micros) => _latency.Value!.Record(micros);
+
+    public LatencyHistogram Latency()
+    {
+        var total = new LatencyHistogram();
+        foreach (var histogram in _latency.Values)
+        {
+            total.Add(histogram);
+        }
+
+        return total;
+    }
+
+    public void ConnectionDone() => Finished();
+
+    public void ConnectionLost()
+    {
+        Interlocked.Increment(ref Lost);
+        Finished();
+    }
+
+    /// <summary>Reports the phase if every connection has finished (also when none take part).</summary>
+    public void CheckDone()
+    {
+        if (Volatile.Read(ref _finished) >= Active && Interlocked.Exchange(ref _done, 1) == 0)
+        {
+            _onDone(this);
+        }
+    }
+
+    private void Finished()
+    {
+        Interlocked.Increment(ref _finished);
+        CheckDone();
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Gateway.Benchmarks.Client;
+
+/// <summary>
+/// The control protocol between the orchestrator and a client process: one JSON object per line,
+/// commands on the client's stdin, reports on its stdout (progress and errors go to stderr).
+/// </summary>
+public static class ClientProtocol
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
+    };
+
+    /// <summary>Whether connection <paramref name="index"/> (global) is one of the share <paramref name="share"/> that never read: exactly floor(N * share) of N, evenly spread.</summary>
+    public static bool IsSlow(int index, double share) =>
+        share > 0 && Math.Floor((index + 1) * share) > Math.Floor(index * share);
+
+    /// <summary>The user of connection <paramref name="index"/> (global), of <paramref name="users"/> users named u0, u1, ...</summary>
+    public static int UserOf(int index, int users) => index % users;
+
+    public static string UserName(int user) => FormattableString.Invariant($"u{user}");
+
+    /// <summary>Messages of a fan-out phase that connection of <paramref name="user"/> should get: all of them, or with <c>target users</c> the sequence numbers s with s mod U = user.</summary>
+    public static int ExpectedFanout(int messages, string target, int users, int user) =>
+        target == "users" ? (user < messages ? ((messages - user - 1) / users) + 1 : 0) : messages;
+}
+
+/// <summary>Orchestrator to client.</summary>
+public sealed class ClientCommand
+{
+    /// <summary><c>connect</c>, <c>expect</c> (a fan-out phase), <c>echo</c>, <c>report</c> (the phase's figures now), <c>stats</c>, <c>close</c>.</summary>
+    public string Cmd { get; set; } = "";
+
+    public int Phase { get; set; }
+
+    /// <summary>Fan-out: messages the orchestrator will send. Echo: messages each connection sends.</summary>
+    public int Messages { get; set; }
+
+    /// <summary>Fan-out: <c>all</c> (every send to every user) or <c>users</c> (send s to user s mod U).</summary>
+    public string Target { get; set; } = "all";
+
+    /// <summary>Echo: messages in flight per connection.</summary>
+    public int Window { get; set; }
+
+    /// <summary>Echo: size to pad each message to.</summary>
+    public int PayloadBytes { get; set; }
+
+    /// <summary>Stats: stop pinging and wait (up to 3 s) for outstanding pongs first.</summary>
+    public bool Quiesce { get; set; }
+}
+
+/// <summary>Client to orchestrator.</summary>
+public sealed class ClientReport
+{
+    /// <summary><c>ready</c>, <c>connected</c>, <c>ack</c>, <c>phase</c>, <c>stats</c>, <c>closed</c>, <c>error</c>.</summary>
+    public string Type { get; set; } = "";
+
+    public int Phase { get; set; }
+
+    // connected
+    public int Opened { get; set; }
+
+    public int Failed { get; set; }
+
+    public long StartTs { get; set; }
+
+    public long EndTs { get; set; }
+
+    public long[]? Handshake { get; set; }
+
+    public Dictionary<string, int>? Errors { get; set; }
+
+    // phase
+    public int Connections { get; set; }
+
+    public int Complete { get; set; }
+
+    public int Lost { get; set; }
+
+    public long Received { get; set; }
+
+    public long Duplicates { get; set; }
+
+    public long Missing { get; set; }
+
+    public long Unexpected { get; set; }
+
+    public long OutOfOrder { get; set; }
+
+    public long Sent { get; set; }
+
+    public long FirstTs { get; set; }
+
+    public long LastTs { get; set; }
+
+    public long[]? Latency { get; set; }
+
+    // stats
+    public int Open { get; set; }
+
+    public long PingsSent { get; set; }
+
+    public long PongsReceived { get; set; }
+
+    public Dictionary<string, int>? ServerCloses { get; set; }
+
+    public string? Message { get; set; }
+}

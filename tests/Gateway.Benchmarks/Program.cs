@@ -1,15 +1,33 @@
 using Gateway.Benchmarks;
+using Gateway.Benchmarks.App;
+using Gateway.Benchmarks.Client;
+using Gateway.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Gateway.Benchmarks -- <scenario> [options]
-// Each scenario prints one JSON line per figure on stdout; progress goes to stderr.
+// Each run prints one JSON line per figure (kernel) or per run (the gateway scenarios) on stdout;
+// progress goes to stderr. `app` and `client` are the modes the orchestrator starts itself in.
 var scenario = args.Length > 0 ? args[0] : "help";
 var options = BenchmarkOptions.Parse(args.Skip(1));
 
-return scenario switch
+try
 {
-    "kernel" => await KernelBenchmark.RunAsync(options),
-    _ => Usage(),
-};
+    return scenario switch
+    {
+        "kernel" => await KernelBenchmark.RunAsync(options),
+        "idle" => await IdleScenario.RunAsync(options),
+        "fanout" => await FanoutScenario.RunAsync(options),
+        "echo" => await EchoScenario.RunAsync(options),
+        "slow" => await SlowScenario.RunAsync(options),
+        "app" => await CallbackApp.RunAsync(options),
+        "client" => await ClientWorker.RunAsync(options),
+        _ => Usage(),
+    };
+}
+catch (Exception exception) when (exception is ArgumentException or InvalidOperationException or TimeoutException or IOException)
+{
+    Console.Error.WriteLine($"{scenario}: {exception.Message}");
+    return 1;
+}
 
 static int Usage()
 {
@@ -20,6 +38,31 @@ static int Usage()
                    managed bytes per idle actor (100,000 actors)
                    options: --pairs 64 --inflight 100 --rounds 200000 --fanout-actors 10000
                             --fanout-messages 200 --idle-actors 100000 --repeat 3
+
+        The gateway scenarios start the gateway's Release build (src/Gateway, built if missing or
+        stale), an app answering its callbacks, and client processes, all on this machine, and print
+        one JSON line: parameters, figures, CPU cores of every process, targets and met.
+
+          idle     --connections 15000 --users 100 --hold-seconds 60 --ping-seconds 30
+                   connect rate, handshake p50/p99, failures, gateway RSS and heap per connection,
+                   pongs against pings
+          fanout   --connections 10000 --users 100 --messages 200 --target all|users
+                   --rate R (sends/s; default: full speed, then at half the top rate: --half false
+                   to skip) --concurrency 4 (sends in flight) --payload-bytes 0 --warmup-messages 20
+                   delivered/s, latency, exactly-once per connection
+          echo     --connections 1000 --users 100 --messages 100 --window 8 --payload-bytes 0
+                   round trips/s through the app and the admin API, latency, per-connection order
+          slow     --connections 10000 --users 100 --messages 200 --share 0.1 --rate 10
+                   --payload-bytes 1024 --queue-bytes 32768 --queue-messages 4096
+                   --slow-rcvbuf 2048 --slow-mss 536 (so loopback's kernel buffers stay small)
+                   a baseline without the slow share, then a run where it connects and never
+                   reads: healthy p99 in both, slow clients closed with 4001, gateway peak RSS
+
+        Common: --gateway-env Key=Value (repeatable, e.g. Gateway__Limits__OutboundQueueBytes=65536)
+                --gateway-dll PATH --client-processes N (default: 2, or one per --per-process 5000)
+                --source-addresses 8 (127.0.0.2...) --connect-concurrency 64 (per process)
+                --connect-timeout 10 --ping-seconds 30 --warmup 64 --phase-timeout 60
+                --inline-completions true --log-dir DIR
         """);
     return 2;
 }

@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Gateway.Benchmarks.Orchestration;
+
+/// <summary>
+/// The gateway under test: <c>dotnet Gateway.dll</c> from its Release build, listening on a free port of
+/// 127.0.0.1, calling the app back at <c>callbackUrl</c>, with any extra <c>Gateway__...</c> settings.
+/// Its output goes to a log file. Stopped with SIGTERM, killed if it does not exit in time.
+/// </summary>
+internal sealed partial class GatewayServer : IAsyncDisposable
+{
+    private static readonly string[] InheritedSettingsToDrop =
+    [
+        "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS", "ASPNETCORE_HTTPS_PORTS", "DOTNET_URLS", "ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT", "WS_PORT", "WS_URL",
+    ];
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _logClosed;
+
+    private GatewayServer(Process process, StreamWriter log)
+    {
+        _process = process;
+        _log = log;
+    }
+
+    public int Pid { get; private set; }
+
+    public Uri BaseUri { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string LogPath { get; private set; } = "";
+
+    public static async Task<GatewayServer> StartAsync(string dll, string callbackUrl, IReadOnlyDictionary<string, string> settings, string logPath)
+    {
+        var start = new ProcessStartInfo(Repo.DotnetHost)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var key in start.Environment.Keys.ToList())
+        {
+            if (InheritedSettingsToDrop.Contains(key, StringComparer.OrdinalIgnoreCase)
+                || key.StartsWith("Gateway__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Logging__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("DOTNET_SYSTEM_NET_SOCKETS", StringComparison.OrdinalIgnoreCase))
+            {
+                start.Environment.Remove(key);
+            }
+        }
+
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        start.Environment["Gateway__Callback__Url"] = callbackUrl;
+
+        // Per-connection logging would measure the console, not the gateway; the start-up lines stay.
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+        start.Environment["Logging__Console__FormatterName"] = "simple";
+        start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
+        start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key] = value;
+        }
+
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var server = new GatewayServer(process, log) { LogPath = logPath };
+        process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        if (!process.Start())
+        {
+            throw new InvalidOperationException("could not start the gateway");
+        }
+
+        server.Pid = process.Id;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var exited = process.WaitForExitAsync();
+            var first = await Task.WhenAny(server._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60))).ConfigureAwait(false);
+            if (first != server._listening.Task)
+            {
+                throw new InvalidOperationException($"the gateway did not start listening (see {logPath})");
+            }
+
+            server.BaseUri = await server._listening.Task.ConfigureAwait(false);
+            server.Http = new HttpClient(new SocketsHttpHandler { UseProxy = false, UseCookies = false, MaxConnectionsPerServer = 64 })
+            {
+                BaseAddress = server.BaseUri,
+                Timeout = TimeSpan.FromSeconds(30),
+            };
+            await server.WaitHealthyAsync().ConfigureAwait(false);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The <c>/metrics</c> gauges and counters by name (labelled series keep their labels in the name).</summary>
+    public async Task<Dictionary<string, double>> MetricsAsync()
+    {
+        var text = await Http.GetStringAsync("/metrics").ConfigureAwait(false);
+        var metrics = new Dictionary<string, double>();
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            var space = line.LastIndexOf(' ');
+            if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                metrics[line[..space]] = value;
+            }
+        }
+
+        return metrics;
+    }
+
+    /// <summary>Posts an admin send; returns the receipt (matched, enqueued, dropped), or null when the call failed.</summary>
+    public async Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(byte[] body, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var content = new ByteArrayContent(body);
+            using var response = await Http.PostAsync("/tapr/ws/conn/send", content, cancellationToken).ConfigureAwait(false);
+            var reply = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            using var json = JsonDocument.Parse(reply);
+            if (json.RootElement.GetProperty("code").GetInt32() != 0 || !json.RootElement.TryGetProperty("data", out var data))
+            {
+                return null;
+            }
+
+            return (data.GetProperty("matched").GetInt64(), data.GetProperty("enqueued").GetInt64(), data.GetProperty("dropped").GetInt64());
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            try
+            {
+                using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is TimeoutException or System.ComponentModel.Win32Exception)
+            {
+                Progress.Write($"the gateway (pid {Pid}) did not exit on SIGTERM: killing it");
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().ConfigureAwait(false);
+            }
+        }
+
+        Http?.Dispose();
+        _process.Dispose();
+        lock (_log)
+        {
+            _logClosed = true;
+            _log.Dispose();
+        }
+    }
+
+    private async Task WaitHealthyAsync()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var response = await Http.GetAsync("/healthz").ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not yet.
+            }
+
+            if (deadline.Elapsed > TimeSpan.FromSeconds(30) || _process.HasExited)
+            {
+                throw new InvalidOperationException($"the gateway did not become healthy (see {LogPath})");
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            if (!_logClosed)
+            {
+                _log.WriteLine(line);
+            }
+        }
+
+        var match = ListeningLine().Match(line);
+        if (match.Success && Uri.TryCreate(match.Groups[1].Value, UriKind.Absolute, out var url))
+        {
+            _listening.TrySetResult(new UriBuilder(url.Scheme, url.Host, url.Port).Uri);
+        }
+    }
+
+    [GeneratedRegex(@"Now listening on: (\S+)")]
+    private static partial Regex ListeningLine();
+}

@@ -1,0 +1,442 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gateway.Benchmarks.App;
+using Gateway.Benchmarks.Client;
+using Gateway.Benchmarks.Measurement;
+
+namespace Gateway.Benchmarks.Orchestration;
+
+/// <summary>
+/// What a scenario asks of its test bed: a name (for logs), connections over users, the app's mode,
+/// the share of slow connections (never read; with <c>SlowAbsent</c> not opened at all, for a baseline
+/// without them), and gateway settings the scenario needs unless <c>--gateway-env</c> overrides them.
+/// </summary>
+internal sealed record TestbedSpec(string Name, int Connections, int Users, string AppMode, double SlowShare = 0, bool SlowAbsent = false, IReadOnlyDictionary<string, string>? GatewayDefaults = null);
+
+/// <summary>
+/// One gateway, one app and the client processes holding the connections, all separate processes on
+/// this machine, plus the orchestration they share: connecting, phases with reports from every client,
+/// CPU snapshots of every process. Disposing closes the clients, then stops the gateway, then the app.
+/// </summary>
+internal sealed class Testbed : IAsyncDisposable
+{
+    private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly List<ChildProcess> _clients = [];
+    private readonly List<int> _clientCounts = [];
+    private ChildProcess? _app;
+    private GatewayServer? _gateway;
+    private int _appPort;
+
+    private Testbed(TestbedSpec spec, BenchmarkOptions options)
+    {
+        Spec = spec;
+        Options = options;
+    }
+
+    public TestbedSpec Spec { get; }
+
+    public BenchmarkOptions Options { get; }
+
+    public GatewayServer Gateway => _gateway!;
+
+    public IReadOnlyList<ChildProcess> Clients => _clients;
+
+    /// <summary>The gateway settings this bed was started with (defaults of the scenario, then <c>--gateway-env</c>).</summary>
+    public Dictionary<string, string> GatewaySettings { get; } = [];
+
+    public static string LogDirectory(BenchmarkOptions options)
+    {
+        var directory = options.String("log-dir", Path.Combine(Path.GetTempPath(), "gateway-bench-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
+        Directory.CreateDirectory(directory);
+        return directory;
+    }
+
+    public static async Task<Testbed> StartAsync(TestbedSpec spec, BenchmarkOptions options, string logDirectory)
+    {
+        var bed = new Testbed(spec, options);
+        try
+        {
+            await bed.StartAsync(logDirectory).ConfigureAwait(false);
+            return bed;
+        }
+        catch
+        {
+            await bed.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Opens and closes <c>--warmup</c> connections (with a ping each), so that "before" figures come after the code paths have run once.</summary>
+    public async Task WarmUpAsync()
+    {
+        var count = Options.Int("warmup", 64);
+        if (count <= 0)
+        {
+            return;
+        }
+
+        await using var client = StartClient("warmup", 0, count, slowShare: 0, slowAbsent: false);
+        await client.ReadAsync("ready", ControlTimeout).ConfigureAwait(false);
+        await client.SendAsync(new ClientCommand { Cmd = "connect" }).ConfigureAwait(false);
+        await client.ReadAsync("connected", ControlTimeout).ConfigureAwait(false);
+        await client.SendAsync(new ClientCommand { Cmd = "stats", Quiesce = true }).ConfigureAwait(false);
+        await client.ReadAsync("stats", ControlTimeout).ConfigureAwait(false);
+        await client.SendAsync(new ClientCommand { Cmd = "close" }).ConfigureAwait(false);
+        await client.ReadAsync("closed", ControlTimeout).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromSeconds(Options.Double("settle-seconds", 2))).ConfigureAwait(false);
+    }
+
+    /// <summary>Every client opens its connections at once; the merged result.</summary>
+    public async Task<ConnectResult> ConnectAsync()
+    {
+        Progress.Write($"{Spec.Name}: opening {Spec.Connections} connections from {_clients.Count} client processes");
+        await Task.WhenAll(_clients.Select(c => c.SendAsync(new ClientCommand { Cmd = "connect" }))).ConfigureAwait(false);
+        var timeout = TimeSpan.FromSeconds(Options.Double("connect-phase-timeout", 300));
+        var reports = await Task.WhenAll(_clients.Select(c => c.ReadAsync("connected", timeout))).ConfigureAwait(false);
+        var result = new ConnectResult(reports);
+        Progress.Write($"{Spec.Name}: {result.Opened} open, {result.Failed} failed in {result.Seconds:F2} s");
+        return result;
+    }
+
+    /// <summary>
+    /// Starts a phase on every client (<paramref name="begin"/>: <c>expect</c> or <c>echo</c>), runs
+    /// <paramref name="drive"/>, then waits up to <c>--phase-timeout</c> seconds for every client's report,
+    /// asking the late ones for their figures as they stand. The phase's clock starts when
+    /// <paramref name="drive"/> starts, or for a phase the clients drive themselves (echo) when the first
+    /// client began.
+    /// </summary>
+    public async Task<PhaseResult> RunPhaseAsync(ClientCommand begin, Func<Task>? drive = null)
+    {
+        await Task.WhenAll(_clients.Select(c => c.SendAsync(begin))).ConfigureAwait(false);
+        var acks = await Task.WhenAll(_clients.Select(c => c.ReadAsync("ack", ControlTimeout, begin.Phase))).ConfigureAwait(false);
+        var reads = _clients.Select(c => c.ReadAsync("phase", TimeSpan.FromDays(1), begin.Phase)).ToArray();
+        var started = drive is null ? acks.Min(a => a.StartTs) : Stopwatch.GetTimestamp();
+        if (drive is not null)
+        {
+            await drive().ConfigureAwait(false);
+        }
+
+        var timeout = TimeSpan.FromSeconds(Options.Double("phase-timeout", 60));
+        var timedOut = false;
+        try
+        {
+            await Task.WhenAll(reads).WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            timedOut = true;
+            Progress.Write($"{Spec.Name}: phase {begin.Phase} not complete {timeout.TotalSeconds:F0} s after the last send; collecting what arrived");
+            for (var i = 0; i < _clients.Count; i++)
+            {
+                if (!reads[i].IsCompleted)
+                {
+                    await _clients[i].SendAsync(new ClientCommand { Cmd = "report", Phase = begin.Phase }).ConfigureAwait(false);
+                }
+            }
+
+            await Task.WhenAll(reads).WaitAsync(ControlTimeout).ConfigureAwait(false);
+        }
+
+        return new PhaseResult(acks.Sum(a => a.Connections), reads.Select(r => r.Result).ToList(), started, timedOut);
+    }
+
+    /// <summary>Ping and close figures of every client (optionally after the pings in flight have been answered).</summary>
+    public async Task<ClientReport[]> StatsAsync(bool quiesce)
+    {
+        await Task.WhenAll(_clients.Select(c => c.SendAsync(new ClientCommand { Cmd = "stats", Quiesce = quiesce }))).ConfigureAwait(false);
+        return await Task.WhenAll(_clients.Select(c => c.ReadAsync("stats", ControlTimeout))).ConfigureAwait(false);
+    }
+
+    public async Task<AppStats> AppStatsAsync()
+    {
+        var port = _appPort;
+        using var http = new HttpClient { BaseAddress = new Uri(FormattableString.Invariant($"http://127.0.0.1:{port}")), Timeout = ControlTimeout };
+        var text = await http.GetStringAsync("/stats").ConfigureAwait(false);
+        return JsonSerializer.Deserialize<AppStats>(text, ClientProtocol.Json)!;
+    }
+
+    public CpuSnapshot Cpu() => CpuSnapshot.Take(Processes());
+
+    /// <summary>Cores used by each process between two snapshots: gateway, app, each client, their total, the orchestrator.</summary>
+    public static JsonObject CpuJson(CpuSnapshot start, CpuSnapshot end)
+    {
+        var cores = end.CoresSince(start);
+        var json = new JsonObject();
+        var clients = new JsonArray();
+        double clientsTotal = 0;
+        foreach (var (name, value) in cores)
+        {
+            if (name.StartsWith("client", StringComparison.Ordinal))
+            {
+                clients.Add(value);
+                clientsTotal += value;
+            }
+            else
+            {
+                json[name] = value;
+            }
+        }
+
+        json["clients"] = clients;
+        json["clientsTotal"] = Math.Round(clientsTotal, 3);
+        json["total"] = Math.Round(cores.Sum(c => c.Cores), 3);
+        json["wallSeconds"] = Math.Round(Stopwatch.GetElapsedTime(start.Timestamp, end.Timestamp).TotalSeconds, 3);
+        return json;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            try
+            {
+                await client.SendAsync(new ClientCommand { Cmd = "close" }).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // It has ended already.
+            }
+        }
+
+        foreach (var client in _clients)
+        {
+            try
+            {
+                await client.ReadAsync("closed", ControlTimeout).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is TimeoutException or InvalidOperationException)
+            {
+                // Killed below if it does not end.
+            }
+
+            await client.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_app is not null)
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private IEnumerable<(string Name, int Pid)> Processes()
+    {
+        yield return ("gateway", _gateway!.Pid);
+        yield return ("app", _app!.Pid);
+        for (var i = 0; i < _clients.Count; i++)
+        {
+            yield return (FormattableString.Invariant($"client{i + 1}"), _clients[i].Pid);
+        }
+
+        yield return ("orchestrator", Environment.ProcessId);
+    }
+
+    private async Task StartAsync(string logDirectory)
+    {
+        var dll = Options.String("gateway-dll", Repo.GatewayDll);
+        if (!Options.Has("gateway-dll"))
+        {
+            Repo.EnsureGatewayBuilt(dll);
+        }
+
+        _app = ChildProcess.Start("app", "app", ["--mode", Spec.AppMode, "--max-connections", Options.String("app-max-connections", "512")]);
+        using (var ready = JsonDocument.Parse(await _app.ReadLineAsync(ControlTimeout).ConfigureAwait(false)))
+        {
+            _appPort = ready.RootElement.GetProperty("port").GetInt32();
+        }
+
+        foreach (var (key, value) in Spec.GatewayDefaults ?? new Dictionary<string, string>())
+        {
+            GatewaySettings[key] = value;
+        }
+
+        foreach (var setting in Options.All("gateway-env"))
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"--gateway-env takes Key=Value, not '{setting}'");
+            }
+
+            GatewaySettings[setting[..equals]] = setting[(equals + 1)..];
+        }
+
+        var log = Path.Combine(logDirectory, Spec.Name + "-gateway.log");
+        _gateway = await GatewayServer.StartAsync(dll, FormattableString.Invariant($"http://127.0.0.1:{_appPort}/callback"), GatewaySettings, log).ConfigureAwait(false);
+        await _app.SendLineAsync(JsonSerializer.Serialize(new { cmd = "gateway", url = _gateway.BaseUri.ToString() })).ConfigureAwait(false);
+        Progress.Write($"{Spec.Name}: gateway pid {_gateway.Pid} on {_gateway.BaseUri} (log {log}), app pid {_app.Pid} ({Spec.AppMode})");
+
+        var perProcess = Options.Int("per-process", 5000);
+        var processes = Options.Int("client-processes", Math.Max(Math.Min(2, Spec.Connections), (Spec.Connections + perProcess - 1) / perProcess));
+        var fileLimit = ProcessStats.OpenFileLimit();
+        var first = 0;
+        for (var i = 0; i < processes; i++)
+        {
+            var count = (Spec.Connections / processes) + (i < Spec.Connections % processes ? 1 : 0);
+            if (count + 256 > fileLimit)
+            {
+                throw new ArgumentException($"{count} connections in one client process exceed its open-file limit ({fileLimit}); raise --client-processes");
+            }
+
+            _clients.Add(StartClient(FormattableString.Invariant($"client{i + 1}"), first, count, Spec.SlowShare, Spec.SlowAbsent));
+            _clientCounts.Add(count);
+            first += count;
+        }
+
+        await Task.WhenAll(_clients.Select(c => c.ReadAsync("ready", ControlTimeout))).ConfigureAwait(false);
+    }
+
+    private ChildProcess StartClient(string name, int first, int count, double slowShare, bool slowAbsent)
+    {
+        var sources = Math.Max(1, Options.Int("source-addresses", 8));
+        var addresses = string.Join(',', Enumerable.Range(2, sources).Select(i => FormattableString.Invariant($"127.0.0.{i}")));
+        var environment = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_TieredPGO"] = "1" };
+        if (Options.Flag("inline-completions", true))
+        {
+            // Socket continuations run on the epoll thread: no thread-pool hop per read, which keeps the load generator cheap.
+            environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
+        }
+
+        return ChildProcess.Start(name, "client",
+        [
+            "--host", Gateway.BaseUri.Host,
+            "--port", Gateway.BaseUri.Port.ToString(CultureInfo.InvariantCulture),
+            "--path", Options.String("path", "/ws"),
+            "--first", first.ToString(CultureInfo.InvariantCulture),
+            "--count", count.ToString(CultureInfo.InvariantCulture),
+            "--users", Spec.Users.ToString(CultureInfo.InvariantCulture),
+            "--sources", addresses,
+            "--connect-concurrency", Options.String("connect-concurrency", "64"),
+            "--connect-timeout", Options.String("connect-timeout", "10"),
+            "--ping-seconds", Options.String("ping-seconds", "30"),
+            "--slow-share", slowShare.ToString("R", CultureInfo.InvariantCulture),
+            "--slow-rcvbuf", Options.String("slow-rcvbuf", "2048"),
+            "--slow-mss", Options.String("slow-mss", "536"),
+            "--slow-absent", slowAbsent ? "true" : "false",
+        ], environment);
+    }
+}
+
+/// <summary>Every client's connect report, merged.</summary>
+internal sealed class ConnectResult
+{
+    public ConnectResult(IReadOnlyList<ClientReport> reports)
+    {
+        Opened = reports.Sum(r => r.Opened);
+        Failed = reports.Sum(r => r.Failed);
+        StartTs = reports.Min(r => r.StartTs);
+        EndTs = reports.Max(r => r.EndTs);
+        Handshake = new LatencyHistogram();
+        Errors = [];
+        foreach (var report in reports)
+        {
+            Handshake.Add(LatencyHistogram.FromWire(report.Handshake));
+            foreach (var (reason, count) in report.Errors ?? [])
+            {
+                Errors[reason] = Errors.GetValueOrDefault(reason) + count;
+            }
+        }
+    }
+
+    public int Opened { get; }
+
+    public int Failed { get; }
+
+    public long StartTs { get; }
+
+    public long EndTs { get; }
+
+    public double Seconds => (EndTs - StartTs) / (double)Stopwatch.Frequency;
+
+    public LatencyHistogram Handshake { get; }
+
+    public Dictionary<string, int> Errors { get; }
+}
+
+/// <summary>Every client's report of one phase, merged.</summary>
+internal sealed class PhaseResult
+{
+    public PhaseResult(int connections, IReadOnlyList<ClientReport> reports, long startedTs, bool timedOut)
+    {
+        Connections = connections;
+        StartedTs = startedTs;
+        TimedOut = timedOut;
+        Latency = new LatencyHistogram();
+        FirstTs = long.MaxValue;
+        foreach (var report in reports)
+        {
+            Complete += report.Complete;
+            Lost += report.Lost;
+            Received += report.Received;
+            Duplicates += report.Duplicates;
+            Missing += report.Missing;
+            Unexpected += report.Unexpected;
+            OutOfOrder += report.OutOfOrder;
+            Sent += report.Sent;
+            if (report.Received > 0)
+            {
+                FirstTs = Math.Min(FirstTs, report.FirstTs);
+                LastTs = Math.Max(LastTs, report.LastTs);
+            }
+
+            Latency.Add(LatencyHistogram.FromWire(report.Latency));
+            foreach (var (code, count) in report.ServerCloses ?? [])
+            {
+                ServerCloses[code] = ServerCloses.GetValueOrDefault(code) + count;
+            }
+
+            foreach (var (reason, count) in report.Errors ?? [])
+            {
+                Errors[reason] = Errors.GetValueOrDefault(reason) + count;
+            }
+        }
+
+        if (FirstTs == long.MaxValue)
+        {
+            FirstTs = startedTs;
+        }
+    }
+
+    /// <summary>Connections that took part.</summary>
+    public int Connections { get; }
+
+    public long StartedTs { get; }
+
+    public bool TimedOut { get; }
+
+    public int Complete { get; }
+
+    public int Lost { get; }
+
+    public long Received { get; }
+
+    public long Duplicates { get; }
+
+    public long Missing { get; }
+
+    public long Unexpected { get; }
+
+    public long OutOfOrder { get; }
+
+    public long Sent { get; }
+
+    public long FirstTs { get; }
+
+    public long LastTs { get; }
+
+    public LatencyHistogram Latency { get; }
+
+    public Dictionary<string, int> ServerCloses { get; } = [];
+
+    public Dictionary<string, int> Errors { get; } = [];
+
+    /// <summary>Seconds from the start of the phase (just before the first send) to the last message received.</summary>
+    public double Seconds => Math.Max(LastTs - StartedTs, 1) / (double)Stopwatch.Frequency;
+}

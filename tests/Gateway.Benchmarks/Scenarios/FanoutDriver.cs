@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Gateway.Benchmarks.Client;
+using Gateway.Benchmarks.Orchestration;
+using Gateway.Benchmarks.Wire;
+
+namespace Gateway.Benchmarks.Scenarios;
+
+/// <summary>What the orchestrator sent in one fan-out phase, and what the gateway's receipts said.</summary>
+internal sealed class SendResult
+{
+    public long Sends;
+    public long Failed;
+    public long Matched;
+    public long Enqueued;
+    public long Dropped;
+    public long StartTs;
+    public long EndTs;
+
+    public double Seconds => (EndTs - StartTs) / (double)Stopwatch.Frequency;
+}
+
+/// <summary>
+/// The fan-out phases shared by <c>fanout</c> and <c>slow</c>: M admin sends, each to every user (one
+/// send listing them all) or, with <c>target users</c>, send s to user s mod U; at full speed with a
+/// bound on sends in flight, or at a fixed rate. Every payload carries its sequence number and the
+/// time just before it was posted.
+/// </summary>
+internal static class FanoutDriver
+{
+    public static async Task<(PhaseResult Phase, SendResult Sends, JsonObject Cpu)> RunPhaseAsync(
+        Testbed bed, int phase, int messages, string target, double rate, int concurrency, int payloadBytes)
+    {
+        var users = bed.Spec.Users;
+        var begin = new ClientCommand { Cmd = "expect", Phase = phase, Messages = messages, Target = target };
+        var sends = new SendResult();
+        var cpuStart = bed.Cpu();
+        Progress.Write($"{bed.Spec.Name}: phase {phase}: {messages} sends to {target}" + (rate > 0 ? FormattableString.Invariant($" at {rate:F1}/s") : $" at full speed ({concurrency} in flight)"));
+        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, rate, concurrency, payloadBytes, sends)).ConfigureAwait(false);
+        var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
+        Progress.Write($"{bed.Spec.Name}: phase {phase}: {result.Received} received of {result.Received + result.Missing}, {result.Received / result.Seconds:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
+        return (result, sends, cpu);
+    }
+
+    /// <summary>Deliveries one send makes: a connection of every user, or of one user.</summary>
+    public static double DeliveriesPerSend(int connections, int users, string target) =>
+        target == "users" ? connections / (double)users : connections;
+
+    public static JsonObject SendJson(SendResult sends) => new()
+    {
+        ["sends"] = sends.Sends,
+        ["failed"] = sends.Failed,
+        ["seconds"] = Report.Round(sends.Seconds, 3),
+        ["sendsPerSec"] = Report.Round(sends.Sends / Math.Max(sends.Seconds, 1e-9)),
+        ["matched"] = sends.Matched,
+        ["enqueued"] = sends.Enqueued,
+        ["dropped"] = sends.Dropped,
+    };
+
+    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, double rate, int concurrency, int payloadBytes, SendResult result)
+    {
+        var allUsers = Encoding.UTF8.GetBytes("{\"users\":[" + string.Join(',', Enumerable.Range(0, users).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
+        using var inFlight = new SemaphoreSlim(Math.Max(1, concurrency));
+        var tasks = new List<Task>(messages);
+        var deadline = TimeSpan.FromSeconds(600);
+        result.StartTs = Stopwatch.GetTimestamp();
+        for (var sequence = 0; sequence < messages; sequence++)
+        {
+            if (rate > 0)
+            {
+                var due = result.StartTs + (long)(sequence * Stopwatch.Frequency / rate);
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                if (wait > TimeSpan.FromMilliseconds(1))
+                {
+                    await Task.Delay(wait).ConfigureAwait(false);
+                }
+            }
+
+            if (!await inFlight.WaitAsync(deadline).ConfigureAwait(false))
+            {
+                result.Failed += messages - sequence;
+                break;
+            }
+
+            var prefix = target == "users"
+                ? Encoding.UTF8.GetBytes($"{{\"users\":[\"{ClientProtocol.UserName(sequence % users)}\"],\"payload\":")
+                : allUsers;
+            tasks.Add(SendOneAsync(gateway, prefix, sequence, payloadBytes, result, inFlight));
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        result.EndTs = Stopwatch.GetTimestamp();
+    }
+
+    private static async Task SendOneAsync(GatewayServer gateway, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight)
+    {
+        try
+        {
+            var body = new byte[prefix.Length + Payload.Capacity(payloadBytes) + 1];
+            prefix.CopyTo(body, 0);
+            var length = prefix.Length + Payload.Write(body.AsSpan(prefix.Length), sequence, Stopwatch.GetTimestamp(), payloadBytes);
+            body[length++] = (byte)'}';
+            var receipt = await gateway.SendAsync(body[..length]).ConfigureAwait(false);
+            lock (result)
+            {
+                result.Sends++;
+                if (receipt is { } r)
+                {
+                    result.Matched += r.Matched;
+                    result.Enqueued += r.Enqueued;
+                    result.Dropped += r.Dropped;
+                }
+                else
+                {
+                    result.Failed++;
+                }
+            }
+        }
+        finally
+        {
+            inFlight.Release();
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Text.Json.Nodes;
+using Gateway.Benchmarks.Orchestration;
+
+namespace Gateway.Benchmarks.Scenarios;
+
+/// <summary>
+/// <c>fanout</c>: N connections over U users; M admin sends, each to every user by default. Without
+/// <c>--rate</c> it runs at full speed to find the top delivery rate, then again at half that rate for
+/// the latency target (unless <c>--half false</c>); with <c>--rate R</c> it runs once at R sends/s.
+/// Clients check every connection got every message exactly once.
+/// </summary>
+internal static class FanoutScenario
+{
+    public static async Task<int> RunAsync(BenchmarkOptions options)
+    {
+        var connections = options.Int("connections", 10_000);
+        var users = options.Int("users", 100);
+        var messages = options.Int("messages", 200);
+        var target = options.String("target", "all");
+        var rate = options.Double("rate", 0);
+        var concurrency = options.Int("concurrency", 4);
+        var payloadBytes = options.Int("payload-bytes", 0);
+        var half = rate <= 0 && options.Flag("half", true);
+        var warmupMessages = options.Int("warmup-messages", 20);
+        if (target is not ("all" or "users"))
+        {
+            throw new ArgumentException("--target is all or users");
+        }
+
+        await using var bed = await Testbed.StartAsync(new TestbedSpec("fanout", connections, users, "record"), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
+        await bed.WarmUpAsync().ConfigureAwait(false);
+        var connect = await bed.ConnectAsync().ConfigureAwait(false);
+        if (warmupMessages > 0)
+        {
+            await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes).ConfigureAwait(false);
+        }
+
+        var report = new Report("fanout", new JsonObject
+        {
+            ["connections"] = connections,
+            ["users"] = users,
+            ["messages"] = messages,
+            ["target"] = target,
+            ["rate"] = rate > 0 ? rate : "full speed",
+            ["concurrency"] = concurrency,
+            ["payloadBytes"] = payloadBytes,
+            ["clientProcesses"] = bed.Clients.Count,
+            ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
+        });
+        report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
+
+        var deliveriesPerSend = FanoutDriver.DeliveriesPerSend(connect.Opened, users, target);
+        var first = await PhaseAsync(bed, report, rate > 0 ? "fixedRate" : "fullSpeed", 2, messages, target, rate, concurrency, payloadBytes).ConfigureAwait(false);
+        if (rate <= 0)
+        {
+            report.Target("deliveredPerSec", ">= 200000", Report.Round(first.DeliveredPerSec), first.DeliveredPerSec >= 200_000);
+        }
+        else
+        {
+            report.Target("p99Ms", "<= 50 (when run at half the top rate or below)", Report.Ms(first.P99), first.P99 <= 50_000);
+        }
+
+        if (half)
+        {
+            var halfRate = first.DeliveredPerSec / deliveriesPerSend / 2;
+            var second = await PhaseAsync(bed, report, "halfRate", 3, messages, target, halfRate, concurrency, payloadBytes).ConfigureAwait(false);
+            report.Target("p99MsAtHalfRate", "<= 50", Report.Ms(second.P99), second.P99 <= 50_000);
+            report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce && second.ExactlyOnce, first.ExactlyOnce && second.ExactlyOnce);
+        }
+        else
+        {
+            report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce, first.ExactlyOnce);
+        }
+
+        report.Emit();
+        return 0;
+    }
+
+    private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce)> PhaseAsync(
+        Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes)
+    {
+        var (result, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, phase, messages, target, rate, concurrency, payloadBytes).ConfigureAwait(false);
+        var deliveredPerSec = result.Received / result.Seconds;
+        // What the connections taking part expect in all (distinct receipts plus gaps); the gateway's receipts must say the same.
+        var expected = result.Received + result.Missing;
+        var exactlyOnce = result.Duplicates == 0 && result.Missing == 0 && result.Unexpected == 0 && result.Lost == 0 && !result.TimedOut
+            && sends.Failed == 0 && sends.Dropped == 0 && sends.Enqueued == expected && sends.Matched == expected;
+        report[name] = new JsonObject
+        {
+            ["rate"] = rate > 0 ? Report.Round(rate, 2) : "full speed",
+            ["send"] = FanoutDriver.SendJson(sends),
+            ["connections"] = result.Connections,
+            ["expectedDeliveries"] = expected,
+            ["delivered"] = result.Received,
+            ["seconds"] = Report.Round(result.Seconds, 3),
+            ["deliveredPerSec"] = Report.Round(deliveredPerSec),
+            ["latency"] = Report.Latency(result.Latency),
+            ["exactlyOnce"] = new JsonObject
+            {
+                ["ok"] = exactlyOnce,
+                ["complete"] = result.Complete,
+                ["duplicates"] = result.Duplicates,
+                ["missing"] = result.Missing,
+                ["unexpected"] = result.Unexpected,
+                ["lost"] = result.Lost,
+                ["timedOut"] = result.TimedOut,
+            },
+            ["serverCloses"] = Report.Counts(result.ServerCloses),
+            ["cpuCores"] = cpu,
+        };
+        return (deliveredPerSec, result.Latency.Percentile(99), exactlyOnce);
+    }
+}

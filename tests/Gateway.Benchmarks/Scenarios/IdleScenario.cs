@@ -1,0 +1,109 @@
+using System.Text.Json.Nodes;
+using Gateway.Benchmarks.Measurement;
+using Gateway.Benchmarks.Orchestration;
+
+namespace Gateway.Benchmarks.Scenarios;
+
+/// <summary>
+/// <c>idle</c>: N connections over U users opened as fast as the client processes can, held for H
+/// seconds with a JSON ping every P seconds per connection. Connect rate, handshake latency, failures,
+/// the gateway's RSS and managed heap before and after (and per connection), pongs against pings.
+/// </summary>
+internal static class IdleScenario
+{
+    public static async Task<int> RunAsync(BenchmarkOptions options)
+    {
+        var connections = options.Int("connections", 15_000);
+        var users = options.Int("users", 100);
+        var holdSeconds = options.Double("hold-seconds", 60);
+        var pingSeconds = options.Double("ping-seconds", 30);
+        var logs = Testbed.LogDirectory(options);
+
+        await using var bed = await Testbed.StartAsync(new TestbedSpec("idle", connections, users, "record"), options, logs).ConfigureAwait(false);
+        await bed.WarmUpAsync().ConfigureAwait(false);
+        var gatewayPid = bed.Gateway.Pid;
+        var rssBefore = ProcessStats.RssBytes(gatewayPid) ?? 0;
+        var metricsBefore = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
+
+        var cpuStart = bed.Cpu();
+        var connect = await bed.ConnectAsync().ConfigureAwait(false);
+        var cpuConnected = bed.Cpu();
+
+        await using var sampler = new RssSampler(gatewayPid, TimeSpan.FromMilliseconds(250));
+        Progress.Write($"idle: holding {connect.Opened} connections for {holdSeconds} s (a ping every {pingSeconds} s each)");
+        await Task.Delay(TimeSpan.FromSeconds(holdSeconds)).ConfigureAwait(false);
+        var stats = await bed.StatsAsync(quiesce: true).ConfigureAwait(false);
+        var cpuHeld = bed.Cpu();
+        var rssAfter = ProcessStats.RssBytes(gatewayPid) ?? 0;
+        var metricsAfter = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
+        var app = await bed.AppStatsAsync().ConfigureAwait(false);
+
+        var open = stats.Sum(s => s.Open);
+        var pings = stats.Sum(s => s.PingsSent);
+        var pongs = stats.Sum(s => s.PongsReceived);
+        var closes = new Dictionary<string, int>();
+        foreach (var (code, count) in stats.SelectMany(s => s.ServerCloses ?? []))
+        {
+            closes[code] = closes.GetValueOrDefault(code) + count;
+        }
+
+        var failures = connect.Failed + (connect.Opened - open);
+        var connectRate = connect.Opened / connect.Seconds;
+        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_heap_size_bytes");
+        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_heap_size_bytes");
+        var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
+        var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
+
+        var report = new Report("idle", new JsonObject
+        {
+            ["connections"] = connections,
+            ["users"] = users,
+            ["holdSeconds"] = holdSeconds,
+            ["pingSeconds"] = pingSeconds,
+            ["clientProcesses"] = bed.Clients.Count,
+            ["connectConcurrencyPerProcess"] = options.Int("connect-concurrency", 64),
+            ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
+        });
+        report["connect"] = new JsonObject
+        {
+            ["opened"] = connect.Opened,
+            ["failed"] = connect.Failed,
+            ["errors"] = Report.Counts(connect.Errors),
+            ["seconds"] = Report.Round(connect.Seconds, 3),
+            ["connectionsPerSec"] = Report.Round(connectRate),
+            ["handshake"] = Report.Latency(connect.Handshake),
+        };
+        report["held"] = new JsonObject
+        {
+            ["open"] = open,
+            ["gatewayConnections"] = metricsAfter.GetValueOrDefault("gateway_connections"),
+            ["serverCloses"] = Report.Counts(closes),
+            ["pingsSent"] = pings,
+            ["pongsReceived"] = pongs,
+            ["appCallbacks"] = new JsonObject { ["open"] = app.Open, ["message"] = app.Message, ["close"] = app.Close },
+        };
+        report["gatewayMemory"] = new JsonObject
+        {
+            ["rssBeforeBytes"] = rssBefore,
+            ["rssAfterBytes"] = rssAfter,
+            ["rssPeakBytes"] = sampler.Peak,
+            ["rssPerConnectionBytes"] = Report.Round(rssPerConnection),
+            ["heapBeforeBytes"] = heapBefore,
+            ["heapAfterBytes"] = heapAfter,
+            ["heapPerConnectionBytes"] = Report.Round(heapPerConnection),
+            ["gen2Collections"] = metricsAfter.GetValueOrDefault("dotnet_gc_collections_gen2"),
+        };
+        report["cpuCores"] = new JsonObject
+        {
+            ["connect"] = Testbed.CpuJson(cpuStart, cpuConnected),
+            ["hold"] = Testbed.CpuJson(cpuConnected, cpuHeld),
+        };
+        report.Target("held", $"== {connections}", open, open == connections);
+        report.Target("failures", "== 0", failures, failures == 0);
+        report.Target("rssPerConnectionBytes", "<= 12288", Report.Round(rssPerConnection), rssPerConnection <= 12 * 1024);
+        report.Target("connectsPerSec", ">= 3000", Report.Round(connectRate), connectRate >= 3000);
+        report.Target("pongsMissing", "pongs == pings", pings - pongs, pongs == pings);
+        report.Emit();
+        return 0;
+    }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Gateway.Benchmarks.Client;
+using Gateway.Benchmarks.Measurement;
+using Gateway.Benchmarks.Orchestration;
+
+namespace Gateway.Benchmarks.Scenarios;
+
+/// <summary>
+/// <c>slow</c>: the fan-out at a fixed rate twice, each on a fresh gateway: once without the share S of
+/// slow clients (the baseline: only the healthy ones connect), once with them, connected but never
+/// reading after the handshake. The
+/// healthy clients' p99 in both, how many slow clients the gateway closed (4001, per its
+/// <c>gateway_slow_consumers_total</c>), and the gateway's peak RSS (VmHWM, and VmRSS sampled).
+/// Small outbound bounds are set unless given (<c>--gateway-env Gateway__Limits__OutboundQueueBytes=...</c>).
+/// </summary>
+internal static class SlowScenario
+{
+    private const string QueueBytesKey = "Gateway__Limits__OutboundQueueBytes";
+    private const string QueueMessagesKey = "Gateway__Limits__OutboundQueueMessages";
+
+    public static async Task<int> RunAsync(BenchmarkOptions options)
+    {
+        var connections = options.Int("connections", 10_000);
+        var users = options.Int("users", 100);
+        var messages = options.Int("messages", 200);
+        var share = options.Double("share", 0.1);
+        var rate = options.Double("rate", 10);
+        var concurrency = options.Int("concurrency", 4);
+        var payloadBytes = options.Int("payload-bytes", 1024);
+        var warmupMessages = options.Int("warmup-messages", 20);
+        var defaults = new Dictionary<string, string>
+        {
+            [QueueBytesKey] = options.String("queue-bytes", "32768"),
+            [QueueMessagesKey] = options.String("queue-messages", "4096"),
+        };
+        var logs = Testbed.LogDirectory(options);
+
+        var baseline = await RunOnceAsync("slow-baseline", share, slowAbsent: true, connections, users, messages, rate, concurrency, payloadBytes, warmupMessages, defaults, options, logs).ConfigureAwait(false);
+        var withSlow = await RunOnceAsync("slow", share, slowAbsent: false, connections, users, messages, rate, concurrency, payloadBytes, warmupMessages, defaults, options, logs).ConfigureAwait(false);
+
+        var slowClients = Enumerable.Range(0, connections).Count(i => ClientProtocol.IsSlow(i, share));
+        var queueBytes = long.Parse(withSlow.Settings.GetValueOrDefault(QueueBytesKey, "4194304"), CultureInfo.InvariantCulture);
+        var baselineP99 = baseline.Phase.Latency.Percentile(99);
+        var slowP99 = withSlow.Phase.Latency.Percentile(99);
+        var ratio = baselineP99 > 0 ? slowP99 / (double)baselineP99 : double.NaN;
+        var rssGrowth = withSlow.PeakRss - baseline.PeakRss;
+        var rssBound = slowClients * queueBytes;
+
+        var report = new Report("slow", new JsonObject
+        {
+            ["connections"] = connections,
+            ["users"] = users,
+            ["messages"] = messages,
+            ["slowShare"] = share,
+            ["slowClients"] = slowClients,
+            ["rate"] = rate,
+            ["payloadBytes"] = payloadBytes,
+            ["slowReceiveBuffer"] = options.Int("slow-rcvbuf", 2048),
+            ["slowMaxSegment"] = options.Int("slow-mss", 536),
+            ["clientProcesses"] = withSlow.ClientProcesses,
+            ["gatewaySettings"] = Report.Counts(withSlow.Settings),
+        });
+        report["baseline"] = baseline.Json;
+        report["withSlow"] = withSlow.Json;
+        report["healthyP99Ratio"] = Report.Round(ratio, 3);
+        report["rssGrowthBytes"] = rssGrowth;
+        report["rssBoundBytes"] = rssBound;
+        report.Target("healthyP99Change", "< 20 %", Report.Round((ratio - 1) * 100, 1), Math.Abs(ratio - 1) < 0.2);
+        report.Target("slowClosed", $"== {slowClients} (4001)", withSlow.SlowClosed, withSlow.SlowClosed == slowClients);
+        report.Target("rssWithinQueueBounds", $"peak RSS growth <= slow clients x {queueBytes} B", rssGrowth, rssGrowth <= rssBound);
+        report.Target("healthyExactlyOnce", "both runs", baseline.ExactlyOnce && withSlow.ExactlyOnce, baseline.ExactlyOnce && withSlow.ExactlyOnce);
+        report.Emit();
+        return 0;
+    }
+
+    private static async Task<RunResult> RunOnceAsync(
+        string name, double share, bool slowAbsent, int connections, int users, int messages, double rate, int concurrency, int payloadBytes, int warmupMessages,
+        Dictionary<string, string> defaults, BenchmarkOptions options, string logs)
+    {
+        await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", share, slowAbsent, defaults), options, logs).ConfigureAwait(false);
+        await bed.WarmUpAsync().ConfigureAwait(false);
+        var rssBefore = ProcessStats.RssBytes(bed.Gateway.Pid) ?? 0;
+        var connect = await bed.ConnectAsync().ConfigureAwait(false);
+        if (warmupMessages > 0)
+        {
+            // Healthy clients only are waited for; the slow ones start filling their queues here already.
+            await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, "all", rate, concurrency, payloadBytes).ConfigureAwait(false);
+        }
+
+        var rssConnected = ProcessStats.RssBytes(bed.Gateway.Pid) ?? 0;
+        PhaseResult phase;
+        SendResult sends;
+        JsonObject cpu;
+        long sampledPeak;
+        await using (var sampler = new RssSampler(bed.Gateway.Pid, TimeSpan.FromMilliseconds(100)))
+        {
+            (phase, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, 2, messages, "all", rate, concurrency, payloadBytes).ConfigureAwait(false);
+            sampledPeak = sampler.Peak;
+        }
+
+        var metricsAtEnd = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
+
+        // A client closed with 4001 never answers the close frame: the gateway drops it after its close handshake timeout (5 s by default).
+        await Task.Delay(TimeSpan.FromSeconds(options.Double("close-settle-seconds", 7))).ConfigureAwait(false);
+        var metrics = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
+        var peak = ProcessStats.PeakRssBytes(bed.Gateway.Pid) ?? 0;
+        var slowClosed = (long)metrics.GetValueOrDefault("gateway_slow_consumers_total");
+        var exactlyOnce = phase.Duplicates == 0 && phase.Missing == 0 && phase.Unexpected == 0 && phase.Lost == 0 && !phase.TimedOut;
+        var json = new JsonObject
+        {
+            ["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) },
+            ["send"] = FanoutDriver.SendJson(sends),
+            ["healthyConnections"] = phase.Connections,
+            ["delivered"] = phase.Received,
+            ["deliveredPerSec"] = Report.Round(phase.Received / phase.Seconds),
+            ["healthyLatency"] = Report.Latency(phase.Latency),
+            ["exactlyOnce"] = new JsonObject
+            {
+                ["ok"] = exactlyOnce,
+                ["duplicates"] = phase.Duplicates,
+                ["missing"] = phase.Missing,
+                ["unexpected"] = phase.Unexpected,
+                ["lost"] = phase.Lost,
+            },
+            ["slowClosedByGateway"] = slowClosed,
+            ["gatewayConnectionsAtEnd"] = metricsAtEnd.GetValueOrDefault("gateway_connections"),
+            ["gatewayConnectionsAfterSettle"] = metrics.GetValueOrDefault("gateway_connections"),
+            ["gatewayConnectionsClosedTotal"] = metrics.GetValueOrDefault("gateway_connections_closed_total"),
+            ["gatewayMemory"] = new JsonObject
+            {
+                ["rssBeforeBytes"] = rssBefore,
+                ["rssConnectedBytes"] = rssConnected,
+                ["rssSampledPeakBytes"] = sampledPeak,
+                ["rssPeakBytes"] = peak,
+                ["heapAfterBytes"] = metrics.GetValueOrDefault("dotnet_gc_heap_size_bytes"),
+            },
+            ["cpuCores"] = cpu,
+        };
+        return new RunResult(phase, json, slowClosed, peak, exactlyOnce, new Dictionary<string, string>(bed.GatewaySettings), bed.Clients.Count);
+    }
+
+    private sealed record RunResult(PhaseResult Phase, JsonObject Json, long SlowClosed, long PeakRss, bool ExactlyOnce, Dictionary<string, string> Settings, int ClientProcesses);
+}

@@ -40,6 +40,7 @@ public sealed partial class CallbackActor : ReceiveActor
         Receive<CallbackEvent>(HandleEvent);
         Receive<Attempted>(HandleAttempted);
         Receive<RetryDue>(due => HandleRetryDue(due.Stream));
+        Receive<WalkerDue>(HandleWalkerDue);
         Receive<AwaitDrained>(_ => HandleAwaitDrained());
         Receive<GetStats>(_ => Sender.Tell(new CallbackStats(_pending, _streams.Count, _inFlight)));
     }
@@ -71,9 +72,30 @@ public sealed partial class CallbackActor : ReceiveActor
             _streams.Add(id, stream);
         }
 
-        stream.Events.Enqueue(new PendingEvent(callbackEvent, Stopwatch.GetTimestamp()));
+        var pending = new PendingEvent(callbackEvent, Stopwatch.GetTimestamp());
+        stream.Events.Enqueue(pending);
         _pending++;
+        if (callbackEvent is WalkerReceived { ReplyTo: not null } walker)
+        {
+            // The client's wait is bounded from now, including any time behind the connection's earlier events.
+            Context.System.Scheduler.ScheduleTellOnce(walker.Timeout, Self, new WalkerDue(stream, pending), Self);
+        }
+
         Pump(stream);
+    }
+
+    private void HandleWalkerDue(WalkerDue due)
+    {
+        var pending = due.Event;
+        if (pending.Completed || due.Stream.InFlightEvent == pending)
+        {
+            // Delivered already, or in flight: its own attempt times out with the time that was left.
+            return;
+        }
+
+        // Still queued behind earlier events: the client gets its error now; the app never gets this walker.
+        pending.Completed = true;
+        Complete(pending.Event, new CallbackResult(CallbackOutcome.Transient, 0, $"timed out after {((WalkerReceived)pending.Event).Timeout.TotalMilliseconds:0} ms waiting for the app"));
     }
 
     private void Pump(EventStream stream)
@@ -95,10 +117,30 @@ public sealed partial class CallbackActor : ReceiveActor
 
     private void Start(EventStream stream)
     {
+        // A walker that expired while queued has had its answer; skip it.
+        while (stream.Events.TryPeek(out var head) && head.Completed)
+        {
+            stream.Events.Dequeue();
+            _pending--;
+        }
+
+        if (stream.Events.Count == 0)
+        {
+            _streams.Remove(stream.Id);
+            NotifyIfDrained();
+            return;
+        }
+
         var pending = stream.Events.Peek();
         var callbackEvent = pending.Event;
         var walker = callbackEvent as WalkerReceived;
-        var timeout = walker?.ReplyTo is not null ? walker.Timeout : _settings.AttemptTimeout;
+        var timeout = walker?.ReplyTo is not null
+            ? walker.Timeout - Stopwatch.GetElapsedTime(pending.QueuedAt)
+            : _settings.AttemptTimeout;
+        if (timeout <= TimeSpan.Zero)
+        {
+            timeout = TimeSpan.FromMilliseconds(1);
+        }
         try
         {
             pending.Body ??= CallbackBody.Write(callbackEvent);
@@ -125,6 +167,7 @@ public sealed partial class CallbackActor : ReceiveActor
         }
 
         stream.InFlight = true;
+        stream.InFlightEvent = pending;
         _inFlight++;
         _client.PostAsync(pending.Body, callbackEvent.Identity.Cookie, readBody: walker?.ReplyTo is not null, timeout, CancellationToken.None)
             .PipeTo(Self, Self, result => new Attempted(stream, pending, result), failure => new Attempted(stream, pending, new CallbackResult(CallbackOutcome.Transient, 0, failure.Message)));
@@ -136,6 +179,7 @@ public sealed partial class CallbackActor : ReceiveActor
         var pending = attempted.Event;
         var result = attempted.Result;
         stream.InFlight = false;
+        stream.InFlightEvent = null;
         _inFlight--;
 
         var isReplyingWalker = pending.Event is WalkerReceived { ReplyTo: not null };
@@ -160,6 +204,7 @@ public sealed partial class CallbackActor : ReceiveActor
             stream.Attempts = 0;
             stream.Events.Dequeue();
             _pending--;
+            pending.Completed = true;
             Complete(pending.Event, result);
             if (stream.Events.Count == 0)
             {
@@ -266,6 +311,8 @@ public sealed partial class CallbackActor : ReceiveActor
         public bool WaitingForSlot { get; set; }
 
         public int Attempts { get; set; }
+
+        public PendingEvent? InFlightEvent { get; set; }
     }
 
     private sealed class PendingEvent(CallbackEvent callbackEvent, long queuedAt)
@@ -275,11 +322,16 @@ public sealed partial class CallbackActor : ReceiveActor
         public long QueuedAt { get; } = queuedAt;
 
         public byte[]? Body { get; set; }
+
+        /// <summary>True once its outcome is known (delivered, refused, or a walker that expired while queued).</summary>
+        public bool Completed { get; set; }
     }
 
     private sealed record Attempted(EventStream Stream, PendingEvent Event, CallbackResult Result);
 
     private sealed record RetryDue(EventStream Stream);
+
+    private sealed record WalkerDue(EventStream Stream, PendingEvent Event);
 
     private static partial class Log
     {

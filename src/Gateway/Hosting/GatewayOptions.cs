@@ -101,7 +101,11 @@ public sealed class JacOptions
     /// <summary>Clock skew allowed when checking expiry. Default 30 s.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a walker event with <c>response: true</c> may take, retries included, before the client gets an error. Default 30 s.</summary>
+    /// <summary>
+    /// How long a walker event with <c>response: true</c> may wait for the app's answer, counted from its
+    /// arrival (time behind the connection's earlier callbacks included; one attempt), before the client
+    /// gets <c>{"type":"walker","error":…}</c>. Default 30 s.
+    /// </summary>
     public TimeSpan WalkerTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 

@@ -260,10 +260,31 @@ public sealed class CallbackActorSpecs : TestKit
         Assert.Equal("{\"reports\":[42]}", Encoding.UTF8.GetString(replied.Body));
         var call = Assert.Single(_app.Calls);
         Assert.True(call.ReadBody);
-        Assert.Equal(TimeSpan.FromSeconds(7), call.Timeout);
+        // The one attempt gets what is left of the walker's time, counted from its arrival.
+        Assert.InRange(call.Timeout, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(7));
         Assert.Equal("message", call.Action);
         await DrainedAsync(callbacks);
         Assert.Equal(0, flow.Pending);
+    }
+
+    [Fact]
+    public async Task A_walker_queued_behind_a_held_callback_fails_within_its_timeout_and_is_never_sent()
+    {
+        var callbacks = Start(_app, Fast);
+        var c1 = TestIdentities.Tapr("c1");
+        var gate = Gate();
+        _app.ScriptFor("c1", ScriptedReply.Delivered(hold: gate));
+        var replies = CreateTestProbe();
+
+        callbacks.Tell(new ConnectionOpened(c1));
+        callbacks.Tell(Walker(c1, TestIdentities.Flow(), replies.Ref, TimeSpan.FromMilliseconds(300)));
+
+        var failed = await replies.ExpectMsgAsync<WalkerFailed>(timeout: TimeSpan.FromSeconds(2));
+        Assert.Contains("timed out", failed.Reason, StringComparison.Ordinal);
+        gate.SetResult();
+        await DrainedAsync(callbacks);
+        Assert.DoesNotContain(_app.Calls, call => call.Action == "message");
+        await replies.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]

@@ -190,8 +190,8 @@ internal abstract record JacEvent
             case JsonValueKind.False:
                 value = false;
                 return true;
-            case JsonValueKind.Number when element.TryGetInt64(out var number) && number is 0 or 1:
-                value = number == 1;
+            case JsonValueKind.Number when element.TryGetDouble(out var number) && number is 0 or 1:
+                value = number == 1; // pydantic accepts 0, 1, 0.0 and 1.0
                 return true;
             case JsonValueKind.String:
                 switch (element.GetString()!.Trim().ToLowerInvariant())

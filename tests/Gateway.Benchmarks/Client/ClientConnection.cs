@@ -211,6 +211,13 @@ internal sealed class ClientConnection
         {
             End(1006);
         }
+        catch (Exception exception)
+        {
+            // A bug here must show in the report, not as a phase that never completes.
+            _worker.CountError("read-loop:" + exception.GetType().Name);
+            End(1006);
+            socket.Dispose();
+        }
     }
 
     /// <summary>Sends a JSON ping (not awaited by the caller; a failure ends the connection).</summary>
@@ -234,8 +241,11 @@ internal sealed class ClientConnection
     /// <summary>Drops the TCP connection.</summary>
     public void Abort()
     {
-        End(EndCode == 0 ? 1006 : EndCode);
-        Socket?.Dispose();
+        if (Socket is { } socket)
+        {
+            End(1006);
+            socket.Dispose();
+        }
     }
 
     /// <summary>Starts (or continues) the echo pump: keeps up to the window of messages in flight until the phase's count is sent.</summary>

@@ -84,6 +84,9 @@ internal sealed partial class GatewayServer : IAsyncDisposable
         }
 
         server.Pid = process.Id;
+
+        // Ctrl+C or SIGTERM ends this process without running our finally blocks: never leave a gateway behind.
+        AppDomain.CurrentDomain.ProcessExit += server.KillOnExit;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
@@ -172,12 +175,25 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             }
         }
 
+        AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
         Http?.Dispose();
         _process.Dispose();
         lock (_log)
         {
             _logClosed = true;
             _log.Dispose();
+        }
+    }
+
+    private void KillOnExit(object? sender, EventArgs e)
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
         }
     }
 

@@ -119,7 +119,7 @@ internal sealed class Testbed : IAsyncDisposable
             await drive().ConfigureAwait(false);
         }
 
-        var timeout = TimeSpan.FromSeconds(Options.Double("phase-timeout", 60));
+        var timeout = TimeSpan.FromSeconds(Options.Double("phase-timeout", 120));
         var timedOut = false;
         try
         {
@@ -313,7 +313,7 @@ internal sealed class Testbed : IAsyncDisposable
             "--count", count.ToString(CultureInfo.InvariantCulture),
             "--users", Spec.Users.ToString(CultureInfo.InvariantCulture),
             "--sources", addresses,
-            "--connect-concurrency", Options.String("connect-concurrency", "64"),
+            "--connect-concurrency", Options.String("connect-concurrency", "128"),
             "--connect-timeout", Options.String("connect-timeout", "10"),
             "--ping-seconds", Options.String("ping-seconds", "30"),
             "--slow-share", slowShare.ToString("R", CultureInfo.InvariantCulture),

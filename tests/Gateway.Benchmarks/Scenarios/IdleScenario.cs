@@ -61,7 +61,7 @@ internal static class IdleScenario
             ["holdSeconds"] = holdSeconds,
             ["pingSeconds"] = pingSeconds,
             ["clientProcesses"] = bed.Clients.Count,
-            ["connectConcurrencyPerProcess"] = options.Int("connect-concurrency", 64),
+            ["connectConcurrencyPerProcess"] = options.Int("connect-concurrency", 128),
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
         });
         report["connect"] = new JsonObject

@@ -28,6 +28,11 @@ catch (Exception exception) when (exception is ArgumentException or InvalidOpera
     Console.Error.WriteLine($"{scenario}: {exception.Message}");
     return 1;
 }
+catch (Exception exception) when (exception is not OutOfMemoryException)
+{
+    Console.Error.WriteLine($"{scenario}: {exception}");
+    return 1;
+}
 
 static int Usage()
 {

@@ -26,6 +26,7 @@ internal static class CallbackApp
     private static readonly byte[] SendPrefix = "{\"conn_id\":\""u8.ToArray();
     private static readonly byte[] SendMiddle = "\",\"payload\":"u8.ToArray();
     private static readonly byte[] Enqueued = "\"enqueued\":1"u8.ToArray();
+    private static readonly Uri SendPath = new("/tapr/ws/conn/send", UriKind.Relative);
 
     public static async Task<int> RunAsync(BenchmarkOptions options)
     {
@@ -35,8 +36,10 @@ internal static class CallbackApp
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.Int("port", 0)));
         await using var app = builder.Build();
-        app.MapPost("/callback", context => HandleAsync(context, state, echo));
-        app.MapGet("/stats", () => Results.Json(state.Snapshot()));
+        // No routing: GET /stats, and every POST is a callback (the gateway posts to /callback).
+        app.Run(context => HttpMethods.IsGet(context.Request.Method)
+            ? context.Response.WriteAsJsonAsync(state.Snapshot())
+            : HandleAsync(context, state, echo));
         await app.StartAsync().ConfigureAwait(false);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -58,6 +61,7 @@ internal static class CallbackApp
                         UseCookies = false,
                         MaxConnectionsPerServer = maxConnections,
                         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+                        ActivityHeadersPropagator = null,
                     })
                     {
                         BaseAddress = new Uri(command.RootElement.GetProperty("url").GetString()!),
@@ -139,10 +143,22 @@ internal static class CallbackApp
 
         try
         {
-            using var content = new ByteArrayContent(send);
-            using var response = await gateway.PostAsync("/tapr/ws/conn/send", content).ConfigureAwait(false);
-            var reply = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-            if (response.IsSuccessStatusCode && reply.AsSpan().IndexOf(Enqueued) >= 0)
+            using var request = new HttpRequestMessage(HttpMethod.Post, SendPath) { Content = new ByteArrayContent(send) };
+            using var response = await gateway.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            var reply = ArrayPool<byte>.Shared.Rent(256);
+            var length = 0;
+            await using (var stream = await response.Content.ReadAsStreamAsync().ConfigureAwait(false))
+            {
+                int read;
+                while (length < reply.Length && (read = await stream.ReadAsync(reply.AsMemory(length)).ConfigureAwait(false)) > 0)
+                {
+                    length += read;
+                }
+            }
+
+            var enqueued = reply.AsSpan(0, length).IndexOf(Enqueued) >= 0;
+            ArrayPool<byte>.Shared.Return(reply);
+            if (response.IsSuccessStatusCode && enqueued)
             {
                 Interlocked.Increment(ref state.Echoed);
             }

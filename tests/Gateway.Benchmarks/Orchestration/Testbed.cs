@@ -160,6 +160,18 @@ internal sealed class Testbed : IAsyncDisposable
 
     public CpuSnapshot Cpu() => CpuSnapshot.Take(Processes());
 
+    /// <summary>The gateway's RSS now, its peak so far (VmHWM), and its managed heap after the last collection.</summary>
+    public async Task<JsonObject> GatewayMemoryAsync()
+    {
+        var metrics = await Gateway.MetricsAsync().ConfigureAwait(false);
+        return new JsonObject
+        {
+            ["rssBytes"] = ProcessStats.RssBytes(Gateway.Pid),
+            ["rssPeakBytes"] = ProcessStats.PeakRssBytes(Gateway.Pid),
+            ["heapBytes"] = metrics.GetValueOrDefault("dotnet_gc_heap_size_bytes"),
+        };
+    }
+
     /// <summary>Cores used by each process between two snapshots: gateway, app, each client, their total, the orchestrator.</summary>
     public static JsonObject CpuJson(CpuSnapshot start, CpuSnapshot end)
     {

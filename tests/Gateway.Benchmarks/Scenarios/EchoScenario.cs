@@ -35,6 +35,7 @@ internal static class EchoScenario
         var result = await bed.RunPhaseAsync(new ClientCommand { Cmd = "echo", Phase = 2, Messages = messages, Window = window, PayloadBytes = payloadBytes }).ConfigureAwait(false);
         var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
         var app = await bed.AppStatsAsync().ConfigureAwait(false);
+        var memory = await bed.GatewayMemoryAsync().ConfigureAwait(false);
         var roundTrips = result.Received / result.Seconds;
         Progress.Write($"echo: {result.Received} round trips, {roundTrips:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
 
@@ -77,6 +78,7 @@ internal static class EchoScenario
             ["serverCloses"] = Report.Counts(result.ServerCloses),
             ["cpuCores"] = cpu,
         };
+        report["gatewayMemory"] = memory;
         report.Target("roundTripsPerSec", ">= 10000", Report.Round(roundTrips), roundTrips >= 10_000);
         report.Target("orderHeld", "every echo back, in order", orderHeld, orderHeld);
         report.Emit();

@@ -37,7 +37,7 @@ internal static class FanoutDriver
         var sends = new SendResult();
         var cpuStart = bed.Cpu();
         Progress.Write($"{bed.Spec.Name}: phase {phase}: {messages} sends to {target}" + (rate > 0 ? FormattableString.Invariant($" at {rate:F1}/s") : $" at full speed ({concurrency} in flight)"));
-        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, rate, concurrency, payloadBytes, sends)).ConfigureAwait(false);
+        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, rate, concurrency, payloadBytes, bed.Options.Double("send-timeout", 120), sends)).ConfigureAwait(false);
         var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
         Progress.Write($"{bed.Spec.Name}: phase {phase}: {result.Received} received of {result.Received + result.Missing}, {result.Received / result.Seconds:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
         return (result, sends, cpu);
@@ -58,42 +58,53 @@ internal static class FanoutDriver
         ["dropped"] = sends.Dropped,
     };
 
-    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, double rate, int concurrency, int payloadBytes, SendResult result)
+    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, double rate, int concurrency, int payloadBytes, double sendTimeoutSeconds, SendResult result)
     {
         var allUsers = Encoding.UTF8.GetBytes("{\"users\":[" + string.Join(',', Enumerable.Range(0, users).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
         using var inFlight = new SemaphoreSlim(Math.Max(1, concurrency));
         var tasks = new List<Task>(messages);
-        var deadline = TimeSpan.FromSeconds(600);
+
+        // However the gateway behaves, sending ends: what is not sent by then counts as failed.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(sendTimeoutSeconds + (rate > 0 ? messages / rate : 0)));
         result.StartTs = Stopwatch.GetTimestamp();
         for (var sequence = 0; sequence < messages; sequence++)
         {
-            if (rate > 0)
+            try
             {
-                var due = result.StartTs + (long)(sequence * Stopwatch.Frequency / rate);
-                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
-                if (wait > TimeSpan.FromMilliseconds(1))
+                if (rate > 0)
                 {
-                    await Task.Delay(wait).ConfigureAwait(false);
+                    var due = result.StartTs + (long)(sequence * Stopwatch.Frequency / rate);
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                    if (wait > TimeSpan.FromMilliseconds(1))
+                    {
+                        await Task.Delay(wait, deadline.Token).ConfigureAwait(false);
+                    }
                 }
-            }
 
-            if (!await inFlight.WaitAsync(deadline).ConfigureAwait(false))
+                await inFlight.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
             {
-                result.Failed += messages - sequence;
+                Progress.Write($"sending stopped at the deadline after {sequence} of {messages} sends");
+                lock (result)
+                {
+                    result.Failed += messages - sequence;
+                }
+
                 break;
             }
 
             var prefix = target == "users"
                 ? Encoding.UTF8.GetBytes($"{{\"users\":[\"{ClientProtocol.UserName(sequence % users)}\"],\"payload\":")
                 : allUsers;
-            tasks.Add(SendOneAsync(gateway, prefix, sequence, payloadBytes, result, inFlight));
+            tasks.Add(SendOneAsync(gateway, prefix, sequence, payloadBytes, result, inFlight, deadline.Token));
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
         result.EndTs = Stopwatch.GetTimestamp();
     }
 
-    private static async Task SendOneAsync(GatewayServer gateway, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight)
+    private static async Task SendOneAsync(GatewayServer gateway, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight, CancellationToken cancellationToken)
     {
         try
         {
@@ -101,7 +112,7 @@ internal static class FanoutDriver
             prefix.CopyTo(body, 0);
             var length = prefix.Length + Payload.Write(body.AsSpan(prefix.Length), sequence, Stopwatch.GetTimestamp(), payloadBytes);
             body[length++] = (byte)'}';
-            var receipt = await gateway.SendAsync(body[..length]).ConfigureAwait(false);
+            var receipt = await gateway.SendAsync(body[..length], cancellationToken).ConfigureAwait(false);
             lock (result)
             {
                 result.Sends++;

@@ -48,6 +48,7 @@ internal static class FanoutScenario
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
         });
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
+        report["gatewayMemoryConnected"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);
 
         var deliveriesPerSend = FanoutDriver.DeliveriesPerSend(connect.Opened, users, target);
         var first = await PhaseAsync(bed, report, rate > 0 ? "fixedRate" : "fullSpeed", 2, messages, target, rate, concurrency, payloadBytes).ConfigureAwait(false);
@@ -72,6 +73,7 @@ internal static class FanoutScenario
             report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce, first.ExactlyOnce);
         }
 
+        report["gatewayMemoryAfter"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);
         report.Emit();
         return 0;
     }

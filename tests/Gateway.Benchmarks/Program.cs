@@ -1,6 +1,8 @@
+using System.Runtime.InteropServices;
 using Gateway.Benchmarks;
 using Gateway.Benchmarks.App;
 using Gateway.Benchmarks.Client;
+using Gateway.Benchmarks.Orchestration;
 using Gateway.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Gateway.Benchmarks -- <scenario> [options]
@@ -8,6 +10,12 @@ using Gateway.Benchmarks.Scenarios;
 // progress goes to stderr. `app` and `client` are the modes the orchestrator starts itself in.
 var scenario = args.Length > 0 ? args[0] : "help";
 var options = BenchmarkOptions.Parse(args.Skip(1));
+
+// On Ctrl+C, SIGTERM or SIGHUP the process ends without unwinding: stop the gateways first.
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => GatewayServer.KillAll());
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => GatewayServer.KillAll());
+using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => GatewayServer.KillAll());
+AppDomain.CurrentDomain.ProcessExit += (_, _) => GatewayServer.KillAll();
 
 try
 {

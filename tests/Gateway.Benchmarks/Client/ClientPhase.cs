@@ -56,6 +56,9 @@ internal sealed class ClientPhase
 
     public void ConnectionDone() => Finished();
 
+    /// <summary>Counts <paramref name="connections"/> as finished without a message (they expect none).</summary>
+    public void Finish(int connections) => Interlocked.Add(ref _finished, connections);
+
     public void ConnectionLost()
     {
         Interlocked.Increment(ref Lost);

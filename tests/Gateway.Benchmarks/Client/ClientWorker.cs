@@ -248,16 +248,23 @@ internal sealed class ClientWorker
     {
         var phase = new ClientPhase(command, done => Write(PhaseReport(done)));
         var active = 0;
+        var nothingExpected = 0;
         foreach (var connection in _connections)
         {
             if (connection.IsOpen && !connection.Slow)
             {
                 connection.JoinedPhase = phase.Id;
                 active++;
+                if (connection.Expected(phase) == 0)
+                {
+                    // E.g. a user no send of this phase goes to: done before it starts.
+                    nothingExpected++;
+                }
             }
         }
 
         phase.Active = active;
+        phase.Finish(nothingExpected);
         _phase = phase;
         Write(new ClientReport { Type = "ack", Phase = phase.Id, Connections = active, StartTs = Stopwatch.GetTimestamp() });
         if (phase.IsEcho)

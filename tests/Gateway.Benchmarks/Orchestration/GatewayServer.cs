@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -30,6 +31,30 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     }
 
     public int Pid { get; private set; }
+
+    /// <summary>Gateways started and not yet stopped, by pid.</summary>
+    private static ConcurrentDictionary<int, Process> Running { get; } = new();
+
+    /// <summary>
+    /// Kills every gateway this process started and has not stopped yet. The client and app processes
+    /// end by themselves when our end of their stdin closes; the gateway does not read stdin.
+    /// </summary>
+    public static void KillAll()
+    {
+        foreach (var (pid, process) in Running)
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (Exception exception) when (exception is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already gone.
+            }
+
+            Running.TryRemove(pid, out _);
+        }
+    }
 
     public Uri BaseUri { get; private set; } = null!;
 
@@ -86,7 +111,7 @@ internal sealed partial class GatewayServer : IAsyncDisposable
         server.Pid = process.Id;
 
         // Ctrl+C or SIGTERM ends this process without running our finally blocks: never leave a gateway behind.
-        AppDomain.CurrentDomain.ProcessExit += server.KillOnExit;
+        Running[server.Pid] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
@@ -175,25 +200,13 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             }
         }
 
-        AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
+        Running.TryRemove(Pid, out _);
         Http?.Dispose();
         _process.Dispose();
         lock (_log)
         {
             _logClosed = true;
             _log.Dispose();
-        }
-    }
-
-    private void KillOnExit(object? sender, EventArgs e)
-    {
-        try
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
         }
     }
 

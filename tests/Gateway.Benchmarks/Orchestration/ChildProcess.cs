@@ -45,6 +45,9 @@ internal sealed class ChildProcess : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
+        // Idle thread-pool workers spin (sched_yield) before they sleep; on a small machine shared with the
+        // gateway that is CPU taken from what is measured, so the load generator's processes do not spin.
+        start.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;

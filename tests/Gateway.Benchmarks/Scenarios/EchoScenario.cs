@@ -40,7 +40,7 @@ internal static class EchoScenario
         Progress.Write($"echo: {result.Received} round trips, {roundTrips:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
 
         var orderHeld = result.OutOfOrder == 0 && result.Missing == 0 && result.Lost == 0 && !result.TimedOut;
-        var report = new Report("echo", new JsonObject
+        var report = new Report("echo", options, new JsonObject
         {
             ["connections"] = connections,
             ["users"] = users,

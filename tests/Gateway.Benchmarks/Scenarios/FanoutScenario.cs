@@ -35,7 +35,7 @@ internal static class FanoutScenario
             await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes).ConfigureAwait(false);
         }
 
-        var report = new Report("fanout", new JsonObject
+        var report = new Report("fanout", options, new JsonObject
         {
             ["connections"] = connections,
             ["users"] = users,

@@ -54,7 +54,7 @@ internal static class IdleScenario
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
         var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
 
-        var report = new Report("idle", new JsonObject
+        var report = new Report("idle", options, new JsonObject
         {
             ["connections"] = connections,
             ["users"] = users,

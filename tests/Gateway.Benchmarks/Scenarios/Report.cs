@@ -16,10 +16,11 @@ internal sealed class Report
     private readonly JsonObject _targets = [];
     private bool _allMet = true;
 
-    public Report(string scenario, JsonObject parameters)
+    public Report(string scenario, BenchmarkOptions options, JsonObject parameters)
     {
         Root["scenario"] = scenario;
         Root["parameters"] = parameters;
+        Root["options"] = Counts(options.Given().ToDictionary(p => p.Key, p => p.Value));
     }
 
     public JsonObject Root { get; } = [];

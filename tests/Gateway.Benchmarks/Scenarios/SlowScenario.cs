@@ -47,7 +47,7 @@ internal static class SlowScenario
         var rssGrowth = withSlow.PeakRss - baseline.PeakRss;
         var rssBound = slowClients * queueBytes;
 
-        var report = new Report("slow", new JsonObject
+        var report = new Report("slow", options, new JsonObject
         {
             ["connections"] = connections,
             ["users"] = users,

@@ -17,9 +17,11 @@ internal sealed partial class ConnectionLimiter
     private long _lastWarning;
     private volatile bool _closed;
 
-    public ConnectionLimiter(int maxConnections, ILogger<ConnectionLimiter> log, GatewayMetrics metrics)
+    public ConnectionLimiter(int maxConnections, long? fileLimit, int openAtStart, ILogger<ConnectionLimiter> log, GatewayMetrics metrics)
     {
         MaxConnections = maxConnections;
+        FileLimit = fileLimit;
+        OpenAtStart = openAtStart;
         _log = log;
         _metrics = metrics;
     }
@@ -27,24 +29,44 @@ internal sealed partial class ConnectionLimiter
     /// <summary>The cap.</summary>
     public int MaxConnections { get; }
 
+    /// <summary>The open-file limit the cap was derived from, when known.</summary>
+    public long? FileLimit { get; }
+
+    /// <summary>Descriptors open at start-up.</summary>
+    public int OpenAtStart { get; }
+
     /// <summary>Connections admitted and not yet released.</summary>
     public int Current => Volatile.Read(ref _current);
 
     /// <summary>True once shutdown has begun: everything is refused.</summary>
     public bool IsClosed => _closed;
 
+    /// <summary>Descriptors the runtime may still open after start-up (assemblies load lazily, each held open twice; measured about 50).</summary>
+    public const int RuntimeGrowth = 64;
+
     /// <summary>
-    /// The cap for a process allowed <paramref name="fileLimit"/> open files: what is left after a
-    /// reserve for the runtime, listeners, admin requests and the app callback pool.
+    /// The app-callback connections to reserve: the configured pool, but under a small open-file limit at
+    /// most a quarter of what is left after start-up (the callback pool is clamped to the same number).
     /// </summary>
-    public static int ForFileLimit(long? fileLimit, int callbackConnections)
+    public static int CallbackReserve(long? fileLimit, int callbackConnections, int openNow) =>
+        fileLimit is { } limit && limit <= int.MaxValue
+            ? (int)Math.Clamp((limit - openNow) / 4, 1, Math.Max(callbackConnections, 1))
+            : callbackConnections;
+
+    /// <summary>
+    /// The cap for a process allowed <paramref name="fileLimit"/> open files, of which <paramref name="openNow"/>
+    /// are open at start-up: what is left after those, room for the runtime to open more, the app-callback
+    /// pool (<see cref="CallbackReserve"/>), the admin headroom admitted beyond the cap, and a small margin.
+    /// At or past the limit accept() fails and the runtime may abort the process, so the cap errs low.
+    /// </summary>
+    public static int ForFileLimit(long? fileLimit, int callbackConnections, int openNow)
     {
         if (fileLimit is not { } limit || limit > int.MaxValue)
         {
             return 100_000;
         }
 
-        var reserve = Math.Min(128 + callbackConnections, limit / 2);
+        var reserve = openNow + RuntimeGrowth + CallbackReserve(fileLimit, callbackConnections, openNow) + AdminHeadroom + 16;
         return (int)Math.Max(limit - reserve, 1);
     }
 

@@ -39,6 +39,23 @@ internal static partial class FileDescriptorLimit
         }
     }
 
+    /// <summary>File descriptors open now (Linux: entries of /proc/self/fd); 0 where unknown.</summary>
+    public static int CountOpen()
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() ? Directory.GetFileSystemEntries("/proc/self/fd").Length : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
     private static partial int GetRLimit(int resource, out RLimit limit);
 

@@ -27,7 +27,7 @@ internal sealed partial class GatewayLifetime(
     {
         // Runs before the server stops: Kestrel would otherwise wait for the sockets' requests and then cut them.
         lifetime.ApplicationStopping.Register(() => DrainAsync().GetAwaiter().GetResult());
-        Log.Started(log, limiter.MaxConnections);
+        Log.Started(log, limiter.MaxConnections, limiter.FileLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown", limiter.OpenAtStart);
         return Task.CompletedTask;
     }
 
@@ -58,8 +58,8 @@ internal sealed partial class GatewayLifetime(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "Gateway started; at most {MaxConnections} WebSocket connections")]
-        public static partial void Started(ILogger logger, int maxConnections);
+        [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "Gateway started; at most {MaxConnections} WebSocket connections (open-file limit {FileLimit}, {OpenAtStart} open at start-up)")]
+        public static partial void Started(ILogger logger, int maxConnections, string fileLimit, int openAtStart);
 
         [LoggerMessage(EventId = 701, Level = LogLevel.Information, Message = "Shutting down: closed {Count} connections with 1001; delivering their close callbacks (up to {Timeout})")]
         public static partial void Draining(ILogger logger, int count, TimeSpan timeout);

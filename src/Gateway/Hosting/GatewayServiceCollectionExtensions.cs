@@ -37,9 +37,11 @@ public static partial class GatewayServiceCollectionExtensions
         }
 
         var fileLimit = FileDescriptorLimit.RaiseToHardLimit();
+        var openAtStart = FileDescriptorLimit.CountOpen();
         var maxConnections = gateway.Limits.MaxConnections > 0
             ? gateway.Limits.MaxConnections
-            : ConnectionLimiter.ForFileLimit(fileLimit, gateway.Callback.MaxConcurrency);
+            : ConnectionLimiter.ForFileLimit(fileLimit, gateway.Callback.MaxConcurrency, openAtStart);
+        var callbackConcurrency = ConnectionLimiter.CallbackReserve(fileLimit, gateway.Callback.MaxConcurrency, openAtStart);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -64,12 +66,16 @@ public static partial class GatewayServiceCollectionExtensions
         });
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = gateway.Shutdown.Timeout + TimeSpan.FromSeconds(10));
 
-        builder.Services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.SectionName));
+        builder.Services.AddOptions<GatewayOptions>()
+            .Bind(configuration.GetSection(GatewayOptions.SectionName))
+            .PostConfigure(options => options.Callback.MaxConcurrency = Math.Min(options.Callback.MaxConcurrency, callbackConcurrency));
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<DialectRegistry>();
         builder.Services.AddSingleton(CallbackTarget.From(configuration));
         builder.Services.AddSingleton(provider => new ConnectionLimiter(
             maxConnections,
+            fileLimit,
+            openAtStart,
             provider.GetRequiredService<ILogger<ConnectionLimiter>>(),
             provider.GetRequiredService<GatewayMetrics>()));
         builder.Services.AddSingleton<GatewayRuntime>();

@@ -23,9 +23,12 @@ public sealed partial class ConnectionLimitSpecs(ConnectionLimitSpecs.Fixture fi
     public async Task Under_ulimit_512_the_cap_is_derived_from_the_file_limit_and_refusals_leave_the_held_sockets_working()
     {
         var started = await Gateway.Output.WaitForAsync(l => l.Contains("Gateway started", StringComparison.Ordinal));
-        var cap = int.Parse(AtMost().Match(started).Groups[1].Value, CultureInfo.InvariantCulture);
-        Assert.Equal(ConnectionLimiter.ForFileLimit(FileLimit, new CallbackOptions().MaxConcurrency), cap);
-        Assert.InRange(cap, FileLimit / 4, FileLimit / 2);
+        var match = AtMost().Match(started);
+        var cap = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var openAtStart = int.Parse(match.Groups[3].Value, CultureInfo.InvariantCulture);
+        Assert.Equal(FileLimit.ToString(CultureInfo.InvariantCulture), match.Groups[2].Value);
+        Assert.Equal(ConnectionLimiter.ForFileLimit(FileLimit, new CallbackOptions().MaxConcurrency, openAtStart), cap);
+        Assert.InRange(cap, 16, FileLimit / 2);
         Assert.Equal(cap, await Gateway.Admin.MetricAsync("gateway_connection_limit"));
 
         // Open until refused: exactly the cap gets through.
@@ -172,7 +175,7 @@ public sealed partial class ConnectionLimitSpecs(ConnectionLimitSpecs.Fixture fi
         Assert.All(received, text => Assert.Equal(payload, text));
     }
 
-    [GeneratedRegex(@"at most (\d+) WebSocket connections")]
+    [GeneratedRegex(@"at most (\d+) WebSocket connections \(open-file limit (\d+), (\d+) open at start-up\)")]
     private static partial Regex AtMost();
 
     /// <summary>A gateway started under <c>ulimit -n 512</c>.</summary>

@@ -4,14 +4,14 @@ namespace Gateway.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// How long a test waits for something that should happen. Multiplied by
-/// <c>GATEWAY_TEST_TIME_FACTOR</c> (default 1) on slow machines; a wait that is met returns at once,
+/// <c>GATEWAY_TEST_TIMEFACTOR</c> (default 1) on slow machines; a wait that is met returns at once,
 /// so generous values cost nothing on a passing run.
 /// </summary>
 public static class TestTimeouts
 {
-    /// <summary>The multiplier from <c>GATEWAY_TEST_TIME_FACTOR</c>.</summary>
+    /// <summary>The multiplier from <c>GATEWAY_TEST_TIMEFACTOR</c>.</summary>
     public static double Factor { get; } =
-        double.TryParse(Environment.GetEnvironmentVariable("GATEWAY_TEST_TIME_FACTOR"), NumberStyles.Float, CultureInfo.InvariantCulture, out var factor) && factor > 0
+        double.TryParse(Environment.GetEnvironmentVariable("GATEWAY_TEST_TIMEFACTOR"), NumberStyles.Float, CultureInfo.InvariantCulture, out var factor) && factor > 0
             ? factor
             : 1.0;
 

@@ -66,8 +66,12 @@ internal static class SlowScenario
         report["withSlow"] = withSlow.Json;
         report["healthyP99Ratio"] = Report.Round(ratio, 3);
         report["rssGrowthBytes"] = rssGrowth;
+        report["rssGrowthPerSlowClientBytes"] = slowClients > 0 ? Report.Round(rssGrowth / (double)slowClients) : 0;
         report["rssBoundBytes"] = rssBound;
-        report.Target("healthyP99Change", "< 20 %", Report.Round((ratio - 1) * 100, 1), Math.Abs(ratio - 1) < 0.2);
+
+        // Slow clients must not hurt the healthy ones: a p99 that rises by 20 % or more fails; one that
+        // falls (run-to-run noise on a shared machine can be that large) does not.
+        report.Target("healthyP99Increase", "< 20 % (a decrease is not a failure)", Report.Round((ratio - 1) * 100, 1), ratio < 1.2);
         report.Target("slowClosed", $"== {slowClients} (4001)", withSlow.SlowClosed, withSlow.SlowClosed == slowClients);
         report.Target("rssWithinQueueBounds", $"peak RSS growth over the baseline <= slow clients x ({queueBytes} + 12288) B = {rssBound} B", rssGrowth, rssGrowth <= rssBound);
         report.Target("healthyExactlyOnce", "both runs", baseline.ExactlyOnce && withSlow.ExactlyOnce, baseline.ExactlyOnce && withSlow.ExactlyOnce);

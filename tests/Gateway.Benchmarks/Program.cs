@@ -74,7 +74,7 @@ static int Usage()
         Common: --gateway-env Key=Value (repeatable, e.g. Gateway__Limits__OutboundQueueBytes=65536)
                 --gateway-dll PATH --client-processes N (default: 2, or one per --per-process 5000)
                 --source-addresses 8 (127.0.0.2...) --connect-concurrency 128 (per process)
-                --connect-timeout 10 --ping-seconds 30 --warmup 64 --phase-timeout 120
+                --connect-timeout 10 --ping-seconds 30 --warmup 32 (per client process) --phase-timeout 120
                 --inline-completions true --log-dir DIR
         """);
     return 2;

@@ -31,12 +31,12 @@ public static class ClientProtocol
 /// <summary>Orchestrator to client.</summary>
 public sealed class ClientCommand
 {
-    /// <summary><c>connect</c>, <c>expect</c> (a fan-out phase), <c>echo</c>, <c>report</c> (the phase's figures now), <c>stats</c>, <c>close</c>.</summary>
+    /// <summary><c>warmup</c>, <c>connect</c>, <c>expect</c> (a fan-out phase), <c>echo</c>, <c>report</c> (the phase's figures now), <c>stats</c>, <c>close</c>.</summary>
     public string Cmd { get; set; } = "";
 
     public int Phase { get; set; }
 
-    /// <summary>Fan-out: messages the orchestrator will send. Echo: messages each connection sends.</summary>
+    /// <summary>Fan-out: messages the orchestrator will send. Echo: messages each connection sends. Warm-up: connections to open and close.</summary>
     public int Messages { get; set; }
 
     /// <summary>Fan-out: <c>all</c> (every send to every user) or <c>users</c> (send s to user s mod U).</summary>
@@ -55,7 +55,7 @@ public sealed class ClientCommand
 /// <summary>Client to orchestrator.</summary>
 public sealed class ClientReport
 {
-    /// <summary><c>ready</c>, <c>connected</c>, <c>ack</c>, <c>phase</c>, <c>stats</c>, <c>closed</c>, <c>error</c>.</summary>
+    /// <summary><c>ready</c>, <c>warmedup</c>, <c>connected</c>, <c>ack</c>, <c>phase</c>, <c>stats</c>, <c>closed</c>, <c>error</c>.</summary>
     public string Type { get; set; } = "";
 
     public int Phase { get; set; }

@@ -134,6 +134,10 @@ internal sealed class ClientWorker
     {
         switch (command.Cmd)
         {
+            case "warmup":
+                await WarmUpAsync(command.Messages).ConfigureAwait(false);
+                Write(new ClientReport { Type = "warmedup" });
+                break;
             case "connect":
                 Write(await ConnectAllAsync().ConfigureAwait(false));
                 break;
@@ -242,6 +246,56 @@ internal sealed class ClientWorker
             Handshake = handshake.ToWire(),
             Errors = Snapshot(_errors),
         };
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections of its own, pings each and waits for the pongs, closes
+    /// them; then forgets what they counted. Nothing of this process is compiled yet when it starts, and
+    /// the measured connects should not pay for the JIT.
+    /// </summary>
+    private async Task WarmUpAsync(int count)
+    {
+        var first = _connections.Length > 0 ? _connections[0].Index : 0;
+        var connections = Enumerable.Range(first, count).Select(i => new ClientConnection(this, i, ClientProtocol.UserOf(i, Users), slow: false)).ToArray();
+        await Task.WhenAll(connections.Select(async connection =>
+        {
+            var key = WsFrames.NewKey();
+            var request = WsFrames.UpgradeRequest(_hostAndPort, _path, _userHeader, ClientProtocol.UserName(connection.User), key);
+            using var timeout = new CancellationTokenSource(_connectTimeout);
+            if (await connection.ConnectAsync(_target, _sources[connection.Index % _sources.Length], request, WsFrames.AcceptFor(key), 0, 0, timeout.Token).ConfigureAwait(false) is null)
+            {
+                _ = connection.ReadLoopAsync();
+                await connection.PingAsync().ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+
+        var waited = Stopwatch.StartNew();
+        while (waited.Elapsed < TimeSpan.FromSeconds(5) && connections.Any(c => c.IsOpen && c.PongsReceived < Interlocked.Read(ref c.PingsSent)))
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(connections.Select(c => c.CloseAsync())).ConfigureAwait(false);
+        waited.Restart();
+        while (waited.Elapsed < TimeSpan.FromSeconds(5) && connections.Any(c => c.IsOpen))
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        foreach (var connection in connections)
+        {
+            connection.Abort();
+        }
+
+        lock (_errors)
+        {
+            _errors.Clear();
+        }
+
+        lock (_closes)
+        {
+            _closes.Clear();
+        }
     }
 
     private void BeginPhase(ClientCommand command)

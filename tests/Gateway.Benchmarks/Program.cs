@@ -68,6 +68,7 @@ static int Usage()
           slow     --connections 10000 --users 100 --messages 200 --share 0.1 --rate 10
                    --payload-bytes 1024 --queue-bytes 32768 --queue-messages 4096
                    --slow-rcvbuf 2048 --slow-mss 536 (so loopback's kernel buffers stay small)
+                   --repeat 1 (baseline and slow runs alternated N times; medians compared)
                    a baseline without the slow share, then a run where it connects and never
                    reads: healthy p99 in both, slow clients closed with 4001, gateway peak RSS
 

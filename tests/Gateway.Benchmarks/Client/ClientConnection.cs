@@ -159,6 +159,11 @@ internal sealed class ClientConnection
             socket.Dispose();
             return "socket:" + exception.SocketErrorCode;
         }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // Counted like any other failed connect, never a crashed client.
+            return "error:" + exception.GetType().Name;
+        }
         finally
         {
             if (Socket is null)

@@ -105,7 +105,9 @@ public sealed partial class CallbackActor : ReceiveActor
             return;
         }
 
-        if (_inFlight >= _settings.MaxConcurrency)
+        // First come, first served: a connection never takes a slot ahead of those already waiting
+        // (a busy connection that just finished an event queues behind them).
+        if (_inFlight >= _settings.MaxConcurrency || _waitingForSlot.Count > 0)
         {
             stream.WaitingForSlot = true;
             _waitingForSlot.Enqueue(stream);
@@ -232,7 +234,10 @@ public sealed partial class CallbackActor : ReceiveActor
         while (_inFlight < _settings.MaxConcurrency && _waitingForSlot.TryDequeue(out var waiting))
         {
             waiting.WaitingForSlot = false;
-            Pump(waiting);
+            if (!waiting.InFlight && !waiting.RetryScheduled && waiting.Events.Count > 0)
+            {
+                Start(waiting);
+            }
         }
     }
 

@@ -268,6 +268,26 @@ public sealed class CallbackActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_busy_connection_takes_its_turn_behind_connections_already_waiting_for_a_slot()
+    {
+        // One slot: while a's first event is held, b arrives and waits; a's next event must not jump ahead of b.
+        var callbacks = Start(_app, Fast with { MaxConcurrency = 1 });
+        var a = TestIdentities.Tapr("a");
+        var b = TestIdentities.Tapr("b");
+        var gate = Gate();
+        _app.ScriptFor("a", ScriptedReply.Delivered(hold: gate));
+
+        callbacks.Tell(new ConnectionOpened(a));
+        callbacks.Tell(Message(a, "{\"n\":1}"));
+        callbacks.Tell(new ConnectionOpened(b));
+        await AwaitAssertAsync(async () => Assert.Equal(3, (await StatsAsync(callbacks)).PendingEvents));
+        gate.SetResult();
+        await DrainedAsync(callbacks);
+
+        Assert.Equal(["a:open", "b:open", "a:message"], _app.Calls.Select(c => $"{c.ConnId}:{c.Action}"));
+    }
+
+    [Fact]
     public async Task A_walker_queued_behind_a_held_callback_fails_within_its_timeout_and_is_never_sent()
     {
         var callbacks = Start(_app, Fast);

@@ -53,6 +53,29 @@ public sealed class SocketsOptions
     /// <c>wss://</c> and everything else always take the HTTP path. Default true.
     /// </summary>
     public bool LeanPath { get; set; } = true;
+
+    /// <summary>
+    /// Bytes Kestrel's transport reads ahead from one socket before it stops reading (TCP then pushes
+    /// back). Part of the inbound memory bound while the app is slow: the gateway reads no more than this
+    /// beyond what it has handed to the app. Messages larger than this are still accepted (up to
+    /// <see cref="LimitsOptions.MaxMessageBytes"/>): they are assembled as they arrive. Default 64 KiB.
+    /// </summary>
+    public int ReadBufferBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Bytes Kestrel's transport holds for one socket that the kernel has not taken yet. Beyond it the
+    /// outbox stops draining, fills up, and a client that does not read is closed with 4001; so with
+    /// <see cref="LimitsOptions.OutboundQueueBytes"/> it bounds the memory a non-reading client can hold.
+    /// Default 16 KiB.
+    /// </summary>
+    public int WriteBufferBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// Run socket continuations inline on Kestrel's I/O threads instead of dispatching them to the thread
+    /// pool (Kestrel's <c>UnsafePreferInlineScheduling</c>; safe here because no gateway code blocks).
+    /// Default false.
+    /// </summary>
+    public bool InlineScheduling { get; set; }
 }
 
 /// <summary>The TAPR dialect.</summary>

@@ -43,8 +43,20 @@ public static partial class GatewayServiceCollectionExtensions
             : ConnectionLimiter.ForFileLimit(fileLimit, gateway.Callback.MaxConcurrency, openAtStart);
         var callbackConcurrency = ConnectionLimiter.CallbackReserve(fileLimit, gateway.Callback.MaxConcurrency, openAtStart);
 
+        var sockets = gateway.Sockets;
+        builder.WebHost.UseSockets(transport =>
+        {
+            transport.MaxReadBufferSize = sockets.ReadBufferBytes;
+            transport.MaxWriteBufferSize = sockets.WriteBufferBytes;
+            transport.UnsafePreferInlineScheduling = sockets.InlineScheduling;
+        });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // The same bounds for connections through Kestrel's HTTP stack (wss://, the admin API); a request
+            // head needs up to 32 KiB (Kestrel's header limit).
+            kestrel.Limits.MaxRequestBufferSize = Math.Max(sockets.ReadBufferBytes, 64 * 1024);
+            kestrel.Limits.MaxResponseBufferSize = sockets.WriteBufferBytes;
+
             if (gateway.Sockets.LeanPath)
             {
                 kestrel.ConfigureEndpointDefaults(listen =>

@@ -45,6 +45,12 @@ internal sealed partial class WebSocketConnection : IOutbox
     private bool _inMessage;
     private Opcode _messageOpcode;
     private ArrayBufferWriter<byte>? _fragments;
+    private byte[]? _single;
+    private int _singleWritten;
+    private bool _inFrame;
+    private FrameHeader _frame;
+    private long _frameRemaining;
+    private int _frameMaskOffset;
     private int _notified;
     private CancellationTokenSource? _closeTimer;
     private CancellationTokenSource? _creditWait;
@@ -224,36 +230,79 @@ internal sealed partial class WebSocketConnection : IOutbox
         Stop,
     }
 
+    /// <summary>
+    /// Consumes what it can: whole control frames, and data-frame payload as it arrives (so a message can
+    /// be larger than the transport's read buffer). Stops after a complete message when the connection
+    /// has no inbound credit left, leaving the rest unread.
+    /// </summary>
     private ParseOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, InboundFlow flow)
     {
-        while (WebSocketFrames.TryReadHeader(buffer, out var header))
+        while (true)
         {
-            if (ValidateHeader(header) is { } failure)
+            if (!_inFrame)
             {
-                Fail(failure.Code, failure.Reason);
-                return ParseOutcome.Stop;
+                if (!WebSocketFrames.TryReadHeader(buffer, out var header))
+                {
+                    return ParseOutcome.NeedMore;
+                }
+
+                if (ValidateHeader(header) is { } failure)
+                {
+                    Fail(failure.Code, failure.Reason);
+                    return ParseOutcome.Stop;
+                }
+
+                if (header.IsControl)
+                {
+                    var length = header.HeaderLength + header.PayloadLength;
+                    if (buffer.Length < length)
+                    {
+                        return ParseOutcome.NeedMore;
+                    }
+
+                    var payload = buffer.Slice(header.HeaderLength, header.PayloadLength);
+                    buffer = buffer.Slice(length);
+                    if (!HandleControlFrame(header, payload))
+                    {
+                        return ParseOutcome.Stop;
+                    }
+
+                    continue;
+                }
+
+                buffer = buffer.Slice(header.HeaderLength);
+                BeginDataFrame(header);
             }
 
-            var frameLength = header.HeaderLength + header.PayloadLength;
-            if (buffer.Length < frameLength)
+            var take = Math.Min(buffer.Length, _frameRemaining);
+            if (take > 0)
+            {
+                CopyPayload(buffer.Slice(0, take));
+                buffer = buffer.Slice(take);
+                _frameRemaining -= take;
+            }
+
+            if (_frameRemaining > 0)
             {
                 return ParseOutcome.NeedMore;
             }
 
-            var payload = buffer.Slice(header.HeaderLength, header.PayloadLength);
-            buffer = buffer.Slice(frameLength);
-            if (!HandleFrame(header, payload))
+            _inFrame = false;
+            if (!_frame.Fin)
+            {
+                continue;
+            }
+
+            if (!DeliverMessage())
             {
                 return ParseOutcome.Stop;
             }
 
-            if (!header.IsControl && header.Fin && !flow.HasCredit && !IsClosed)
+            if (!flow.HasCredit && !IsClosed)
             {
                 return ParseOutcome.Paused;
             }
         }
-
-        return ParseOutcome.NeedMore;
     }
 
     private (int Code, string Reason)? ValidateHeader(FrameHeader header)
@@ -300,12 +349,12 @@ internal sealed partial class WebSocketConnection : IOutbox
                 return (CloseCodes.ProtocolError, "unknown opcode");
         }
 
-        var total = (_inMessage ? _fragments!.WrittenCount : 0) + header.PayloadLength;
+        var total = (_inMessage ? _fragments?.WrittenCount ?? 0 : 0) + header.PayloadLength;
         return total > _settings.MaxMessageBytes ? (CloseCodes.MessageTooBig, "message too big") : null;
     }
 
-    /// <summary>Handles one complete frame; false when reading should stop.</summary>
-    private bool HandleFrame(FrameHeader header, in ReadOnlySequence<byte> payload)
+    /// <summary>Handles one complete control frame; false when reading should stop.</summary>
+    private bool HandleControlFrame(FrameHeader header, in ReadOnlySequence<byte> payload)
     {
         switch (header.Opcode)
         {
@@ -318,37 +367,61 @@ internal sealed partial class WebSocketConnection : IOutbox
             case Opcode.Pong:
                 _handler!.OnHeartbeat();
                 return true;
-            case Opcode.Close:
+            default:
                 return HandleClose(header, payload);
         }
+    }
 
-        if (header.Fin && header.Opcode != Opcode.Continuation)
+    private void BeginDataFrame(FrameHeader header)
+    {
+        _frame = header;
+        _frameRemaining = header.PayloadLength;
+        _frameMaskOffset = 0;
+        _inFrame = true;
+        if (header.Opcode == Opcode.Continuation)
         {
-            // The common case, a message in one frame: unmask straight into the array we hand over.
-            var message = new byte[payload.Length];
-            WebSocketFrames.UnmaskCopy(payload, message, header.MaskKey, 0);
-            return Deliver(message, header.Opcode == Opcode.Text);
+            return;
         }
 
-        if (!_inMessage)
+        _inMessage = true;
+        _messageOpcode = header.Opcode;
+        if (header.Fin)
         {
-            _inMessage = true;
-            _messageOpcode = header.Opcode;
-            _fragments ??= new ArrayBufferWriter<byte>();
+            // The common case, a message in one frame: unmask straight into the array that is handed over.
+            _single = new byte[header.PayloadLength];
+            _singleWritten = 0;
+        }
+        else
+        {
+            _fragments = new ArrayBufferWriter<byte>();
+        }
+    }
+
+    private void CopyPayload(in ReadOnlySequence<byte> chunk)
+    {
+        var length = (int)chunk.Length;
+        Span<byte> destination;
+        if (_single is not null)
+        {
+            destination = _single.AsSpan(_singleWritten, length);
+            _singleWritten += length;
+        }
+        else
+        {
+            destination = _fragments!.GetSpan(length)[..length];
+            _fragments.Advance(length);
         }
 
-        var span = _fragments!.GetSpan((int)payload.Length)[..(int)payload.Length];
-        WebSocketFrames.UnmaskCopy(payload, span, header.MaskKey, 0);
-        _fragments.Advance((int)payload.Length);
-        if (!header.Fin)
-        {
-            return true;
-        }
+        _frameMaskOffset = WebSocketFrames.UnmaskCopy(chunk, destination, _frame.MaskKey, _frameMaskOffset);
+    }
 
-        var whole = _fragments.WrittenSpan.ToArray();
+    private bool DeliverMessage()
+    {
+        var message = _single ?? _fragments!.WrittenSpan.ToArray();
+        _single = null;
+        _fragments = null; // do not keep an assembly buffer on an idle socket
         _inMessage = false;
-        _fragments = null; // do not keep a large assembly buffer on an idle socket
-        return Deliver(whole, _messageOpcode == Opcode.Text);
+        return Deliver(message, _messageOpcode == Opcode.Text);
     }
 
     private bool Deliver(byte[] message, bool isText)

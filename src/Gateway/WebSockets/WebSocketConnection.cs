@@ -93,6 +93,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     public EnqueueResult TryEnqueue(OutboundMessage message)
     {
         var overflow = false;
+        var writtenHere = false;
         lock (this)
         {
             if (_closeRequested)
@@ -100,24 +101,41 @@ internal sealed partial class WebSocketConnection : IOutbox
                 return EnqueueResult.Closed;
             }
 
-            var queue = _queue ??= new Queue<OutboundMessage>();
             var length = message.Payload.Length;
-
-            // One message larger than the byte bound still goes to a client that has nothing queued.
-            if (queue.Count > 0 && (queue.Count >= _settings.OutboundQueueMessages || _queuedBytes + length > _settings.OutboundQueueBytes))
+            if (!_draining && _queue is not { Count: > 0 })
             {
-                overflow = true;
+                // Nothing queued and no writer: write it now, on the caller's thread. This saves a
+                // thread-pool hop per message on the common path (one message per socket per send).
+                _draining = true;
+                WriteFrame(message.Opcode, message.Payload.Span);
+                writtenHere = true;
             }
             else
             {
-                queue.Enqueue(message);
-                _queuedBytes += length;
-                if (!_draining)
+                var queue = _queue ??= new Queue<OutboundMessage>();
+
+                // One message larger than the byte bound still goes to a client that has nothing queued.
+                if (queue.Count > 0 && (queue.Count >= _settings.OutboundQueueMessages || _queuedBytes + length > _settings.OutboundQueueBytes))
                 {
-                    _draining = true;
-                    ScheduleDrain();
+                    overflow = true;
+                }
+                else
+                {
+                    queue.Enqueue(message);
+                    _queuedBytes += length;
+                    if (!_draining)
+                    {
+                        _draining = true;
+                        ScheduleDrain();
+                    }
                 }
             }
+        }
+
+        if (writtenHere)
+        {
+            FlushWrittenFrame();
+            return EnqueueResult.Enqueued;
         }
 
         if (overflow)
@@ -555,6 +573,76 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
     }
 
+    /// <summary>
+    /// Flushes a frame written on the caller's thread. Kestrel's transport sends it on its own I/O queue,
+    /// so this returns at once unless the socket is backed up; then the usual drain takes over when the
+    /// flush completes. Whatever was queued meanwhile is drained the usual way.
+    /// </summary>
+    private void FlushWrittenFrame()
+    {
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = _output.FlushAsync();
+        }
+        catch (Exception exception)
+        {
+            OnWriteFailed(exception);
+            return;
+        }
+
+        if (flush.IsCompletedSuccessfully)
+        {
+            var result = flush.Result;
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                OnWriteFailed(new OperationCanceledException("the connection is closing"));
+                return;
+            }
+
+            ContinueOrStopDraining();
+        }
+        else
+        {
+            _ = AwaitFlushThenDrainAsync(flush);
+        }
+    }
+
+    private async Task AwaitFlushThenDrainAsync(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            var result = await flush.ConfigureAwait(false);
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                throw new OperationCanceledException("the connection is closing");
+            }
+        }
+        catch (Exception exception)
+        {
+            OnWriteFailed(exception);
+            return;
+        }
+
+        ContinueOrStopDraining();
+    }
+
+    /// <summary>The writer's turn ends: hand over to a drain if anything (or a close) is waiting.</summary>
+    private void ContinueOrStopDraining()
+    {
+        lock (this)
+        {
+            if (_queue is not { Count: > 0 } && (_closePayload is null || _closeSent))
+            {
+                _draining = false;
+                _drained?.TrySetResult();
+                return;
+            }
+        }
+
+        ScheduleDrain();
+    }
+
     private void ScheduleDrain() =>
         ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.DrainAsync(), this, preferLocal: false);
 
@@ -610,20 +698,25 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
         catch (Exception exception)
         {
-            Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
-            lock (this)
-            {
-                _queue?.Clear();
-                _queuedBytes = 0;
-                _closeRequested = true;
-                _closeSent = true;
-                _draining = false;
-                _drained?.TrySetResult();
-            }
-
-            _input.CancelPendingRead();
-            _abort();
+            OnWriteFailed(exception);
         }
+    }
+
+    private void OnWriteFailed(Exception exception)
+    {
+        Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
+        lock (this)
+        {
+            _queue?.Clear();
+            _queuedBytes = 0;
+            _closeRequested = true;
+            _closeSent = true;
+            _draining = false;
+            _drained?.TrySetResult();
+        }
+
+        _input.CancelPendingRead();
+        _abort();
     }
 
     private void WriteFrame(Opcode opcode, ReadOnlySpan<byte> payload)

@@ -63,7 +63,7 @@ static int Usage()
                    --rate R (sends/s; default: full speed, then at half the top rate: --half false
                    to skip) --concurrency 4 (sends in flight) --payload-bytes 0 --warmup-messages 20
                    delivered/s, latency, exactly-once per connection
-          echo     --connections 1000 --users 100 --messages 100 --window 8 --payload-bytes 0
+          echo     --connections 1000 --users 100 --messages 300 --window 8 --payload-bytes 0
                    round trips/s through the app and the admin API, latency, per-connection order
           slow     --connections 10000 --users 100 --messages 200 --share 0.1 --rate 10
                    --payload-bytes 1024 --queue-bytes 32768 --queue-messages 4096

@@ -15,7 +15,7 @@ internal static class EchoScenario
     {
         var connections = options.Int("connections", 1000);
         var users = options.Int("users", 100);
-        var messages = options.Int("messages", 100);
+        var messages = options.Int("messages", 300);
         var window = options.Int("window", 8);
         var payloadBytes = options.Int("payload-bytes", 0);
         var warmupMessages = options.Int("warmup-messages", 10);

@@ -100,6 +100,9 @@ public abstract class ActorBase
     /// <summary>Shorthand for <see cref="IActorContext.UnbecomeStacked"/>.</summary>
     protected void UnbecomeStacked() => Context.UnbecomeStacked();
 
+    /// <summary>Akka's older name for <see cref="UnbecomeStacked"/>: returns to the previous behaviour.</summary>
+    protected void Unbecome() => Context.UnbecomeStacked();
+
     /// <summary>Called once by the kernel right after construction.</summary>
     internal virtual void AfterConstruction()
     {

@@ -25,6 +25,7 @@ public sealed class BehaviorSpecs : TestKit
         private void Pushed()
         {
             Receive<string>(s => s == "pop", _ => UnbecomeStacked());
+            Receive<string>(s => s == "unbecome", _ => Unbecome());
             Receive<string>(_ => Sender.Tell("pushed"));
         }
     }
@@ -68,6 +69,16 @@ public sealed class BehaviorSpecs : TestKit
         actor.Tell("state");
         await ExpectMsgAsync("pushed");
         actor.Tell("pop");
+        actor.Tell("state");
+        await ExpectMsgAsync("off");
+    }
+
+    [Fact]
+    public async Task Unbecome_is_Akkas_older_name_for_UnbecomeStacked()
+    {
+        var actor = Sys.ActorOf(Props.Create(() => new Switch()));
+        actor.Tell("push");
+        actor.Tell("unbecome");
         actor.Tell("state");
         await ExpectMsgAsync("off");
     }

@@ -151,6 +151,8 @@ public sealed class SupervisionSpecs : TestKit
         var b = await ChildOf(supervisor, Props.Create(() => new LifecycleReporter(probe.Ref, "b")), "b");
         await probe.ExpectMsgAsync("b:prestart");
         b.Tell("inc");
+        b.Tell("state");
+        Assert.Equal(1, await ExpectMsgAsync<int>()); // b's state is set before a fails, not by a message racing its restart
 
         a.Tell("fail");
 

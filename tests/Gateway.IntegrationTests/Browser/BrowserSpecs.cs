@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Gateway.IntegrationTests.Infrastructure;
+using Gateway.IntegrationTests.Jac;
 
 namespace Gateway.IntegrationTests.Browser;
 
@@ -58,11 +59,11 @@ public sealed partial class BrowserSpecs(BrowserSpecs.Fixture fixture, ITestOutp
     [InlineData(true)]
     public async Task A_jac_page_authenticates_with_the_auth_query_and_changes_user(bool bearerPrefix)
     {
-        var first = HmacJwt.NewRootId();
-        var second = HmacJwt.NewRootId();
-        var auth = (bearerPrefix ? "Bearer%20" : string.Empty) + HmacJwt.Create(fixture.Secret, first);
+        var first = JacTokens.NewRootHex();
+        var second = JacTokens.NewRootHex();
+        var auth = (bearerPrefix ? "Bearer%20" : string.Empty) + JacTokens.ForRoot(first, fixture.Secret);
         var gateway = new UriBuilder(Gateway.WebSocketUri("/websocket")) { Query = "auth=" + auth }.Uri;
-        var page = PageUri("browser-jac.html", ("gateway", gateway.ToString()), ("next", "Bearer " + HmacJwt.Create(fixture.Secret, second)), ("timeout", Milliseconds(PageTimeout)));
+        var page = PageUri("browser-jac.html", ("gateway", gateway.ToString()), ("next", "Bearer " + JacTokens.ForRoot(second, fixture.Secret)), ("timeout", Milliseconds(PageTimeout)));
 
         var result = await HeadlessChromium.RunAsync(page, PageTimeout, Output);
 

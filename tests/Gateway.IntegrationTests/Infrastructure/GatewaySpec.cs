@@ -93,10 +93,10 @@ public abstract class GatewaySpec : IAsyncLifetime
         return (client, open);
     }
 
-    /// <summary>A node harness of npm <c>ws</c> clients, disposed after the test.</summary>
-    protected async Task<NodeWsHarness> StartNodeAsync()
+    /// <summary>A node harness of npm <c>ws</c> clients running <paramref name="script"/>, disposed after the test.</summary>
+    protected async Task<NodeWsHarness> StartNodeAsync(string script = "ws-client.js")
     {
-        var harness = Track(await NodeWsHarness.StartAsync().ConfigureAwait(false));
+        var harness = Track(await NodeWsHarness.StartAsync(script).ConfigureAwait(false));
         _dumps.Add(() => harness.DumpOutput(Output));
         return harness;
     }

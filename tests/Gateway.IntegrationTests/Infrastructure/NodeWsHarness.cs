@@ -26,11 +26,15 @@ public sealed class NodeWsHarness : IAsyncDisposable
     /// <summary>Everything the node process wrote, for failure reports.</summary>
     public OutputLog Output { get; } = new();
 
-    /// <summary>Installs the npm packages if needed and starts the node process.</summary>
-    public static async Task<NodeWsHarness> StartAsync()
+    /// <summary>
+    /// Installs the npm packages if needed and starts the node process running <paramref name="script"/>:
+    /// <c>ws-client.js</c>, or <c>ws-client-insecure.js</c> (the same client accepting any server certificate,
+    /// for <c>wss://</c> against a self-signed test certificate).
+    /// </summary>
+    public static async Task<NodeWsHarness> StartAsync(string script = "ws-client.js")
     {
         await NodeModules.EnsureInstalledAsync().ConfigureAwait(false);
-        var start = new ProcessStartInfo("node", [Path.Combine(RepoPaths.NodeDirectory, "ws-client.js")])
+        var start = new ProcessStartInfo("node", [Path.Combine(RepoPaths.NodeDirectory, script)])
         {
             WorkingDirectory = RepoPaths.NodeDirectory,
             RedirectStandardInput = true,
@@ -53,7 +57,7 @@ public sealed class NodeWsHarness : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            await Wait.ForAsync(harness._ready.Task.ContinueWith(_ => true, TaskScheduler.Default), TestTimeouts.Long, "node ws-client.js to start").ConfigureAwait(false);
+            await Wait.ForAsync(harness._ready.Task.ContinueWith(_ => true, TaskScheduler.Default), TestTimeouts.Long, $"node {script} to start").ConfigureAwait(false);
         }
         catch
         {

@@ -72,32 +72,26 @@ public sealed class TlsSpecs(TlsSpecs.Fixture fixture, ITestOutputHelper output)
     public async Task An_npm_ws_client_converses_over_wss()
     {
         var user = UniqueUser("tls-node");
-        await using var client = await InsecureNodeWsClient.ConnectAsync(fixture.Uri("wss"), new Dictionary<string, string> { ["X-Bfl-User"] = user });
-        try
-        {
-            var open = await App.WaitForOpenAsync(user);
-            var id = open.ConnId!;
+        var node = await StartNodeAsync("ws-client-insecure.js");
+        var client = await node.OpenAsync(fixture.Uri("wss"), new Dictionary<string, string> { ["X-Bfl-User"] = user });
+        var open = await App.WaitForOpenAsync(user);
+        var id = open.ConnId!;
 
-            await client.SendTextAsync("{\"event\":\"ping\"}");
-            Assert.Equal(Pong, await client.ReceiveTextAsync());
-            await client.PingAsync();
-            await Wait.UntilAsync(() => client.Pongs >= 1, what: "a protocol pong");
+        await client.SendTextAsync("{\"event\":\"ping\"}");
+        Assert.Equal(Pong, (await client.ReceiveAsync()).Text);
+        await client.PingAsync();
+        await client.WaitForPongAsync(1);
 
-            await client.SendTextAsync("{\"event\":\"from-node\"}");
-            await Gateway.Admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":{{\"event\":\"to-node\"}}}}");
-            Assert.Equal("{\"event\":\"to-node\"}", await client.ReceiveTextAsync());
+        await client.SendTextAsync("{\"event\":\"from-node\"}");
+        await Gateway.Admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":{{\"event\":\"to-node\"}}}}");
+        Assert.Equal("{\"event\":\"to-node\"}", (await client.ReceiveAsync()).Text);
 
-            await client.CloseAsync(1000, "done");
-            Assert.Equal(new WsClose(1000, string.Empty, FrameReceived: true), await Wait.ForAsync(client.Closed, what: "the close handshake")); // the code is echoed
-            await App.WaitForActionAsync(id, "close");
-            Assert.Equal(
-                ["open", "message {\"event\":\"from-node\"}", "close"],
-                App.ForConnection(id).Select(c => c.Action == "message" ? "message " + c.DataJson : c.Action!));
-        }
-        finally
-        {
-            client.Output.Lines.ToList().ForEach(line => Output.WriteLine("node: " + line));
-        }
+        await client.CloseAsync(1000, "done");
+        Assert.Equal(new WsClose(1000, string.Empty, FrameReceived: true), await client.WaitForCloseAsync()); // the code is echoed
+        await App.WaitForActionAsync(id, "close");
+        Assert.Equal(
+            ["open", "message {\"event\":\"from-node\"}", "close"],
+            App.ForConnection(id).Select(c => c.Action == "message" ? "message " + c.DataJson : c.Action!));
     }
 
     private static string LargeFrame(string direction, int bytes)

@@ -60,6 +60,7 @@ static int Usage()
                    connect rate, handshake p50/p99, failures, gateway RSS and heap per connection,
                    pongs against pings
           fanout   --connections 10000 --users 100 --messages 200 --target all|users
+                   --users-per-send 1 (with --target users: users named in each send)
                    --rate R (sends/s; default: full speed, then at half the top rate: --half false
                    to skip) --concurrency 4 (sends in flight) --payload-bytes 0 --warmup-messages 20
                    delivered/s, latency, exactly-once per connection

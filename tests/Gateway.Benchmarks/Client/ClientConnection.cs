@@ -284,7 +284,7 @@ internal sealed class ClientConnection
     /// <summary>The number of messages of <paramref name="phase"/> this connection must get.</summary>
     public int Expected(ClientPhase phase) => phase.IsEcho
         ? phase.Messages
-        : ClientProtocol.ExpectedFanout(phase.Messages, phase.Target, _worker.Users, User);
+        : ClientProtocol.ExpectedFanout(phase.Messages, phase.Target, _worker.Users, phase.UsersPerSend, User);
 
     private async Task PumpAsync()
     {
@@ -507,7 +507,7 @@ internal sealed class ClientConnection
         }
 
         if (sequence < 0 || sequence >= phase.Messages
-            || (phase.Target == "users" && ClientProtocol.UserOf((int)sequence, _worker.Users) != User))
+            || (phase.Target == "users" && ClientProtocol.GroupOfSend(sequence, _worker.Users, phase.UsersPerSend) != User / phase.UsersPerSend))
         {
             Unexpected++;
             return;

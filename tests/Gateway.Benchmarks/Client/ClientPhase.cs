@@ -19,6 +19,7 @@ internal sealed class ClientPhase
         IsEcho = command.Cmd == "echo";
         Messages = command.Messages;
         Target = command.Target;
+        UsersPerSend = Math.Max(1, command.UsersPerSend);
         Window = Math.Max(1, command.Window);
         PayloadBytes = command.PayloadBytes;
         _onDone = onDone;
@@ -31,6 +32,8 @@ internal sealed class ClientPhase
     public int Messages { get; }
 
     public string Target { get; }
+
+    public int UsersPerSend { get; }
 
     public int Window { get; }
 

@@ -23,9 +23,27 @@ public static class ClientProtocol
 
     public static string UserName(int user) => FormattableString.Invariant($"u{user}");
 
-    /// <summary>Messages of a fan-out phase that connection of <paramref name="user"/> should get: all of them, or with <c>target users</c> the sequence numbers s with s mod U = user.</summary>
-    public static int ExpectedFanout(int messages, string target, int users, int user) =>
-        target == "users" ? (user < messages ? ((messages - user - 1) / users) + 1 : 0) : messages;
+    /// <summary>
+    /// With <c>target users</c>, send s goes to the group of <paramref name="usersPerSend"/> consecutive users
+    /// numbered s mod (U / usersPerSend); with one user per send, that is user s mod U.
+    /// </summary>
+    public static int GroupOfSend(long sequence, int users, int usersPerSend) => (int)(sequence % (users / usersPerSend));
+
+    /// <summary>
+    /// Messages of a fan-out phase that a connection of <paramref name="user"/> should get: all of them, or with
+    /// <c>target users</c> the sequence numbers whose group (<see cref="GroupOfSend"/>) holds the user.
+    /// </summary>
+    public static int ExpectedFanout(int messages, string target, int users, int usersPerSend, int user)
+    {
+        if (target != "users")
+        {
+            return messages;
+        }
+
+        var groups = users / usersPerSend;
+        var group = user / usersPerSend;
+        return group < messages ? ((messages - group - 1) / groups) + 1 : 0;
+    }
 }
 
 /// <summary>Orchestrator to client.</summary>
@@ -41,6 +59,9 @@ public sealed class ClientCommand
 
     /// <summary>Fan-out: <c>all</c> (every send to every user) or <c>users</c> (send s to user s mod U).</summary>
     public string Target { get; set; } = "all";
+
+    /// <summary>Fan-out with <c>target users</c>: users named in each send (a divisor of the user count).</summary>
+    public int UsersPerSend { get; set; } = 1;
 
     /// <summary>Echo: messages in flight per connection.</summary>
     public int Window { get; set; }

@@ -23,29 +23,30 @@ internal sealed class SendResult
 
 /// <summary>
 /// The fan-out phases shared by <c>fanout</c> and <c>slow</c>: M admin sends, each to every user (one
-/// send listing them all) or, with <c>target users</c>, send s to user s mod U; at full speed with a
+/// send listing them all) or, with <c>target users</c>, send s to user s mod U (or to the group of K
+/// consecutive users numbered s mod U/K, with K users per send); at full speed with a
 /// bound on sends in flight, or at a fixed rate. Every payload carries its sequence number and the
 /// time just before it was posted.
 /// </summary>
 internal static class FanoutDriver
 {
     public static async Task<(PhaseResult Phase, SendResult Sends, JsonObject Cpu)> RunPhaseAsync(
-        Testbed bed, int phase, int messages, string target, double rate, int concurrency, int payloadBytes)
+        Testbed bed, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend = 1)
     {
         var users = bed.Spec.Users;
-        var begin = new ClientCommand { Cmd = "expect", Phase = phase, Messages = messages, Target = target };
+        var begin = new ClientCommand { Cmd = "expect", Phase = phase, Messages = messages, Target = target, UsersPerSend = usersPerSend };
         var sends = new SendResult();
         var cpuStart = bed.Cpu();
-        Progress.Write($"{bed.Spec.Name}: phase {phase}: {messages} sends to {target}" + (rate > 0 ? FormattableString.Invariant($" at {rate:F1}/s") : $" at full speed ({concurrency} in flight)"));
-        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, rate, concurrency, payloadBytes, bed.Options.Double("send-timeout", 120), sends)).ConfigureAwait(false);
+        Progress.Write($"{bed.Spec.Name}: phase {phase}: {messages} sends to {(target == "users" && usersPerSend > 1 ? $"{usersPerSend} users each" : target)}" + (rate > 0 ? FormattableString.Invariant($" at {rate:F1}/s") : $" at full speed ({concurrency} in flight)"));
+        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, usersPerSend, rate, concurrency, payloadBytes, bed.Options.Double("send-timeout", 120), sends)).ConfigureAwait(false);
         var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
         Progress.Write($"{bed.Spec.Name}: phase {phase}: {result.Received} received of {result.Received + result.Missing}, {result.Received / result.Seconds:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
         return (result, sends, cpu);
     }
 
-    /// <summary>Deliveries one send makes: a connection of every user, or of one user.</summary>
-    public static double DeliveriesPerSend(int connections, int users, string target) =>
-        target == "users" ? connections / (double)users : connections;
+    /// <summary>Deliveries one send makes: a connection of every user, or of the users it names.</summary>
+    public static double DeliveriesPerSend(int connections, int users, string target, int usersPerSend = 1) =>
+        target == "users" ? connections * usersPerSend / (double)users : connections;
 
     public static JsonObject SendJson(SendResult sends) => new()
     {
@@ -58,7 +59,7 @@ internal static class FanoutDriver
         ["dropped"] = sends.Dropped,
     };
 
-    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, double rate, int concurrency, int payloadBytes, double sendTimeoutSeconds, SendResult result)
+    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, int usersPerSend, double rate, int concurrency, int payloadBytes, double sendTimeoutSeconds, SendResult result)
     {
         var allUsers = Encoding.UTF8.GetBytes("{\"users\":[" + string.Join(',', Enumerable.Range(0, users).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
         using var inFlight = new SemaphoreSlim(Math.Max(1, concurrency));
@@ -94,15 +95,16 @@ internal static class FanoutDriver
                 break;
             }
 
-            var prefix = target == "users"
-                ? Encoding.UTF8.GetBytes($"{{\"users\":[\"{ClientProtocol.UserName(sequence % users)}\"],\"payload\":")
-                : allUsers;
+            var prefix = target == "users" ? GroupPrefix(ClientProtocol.GroupOfSend(sequence, users, usersPerSend), usersPerSend) : allUsers;
             tasks.Add(SendOneAsync(gateway, prefix, sequence, payloadBytes, result, inFlight, deadline.Token));
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
         result.EndTs = Stopwatch.GetTimestamp();
     }
+
+    private static byte[] GroupPrefix(int group, int usersPerSend) => Encoding.UTF8.GetBytes(
+        "{\"users\":[" + string.Join(',', Enumerable.Range(group * usersPerSend, usersPerSend).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
 
     private static async Task SendOneAsync(GatewayServer gateway, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight, CancellationToken cancellationToken)
     {

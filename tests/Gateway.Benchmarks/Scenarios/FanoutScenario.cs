@@ -17,6 +17,7 @@ internal static class FanoutScenario
         var users = options.Int("users", 100);
         var messages = options.Int("messages", 200);
         var target = options.String("target", "all");
+        var usersPerSend = options.Int("users-per-send", 1);
         var rate = options.Double("rate", 0);
         var concurrency = options.Int("concurrency", 4);
         var payloadBytes = options.Int("payload-bytes", 0);
@@ -27,12 +28,17 @@ internal static class FanoutScenario
             throw new ArgumentException("--target is all or users");
         }
 
+        if (usersPerSend < 1 || users % usersPerSend != 0 || (usersPerSend > 1 && target != "users"))
+        {
+            throw new ArgumentException("--users-per-send goes with --target users and divides --users");
+        }
+
         await using var bed = await Testbed.StartAsync(new TestbedSpec("fanout", connections, users, "record"), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         if (warmupMessages > 0)
         {
-            await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes).ConfigureAwait(false);
+            await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
         }
 
         var report = new Report("fanout", options, new JsonObject
@@ -41,6 +47,7 @@ internal static class FanoutScenario
             ["users"] = users,
             ["messages"] = messages,
             ["target"] = target,
+            ["usersPerSend"] = target == "users" ? usersPerSend : users,
             ["rate"] = rate > 0 ? rate : "full speed",
             ["concurrency"] = concurrency,
             ["payloadBytes"] = payloadBytes,
@@ -50,8 +57,8 @@ internal static class FanoutScenario
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
         report["gatewayMemoryConnected"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);
 
-        var deliveriesPerSend = FanoutDriver.DeliveriesPerSend(connect.Opened, users, target);
-        var first = await PhaseAsync(bed, report, rate > 0 ? "fixedRate" : "fullSpeed", 2, messages, target, rate, concurrency, payloadBytes).ConfigureAwait(false);
+        var deliveriesPerSend = FanoutDriver.DeliveriesPerSend(connect.Opened, users, target, usersPerSend);
+        var first = await PhaseAsync(bed, report, rate > 0 ? "fixedRate" : "fullSpeed", 2, messages, target, rate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
         if (rate <= 0)
         {
             report.Target("deliveredPerSec", ">= 200000", Report.Round(first.DeliveredPerSec), first.DeliveredPerSec >= 200_000);
@@ -64,7 +71,7 @@ internal static class FanoutScenario
         if (half)
         {
             var halfRate = first.DeliveredPerSec / deliveriesPerSend / 2;
-            var second = await PhaseAsync(bed, report, "halfRate", 3, messages, target, halfRate, concurrency, payloadBytes).ConfigureAwait(false);
+            var second = await PhaseAsync(bed, report, "halfRate", 3, messages, target, halfRate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
             report.Target("p99MsAtHalfRate", "<= 50", Report.Ms(second.P99), second.P99 <= 50_000);
             report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce && second.ExactlyOnce, first.ExactlyOnce && second.ExactlyOnce);
         }
@@ -79,9 +86,9 @@ internal static class FanoutScenario
     }
 
     private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce)> PhaseAsync(
-        Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes)
+        Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend)
     {
-        var (result, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, phase, messages, target, rate, concurrency, payloadBytes).ConfigureAwait(false);
+        var (result, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, phase, messages, target, rate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
         var deliveredPerSec = result.Received / result.Seconds;
         // What the connections taking part expect in all (distinct receipts plus gaps); the gateway's receipts must say the same.
         var expected = result.Received + result.Missing;

@@ -57,7 +57,7 @@ public sealed class ClientCommand
     /// <summary>Fan-out: messages the orchestrator will send. Echo: messages each connection sends. Warm-up: connections to open and close.</summary>
     public int Messages { get; set; }
 
-    /// <summary>Fan-out: <c>all</c> (every send to every user) or <c>users</c> (send s to user s mod U).</summary>
+    /// <summary>Fan-out: <c>all</c> (every send to every user) or <c>users</c> (send s to the users of group s, see <see cref="ClientProtocol.GroupOfSend"/>).</summary>
     public string Target { get; set; } = "all";
 
     /// <summary>Fan-out with <c>target users</c>: users named in each send (a divisor of the user count).</summary>

@@ -62,7 +62,7 @@ static int Usage()
           fanout   --connections 10000 --users 100 --messages 200 --target all|users
                    --users-per-send 1 (with --target users: users named in each send)
                    --rate R (sends/s; default: full speed, then at half the top rate: --half false
-                   to skip) --concurrency 4 (sends in flight) --payload-bytes 0 --warmup-messages 20
+                   to skip) --concurrency 16 (sends in flight) --payload-bytes 0 --warmup-messages 20
                    delivered/s, latency, exactly-once per connection
           echo     --connections 1000 --users 100 --messages 300 --window 8 --payload-bytes 0
                    round trips/s through the app and the admin API, latency, per-connection order

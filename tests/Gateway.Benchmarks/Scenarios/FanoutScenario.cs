@@ -19,7 +19,7 @@ internal static class FanoutScenario
         var target = options.String("target", "all");
         var usersPerSend = options.Int("users-per-send", 1);
         var rate = options.Double("rate", 0);
-        var concurrency = options.Int("concurrency", 4);
+        var concurrency = options.Int("concurrency", 16);
         var payloadBytes = options.Int("payload-bytes", 0);
         var half = rate <= 0 && options.Flag("half", true);
         var warmupMessages = options.Int("warmup-messages", 20);

@@ -59,38 +59,10 @@ public sealed class NodeWsConnection
     public Task TerminateAsync() => _harness.SendCommandAsync(new JsonObject { ["op"] = "terminate", ["id"] = Id });
 
     /// <summary>The next message; <see cref="TimeoutException"/> if none comes.</summary>
-    public async Task<WsMessage> ReceiveAsync(TimeSpan? timeout = null)
-    {
-        var limit = timeout ?? TestTimeouts.Default;
-        using var cancel = new CancellationTokenSource(limit);
-        try
-        {
-            if (await _messages.Reader.WaitToReadAsync(cancel.Token).ConfigureAwait(false) && _messages.Reader.TryRead(out var message))
-            {
-                return message;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            throw new TimeoutException($"ws client {Id}: no message within {limit}");
-        }
-
-        throw new InvalidOperationException($"ws client {Id} closed before a message came: {(Closed.IsCompleted ? Closed.Result : "?")}");
-    }
+    public Task<WsMessage> ReceiveAsync(TimeSpan? timeout = null) => MessageInbox.ReceiveAsync(_messages.Reader, Closed, $"ws client {Id}", timeout);
 
     /// <summary>Asserts that no message arrives within <paramref name="window"/> (default <see cref="TestTimeouts.Quiet"/>).</summary>
-    public async Task AssertNoMessageAsync(TimeSpan? window = null)
-    {
-        try
-        {
-            var message = await ReceiveAsync(window ?? TestTimeouts.Quiet).ConfigureAwait(false);
-            Assert.Fail($"Expected no message, got {message}");
-        }
-        catch (TimeoutException)
-        {
-            // As expected.
-        }
-    }
+    public Task AssertNoMessageAsync(TimeSpan? window = null) => MessageInbox.AssertNoMessageAsync(t => ReceiveAsync(t), window);
 
     public Task<WsClose> WaitForCloseAsync(TimeSpan? timeout = null) => Wait.ForAsync(Closed, timeout, $"ws client {Id} to close");
 

@@ -122,24 +122,7 @@ public sealed class WsClient : IAsyncDisposable
     }
 
     /// <summary>The next message; a <see cref="TimeoutException"/> if none comes, an <see cref="InvalidOperationException"/> if the socket closes first.</summary>
-    public async Task<WsMessage> ReceiveAsync(TimeSpan? timeout = null)
-    {
-        var limit = timeout ?? TestTimeouts.Default;
-        using var cancel = new CancellationTokenSource(limit);
-        try
-        {
-            if (await _messages.Reader.WaitToReadAsync(cancel.Token).ConfigureAwait(false) && _messages.Reader.TryRead(out var message))
-            {
-                return message;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            throw new TimeoutException($"No message within {limit}");
-        }
-
-        throw new InvalidOperationException($"The socket closed before a message came: {(Closed.IsCompleted ? Closed.Result : "?")}");
-    }
+    public Task<WsMessage> ReceiveAsync(TimeSpan? timeout = null) => MessageInbox.ReceiveAsync(_messages.Reader, Closed, "the socket", timeout);
 
     /// <summary>The next message, which must be text; returns its text.</summary>
     public async Task<string> ReceiveTextAsync(TimeSpan? timeout = null)
@@ -150,18 +133,7 @@ public sealed class WsClient : IAsyncDisposable
     }
 
     /// <summary>Asserts that no message arrives within <paramref name="window"/> (default <see cref="TestTimeouts.Quiet"/>).</summary>
-    public async Task AssertNoMessageAsync(TimeSpan? window = null)
-    {
-        try
-        {
-            var message = await ReceiveAsync(window ?? TestTimeouts.Quiet).ConfigureAwait(false);
-            Assert.Fail($"Expected no message, got {message}");
-        }
-        catch (TimeoutException)
-        {
-            // As expected.
-        }
-    }
+    public Task AssertNoMessageAsync(TimeSpan? window = null) => MessageInbox.AssertNoMessageAsync(t => ReceiveAsync(t), window);
 
     /// <summary>Waits for the socket to end and returns how (messages still queued are left for <see cref="ReceiveAsync"/>).</summary>
     public Task<WsClose> WaitForCloseAsync(TimeSpan? timeout = null) => Wait.ForAsync(Closed, timeout, "the socket to close");

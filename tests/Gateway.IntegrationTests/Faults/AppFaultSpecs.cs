@@ -26,15 +26,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
                 clients.Add(await ConnectAsync(user, cookie: "auth_token=" + user));
             }
 
-            await Task.WhenAll(clients.Select(async (client, c) =>
-            {
-                for (var i = 0; i < Messages; i++)
-                {
-                    await client.SendTextAsync(Frame(users[c], i));
-                }
-
-                await client.CloseAsync();
-            }));
+            await Task.WhenAll(clients.Select((client, c) => SendFramesThenCloseAsync(client, users[c], Messages)));
 
             // The app stays down for a few seconds: until the gateway has retried ten times.
             await Gateway.Output.WaitForAsync(l => l.Contains("(attempt 10)", StringComparison.Ordinal), TestTimeouts.Long, "a tenth callback attempt");
@@ -75,15 +67,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
                 clients.Add(await ConnectAsync(user));
             }
 
-            await Task.WhenAll(clients.Select(async (client, c) =>
-            {
-                for (var i = 0; i < Messages; i++)
-                {
-                    await client.SendTextAsync(Frame(users[c], i));
-                }
-
-                await client.CloseAsync();
-            }));
+            await Task.WhenAll(clients.Select((client, c) => SendFramesThenCloseAsync(client, users[c], Messages)));
             await App.WaitUntilAsync(
                 records => users.All(u => records.Count(r => r.UserName == u && r.Status == 500 && r.Answered) >= 4),
                 TestTimeouts.Long,
@@ -126,12 +110,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         try
         {
             var (client, open) = await ConnectAndOpenAsync(user);
-            for (var i = 0; i < 4; i++)
-            {
-                await client.SendTextAsync(Frame(user, i));
-            }
-
-            await client.CloseAsync();
+            await SendFramesThenCloseAsync(client, user, 4);
             await App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
         }
         finally
@@ -160,12 +139,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         try
         {
             var (client, open) = await ConnectAndOpenAsync(user);
-            for (var i = 0; i < 3; i++)
-            {
-                await client.SendTextAsync(Frame(user, i));
-            }
-
-            await client.CloseAsync();
+            await SendFramesThenCloseAsync(client, user, 3);
             await App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
         }
         finally
@@ -235,12 +209,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
             await Task.WhenAll(others.Select(async user =>
             {
                 var client = await ConnectAsync(user);
-                for (var i = 0; i < Messages; i++)
-                {
-                    await client.SendTextAsync(Frame(user, i));
-                }
-
-                await client.CloseAsync();
+                await SendFramesThenCloseAsync(client, user, Messages);
             }));
             await App.WaitUntilAsync(
                 records => others.All(u => FirstDeliveries(records.Where(r => r.UserName == u)).Count == Messages + 2),
@@ -268,6 +237,17 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
             release.TrySetResult();
             App.Responder = null;
         }
+    }
+
+    /// <summary>Sends <see cref="Frame"/> 0 to <paramref name="count"/> - 1 of <paramref name="user"/> in order, then starts the close handshake.</summary>
+    private static async Task SendFramesThenCloseAsync(WsClient client, string user, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await client.SendTextAsync(Frame(user, i));
+        }
+
+        await client.CloseAsync();
     }
 
     private static string Frame(string user, int n) =>

@@ -9,7 +9,6 @@ builder.WebHost.UseKestrelHttpsConfiguration();
 builder.AddGateway();
 
 var app = builder.Build();
-app.StartGatewayRuntime();
 app.MapHealth();
 app.MapTapr();
 app.MapJac();

@@ -1,5 +1,7 @@
 using System.Net;
-using Gateway.Actor;
+using Akka.Actor;
+using Akka.Hosting;
+using Gateway.Callbacks;
 using Gateway.Hosting;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Http.Features;
@@ -35,7 +37,8 @@ public static partial class AdminEndpoints
         group.MapGet("/metrics", async context =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await context.Response.WriteAsync(await GatewayServiceCollectionExtensions.RenderMetricsAsync(runtime, limiter).ConfigureAwait(false)).ConfigureAwait(false);
+            var callbacks = context.RequestServices.GetRequiredService<IRequiredActor<CallbackActor>>().ActorRef;
+            await context.Response.WriteAsync(await GatewayServiceCollectionExtensions.RenderMetricsAsync(runtime, callbacks, limiter).ConfigureAwait(false)).ConfigureAwait(false);
         });
         return app;
     }

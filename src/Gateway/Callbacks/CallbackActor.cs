@@ -1,6 +1,10 @@
 using System.Diagnostics;
-using Gateway.Actor;
+using System.Threading.Channels;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Gateway.Connections;
+using Gateway.Hosting;
 using static Gateway.Callbacks.CallbackProtocol;
 
 namespace Gateway.Callbacks;
@@ -20,41 +24,71 @@ public sealed record CallbackSettings(TimeSpan AttemptTimeout, TimeSpan RetryBas
 /// is not retried. Nothing is dropped while the app is slow or down: the connections' read loops
 /// stop reading instead (their inbound flow is released only here).
 /// </summary>
-public sealed partial class CallbackActor : ReceiveActor
+/// <remarks>
+/// The actor keeps each connection's queue and decides what is ready: the head event of a connection
+/// with nothing in flight and no retry pending. Ready attempts go, first come first served, into one
+/// process-wide Akka.Streams graph (a channel source, <c>SelectAsyncUnordered</c> with the configured
+/// parallelism, results told back here), materialized once in <see cref="PreStart"/>: the stream owns
+/// the concurrency bound and its backpressure, the actor owns order, retries and walker deadlines.
+/// </remarks>
+public sealed partial class CallbackActor : ReceiveActor, IWithTimers
 {
     private readonly IAppCallbackClient _client;
     private readonly CallbackSettings _settings;
     private readonly ILogger _log;
     private readonly Dictionary<ConnectionId, EventStream> _streams = [];
-    private readonly Queue<EventStream> _waitingForSlot = new();
     private readonly List<IActorRef> _drainWaiters = [];
+    private Channel<Delivery>? _deliveries;
     private int _inFlight;
     private int _pending;
 
-    internal CallbackActor(IAppCallbackClient client, CallbackSettings settings)
+    /// <param name="client">Posts one callback body to the app.</param>
+    /// <param name="settings">Timeouts, retry backoff and parallelism.</param>
+    /// <param name="log">Where retries and refusals are logged.</param>
+    internal CallbackActor(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log)
     {
         _client = client;
         _settings = settings;
-        _log = Context.GetLogger();
+        _log = log;
 
         Receive<CallbackEvent>(HandleEvent);
         Receive<Attempted>(HandleAttempted);
         Receive<RetryDue>(due => HandleRetryDue(due.Stream));
         Receive<WalkerDue>(HandleWalkerDue);
         Receive<AwaitDrained>(_ => HandleAwaitDrained());
-        Receive<GetStats>(_ => Sender.Tell(new CallbackStats(_pending, _streams.Count, _inFlight)));
+        Receive<GetStats>(_ => Sender.Tell(new CallbackStats(_pending, _streams.Count, Volatile.Read(ref _inFlight))));
+        Receive<DeliveryStreamEnded>(_ => { });
+
+        // Attempts never fault (they catch everything), so this is a bug: fail, and let the supervisor restart us.
+        Receive<DeliveryStreamFailed>(failed => throw new InvalidOperationException("The callback delivery stream failed.", failed.Cause));
     }
 
-    internal static Props Props(IAppCallbackClient client, CallbackSettings settings) =>
-        Actor.Props.Create(() => new CallbackActor(client, settings));
+    /// <summary>Retry and walker-deadline timers, keyed by their stream and event; cancelled when the actor stops.</summary>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    internal static Props Props(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log) =>
+        ActorFactory<CallbackActor>.Props(() => new CallbackActor(client, settings, log));
 
     protected override void PreStart()
     {
         if (_client.Target is null)
         {
             Log.CallbacksDisabled(_log);
+            return;
         }
+
+        // One graph for the whole process, stopped with this actor (Context.Materializer). Each connection
+        // has at most one attempt in the channel or in flight, so the channel holds at most one entry per
+        // connection with events waiting.
+        _deliveries = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+        var self = Self;
+        ChannelSource.FromReader(_deliveries.Reader)
+            .SelectAsyncUnordered(Math.Max(1, _settings.MaxConcurrency), AttemptAsync)
+            .RunWith(Sink.ForEach<Attempted>(attempted => self.Tell(attempted, ActorRefs.NoSender)), Context.Materializer())
+            .PipeTo(Self, success: _ => DeliveryStreamEnded.Instance, failure: exception => new DeliveryStreamFailed(exception));
     }
+
+    protected override void PostStop() => _deliveries?.Writer.TryComplete();
 
     private void HandleEvent(CallbackEvent callbackEvent)
     {
@@ -78,7 +112,7 @@ public sealed partial class CallbackActor : ReceiveActor
         if (callbackEvent is WalkerReceived { ReplyTo: not null } walker)
         {
             // The client's wait is bounded from now, including any time behind the connection's earlier events.
-            Context.System.Scheduler.ScheduleTellOnce(walker.Timeout, Self, new WalkerDue(stream, pending), Self);
+            Timers.StartSingleTimer(pending, new WalkerDue(stream, pending), walker.Timeout);
         }
 
         Pump(stream);
@@ -87,38 +121,25 @@ public sealed partial class CallbackActor : ReceiveActor
     private void HandleWalkerDue(WalkerDue due)
     {
         var pending = due.Event;
-        if (pending.Completed || due.Stream.InFlightEvent == pending)
+        if (pending.Completed || due.Stream.Dispatched == pending)
         {
-            // Delivered already, or in flight: its own attempt times out with the time that was left.
+            // Delivered already, or handed to the delivery stream: its attempt gets only the time that was left.
             return;
         }
 
         // Still queued behind earlier events: the client gets its error now; the app never gets this walker.
         pending.Completed = true;
-        Complete(pending.Event, new CallbackResult(CallbackOutcome.Transient, 0, $"timed out after {((WalkerReceived)pending.Event).Timeout.TotalMilliseconds:0} ms waiting for the app"));
+        Complete(pending.Event, new CallbackResult(CallbackOutcome.Transient, 0, TimedOutWaiting((WalkerReceived)pending.Event)));
     }
 
+    /// <summary>Hands the stream's head event to the delivery graph, unless it has one there already or is waiting to retry.</summary>
     private void Pump(EventStream stream)
     {
-        if (stream.InFlight || stream.RetryScheduled || stream.WaitingForSlot || stream.Events.Count == 0)
+        if (stream.Dispatched is not null || stream.RetryScheduled)
         {
             return;
         }
 
-        // First come, first served: a connection never takes a slot ahead of those already waiting
-        // (a busy connection that just finished an event queues behind them).
-        if (_inFlight >= _settings.MaxConcurrency || _waitingForSlot.Count > 0)
-        {
-            stream.WaitingForSlot = true;
-            _waitingForSlot.Enqueue(stream);
-            return;
-        }
-
-        Start(stream);
-    }
-
-    private void Start(EventStream stream)
-    {
         // A walker that expired while queued has had its answer; skip it.
         while (stream.Events.TryPeek(out var head) && head.Completed)
         {
@@ -135,14 +156,6 @@ public sealed partial class CallbackActor : ReceiveActor
 
         var pending = stream.Events.Peek();
         var callbackEvent = pending.Event;
-        var walker = callbackEvent as WalkerReceived;
-        var timeout = walker?.ReplyTo is not null
-            ? walker.Timeout - Stopwatch.GetElapsedTime(pending.QueuedAt)
-            : _settings.AttemptTimeout;
-        if (timeout <= TimeSpan.Zero)
-        {
-            timeout = TimeSpan.FromMilliseconds(1);
-        }
         try
         {
             pending.Body ??= CallbackBody.Write(callbackEvent);
@@ -155,24 +168,44 @@ public sealed partial class CallbackActor : ReceiveActor
             stream.Events.Dequeue();
             _pending--;
             Complete(callbackEvent, new CallbackResult(CallbackOutcome.Rejected, 0, "the event could not be encoded"));
-            if (stream.Events.Count == 0)
-            {
-                _streams.Remove(stream.Id);
-            }
-            else
-            {
-                Pump(stream);
-            }
-
-            NotifyIfDrained();
+            Pump(stream);
             return;
         }
 
-        stream.InFlight = true;
-        stream.InFlightEvent = pending;
-        _inFlight++;
-        _client.PostAsync(pending.Body, callbackEvent.Identity.Cookie, readBody: walker?.ReplyTo is not null, timeout, CancellationToken.None)
-            .PipeTo(Self, Self, result => new Attempted(stream, pending, result), failure => new Attempted(stream, pending, new CallbackResult(CallbackOutcome.Transient, 0, failure.Message)));
+        var walker = callbackEvent as WalkerReceived;
+        var deadline = walker?.ReplyTo is not null ? pending.QueuedAt + (long)(walker.Timeout.TotalSeconds * Stopwatch.Frequency) : (long?)null;
+        stream.Dispatched = pending;
+        _deliveries!.Writer.TryWrite(new Delivery(stream, pending, pending.Body, callbackEvent.Identity.Cookie, deadline));
+    }
+
+    /// <summary>One attempt, run by the delivery graph (not on this actor's turn: it touches no actor state).</summary>
+    private async Task<Attempted> AttemptAsync(Delivery delivery)
+    {
+        var timeout = _settings.AttemptTimeout;
+        if (delivery.Deadline is { } deadline)
+        {
+            timeout = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (timeout <= TimeSpan.Zero)
+            {
+                // Its time ran out while it waited for a slot: the app never gets it.
+                return new Attempted(delivery.Stream, delivery.Event, new CallbackResult(CallbackOutcome.Transient, 0, TimedOutWaiting((WalkerReceived)delivery.Event.Event)));
+            }
+        }
+
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            var result = await _client.PostAsync(delivery.Body, delivery.Cookie, readBody: delivery.Deadline is not null, timeout, CancellationToken.None).ConfigureAwait(false);
+            return new Attempted(delivery.Stream, delivery.Event, result);
+        }
+        catch (Exception exception)
+        {
+            return new Attempted(delivery.Stream, delivery.Event, new CallbackResult(CallbackOutcome.Transient, 0, exception.Message));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     private void HandleAttempted(Attempted attempted)
@@ -180,9 +213,7 @@ public sealed partial class CallbackActor : ReceiveActor
         var stream = attempted.Stream;
         var pending = attempted.Event;
         var result = attempted.Result;
-        stream.InFlight = false;
-        stream.InFlightEvent = null;
-        _inFlight--;
+        stream.Dispatched = null;
 
         var isReplyingWalker = pending.Event is WalkerReceived { ReplyTo: not null };
         if (result.Outcome == CallbackOutcome.Transient && !isReplyingWalker)
@@ -194,7 +225,7 @@ public sealed partial class CallbackActor : ReceiveActor
             }
 
             stream.RetryScheduled = true;
-            Context.System.Scheduler.ScheduleTellOnce(Backoff(stream.Attempts), Self, new RetryDue(stream), Self);
+            Timers.StartSingleTimer(stream, new RetryDue(stream), Backoff(stream.Attempts));
         }
         else
         {
@@ -207,6 +238,11 @@ public sealed partial class CallbackActor : ReceiveActor
             stream.Events.Dequeue();
             _pending--;
             pending.Completed = true;
+            if (isReplyingWalker)
+            {
+                Timers.Cancel(pending);
+            }
+
             Complete(pending.Event, result);
             if (stream.Events.Count == 0)
             {
@@ -219,7 +255,6 @@ public sealed partial class CallbackActor : ReceiveActor
             }
         }
 
-        ReleaseSlot();
         NotifyIfDrained();
     }
 
@@ -227,18 +262,6 @@ public sealed partial class CallbackActor : ReceiveActor
     {
         stream.RetryScheduled = false;
         Pump(stream);
-    }
-
-    private void ReleaseSlot()
-    {
-        while (_inFlight < _settings.MaxConcurrency && _waitingForSlot.TryDequeue(out var waiting))
-        {
-            waiting.WaitingForSlot = false;
-            if (!waiting.InFlight && !waiting.RetryScheduled && waiting.Events.Count > 0)
-            {
-                Start(waiting);
-            }
-        }
     }
 
     private static void Complete(CallbackEvent callbackEvent, CallbackResult result)
@@ -295,6 +318,9 @@ public sealed partial class CallbackActor : ReceiveActor
         return TimeSpan.FromMilliseconds(delay * jitter);
     }
 
+    private static string TimedOutWaiting(WalkerReceived walker) =>
+        $"timed out after {walker.Timeout.TotalMilliseconds:0} ms waiting for the app";
+
     private static string Action(CallbackEvent callbackEvent) => callbackEvent switch
     {
         ConnectionOpened => "open",
@@ -302,22 +328,19 @@ public sealed partial class CallbackActor : ReceiveActor
         _ => "message",
     };
 
-    /// <summary>One connection's queue of events; at most one of them in flight.</summary>
+    /// <summary>One connection's queue of events; at most one of them dispatched (in the delivery graph) at a time.</summary>
     private sealed class EventStream(ConnectionId id)
     {
         public ConnectionId Id { get; } = id;
 
         public Queue<PendingEvent> Events { get; } = new();
 
-        public bool InFlight { get; set; }
-
         public bool RetryScheduled { get; set; }
-
-        public bool WaitingForSlot { get; set; }
 
         public int Attempts { get; set; }
 
-        public PendingEvent? InFlightEvent { get; set; }
+        /// <summary>The event waiting for a slot in, or in flight through, the delivery graph.</summary>
+        public PendingEvent? Dispatched { get; set; }
     }
 
     private sealed class PendingEvent(CallbackEvent callbackEvent, long queuedAt)
@@ -331,6 +354,17 @@ public sealed partial class CallbackActor : ReceiveActor
         /// <summary>True once its outcome is known (delivered, refused, or a walker that expired while queued).</summary>
         public bool Completed { get; set; }
     }
+
+    /// <summary>An attempt handed to the delivery graph; <paramref name="Deadline"/> (a <see cref="Stopwatch"/> timestamp) only for a walker awaiting its reply.</summary>
+    private sealed record Delivery(EventStream Stream, PendingEvent Event, byte[] Body, string Cookie, long? Deadline);
+
+    /// <summary>The delivery graph completed: this actor is stopping.</summary>
+    private sealed class DeliveryStreamEnded
+    {
+        public static readonly DeliveryStreamEnded Instance = new();
+    }
+
+    private sealed record DeliveryStreamFailed(Exception Cause);
 
     private sealed record Attempted(EventStream Stream, PendingEvent Event, CallbackResult Result);
 

@@ -1,4 +1,4 @@
-using Gateway.Actor;
+using Akka.Actor;
 using Gateway.Connections;
 using Gateway.WebSockets;
 

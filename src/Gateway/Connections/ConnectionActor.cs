@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using Gateway.Actor;
+using Akka.Actor;
 using Gateway.Callbacks;
+using Gateway.Hosting;
 using Gateway.WebSockets;
 using static Gateway.Connections.ConnectionProtocol;
 
@@ -11,6 +12,9 @@ namespace Gateway.Connections;
 /// <param name="AnyFrameIsLiveness">Whether data frames and protocol pings/pongs also refresh the deadline.</param>
 public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLiveness)
 {
+    /// <summary>Where connection actors log (one logger shared by every connection of the process).</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     /// <summary>How long the app may take to answer a frame forwarded with a reply (jac walker), in one attempt.</summary>
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -50,11 +54,15 @@ public sealed partial class ConnectionActor : ActorBase
         _flow = flow;
         _callbacks = callbacks;
         _settings = settings;
-        _log = Context.GetLogger();
+        _log = settings.Logger;
     }
 
+    /// <summary>
+    /// The props of one connection actor, on the lean <see cref="ConnectionMailbox"/>, made by an
+    /// <see cref="ActorFactory{TActor}"/> (no reflection on the connect path).
+    /// </summary>
     internal static Props Props(ConnectionIdentity identity, IOutbox outbox, InboundFlow flow, IActorRef callbacks, ConnectionSettings settings) =>
-        Actor.Props.Create(() => new ConnectionActor(identity, outbox, flow, callbacks, settings));
+        ActorFactory<ConnectionActor>.Props(() => new ConnectionActor(identity, outbox, flow, callbacks, settings)).WithMailbox(ConnectionMailbox.Id);
 
     protected override bool Receive(object message)
     {
@@ -240,7 +248,6 @@ public sealed partial class ConnectionActor : ActorBase
     {
         public static readonly DeadlineCheck Instance = new();
     }
-
     private static partial class Log
     {
         [LoggerMessage(EventId = 200, Level = LogLevel.Debug, Message = "Connection {ConnectionId} opened for user {User} ({Dialect})")]

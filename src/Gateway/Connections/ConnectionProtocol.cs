@@ -1,4 +1,5 @@
-using Gateway.Actor;
+using Akka.Actor;
+using Akka.Event;
 using Gateway.WebSockets;
 
 namespace Gateway.Connections;
@@ -20,7 +21,7 @@ public static class ConnectionProtocol
     }
 
     /// <summary>A TAPR JSON ping: answer <c>{"event":"pong"}</c> and refresh the deadline; not forwarded.</summary>
-    public sealed class Ping : INotInfluenceReceiveTimeout
+    public sealed class Ping : INotInfluenceReceiveTimeout, IDeadLetterSuppression
     {
         public static readonly Ping Instance = new();
 
@@ -30,7 +31,7 @@ public static class ConnectionProtocol
     }
 
     /// <summary>A WebSocket protocol ping or pong: liveness only.</summary>
-    public sealed class Heartbeat
+    public sealed class Heartbeat : IDeadLetterSuppression
     {
         public static readonly Heartbeat Instance = new();
 
@@ -44,10 +45,10 @@ public static class ConnectionProtocol
     /// <paramref name="DataOffset"/>/<paramref name="DataLength"/> delimit the object without surrounding whitespace.
     /// The read loop has counted <c>Frame.Length</c> against the connection's inbound flow.
     /// </summary>
-    public sealed record ForwardToApp(byte[] Frame, FrameKind Kind, int DataOffset, int DataLength);
+    public sealed record ForwardToApp(byte[] Frame, FrameKind Kind, int DataOffset, int DataLength) : IDeadLetterSuppression;
 
     /// <summary>Write <paramref name="Message"/> to this client, in order with everything else the actor sends it.</summary>
-    internal sealed record SendToClient(OutboundMessage Message);
+    internal sealed record SendToClient(OutboundMessage Message) : IDeadLetterSuppression;
 
     /// <summary>
     /// A client frame for the app whose HTTP response is the client's answer (a jac walker with

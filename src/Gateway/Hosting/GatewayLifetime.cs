@@ -1,4 +1,6 @@
-using Gateway.Actor;
+using Akka;
+using Akka.Actor;
+using Akka.Hosting;
 using Gateway.Callbacks;
 using Gateway.Registry;
 using Gateway.WebSockets;
@@ -7,53 +9,85 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Hosting;
 
 /// <summary>
-/// Graceful shutdown. On SIGTERM, before Kestrel stops: refuse new sockets, close every socket with
-/// 1001, wait for their connection actors to stop and for the app to have received every close
-/// callback, then stop the actor system, all within <see cref="ShutdownOptions.Timeout"/>.
+/// Graceful shutdown, as tasks of Akka's <see cref="CoordinatedShutdown"/>, run from the host's stopping
+/// signal (SIGTERM) before Kestrel stops and drops the sockets:
+/// <list type="number">
+/// <item><c>service-unbind</c>: refuse new sockets (503).</item>
+/// <item><c>service-requests-done</c>: close every socket with 1001 and wait for its connection actor to stop.</item>
+/// <item><c>service-stop</c>: wait until the app has received every <c>close</c> callback.</item>
+/// </list>
+/// then Akka's own phases terminate the actor system. The drain as a whole is bounded by
+/// <see cref="ShutdownOptions.Timeout"/>.
 /// </summary>
 internal sealed partial class GatewayLifetime(
-    GatewayRuntime runtime,
+    ActorSystem system,
     ConnectionLimiter limiter,
     IHostApplicationLifetime lifetime,
     IOptions<GatewayOptions> options,
     ILogger<GatewayLifetime> log) : IHostedService
 {
     private volatile bool _stopping;
+    private DateTime _deadline = DateTime.MaxValue;
 
     /// <summary>False once shutdown has begun (for <c>/readyz</c>).</summary>
-    public bool IsReady => !_stopping && !runtime.System.WhenTerminated.IsCompleted;
+    public bool IsReady => !_stopping && !system.WhenTerminated.IsCompleted;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         // Runs before the server stops: Kestrel would otherwise wait for the sockets' requests and then cut them.
-        lifetime.ApplicationStopping.Register(() => DrainAsync().GetAwaiter().GetResult());
+        lifetime.ApplicationStopping.Register(() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).GetAwaiter().GetResult());
         Log.Started(log, limiter.MaxConnections, limiter.FileLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown", limiter.OpenAtStart);
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private async Task DrainAsync()
+    /// <summary>Adds the drain's tasks to <paramref name="shutdown"/>; called once the actors exist.</summary>
+    public void AddShutdownTasks(CoordinatedShutdown shutdown, IActorRef registry, IActorRef callbacks)
     {
-        _stopping = true;
-        limiter.Close();
-        var timeout = options.Value.Shutdown.Timeout;
-        using var deadline = new CancellationTokenSource(timeout);
-        try
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceUnbind, "refuse-new-connections", () =>
         {
-            var closed = await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(
-                new RegistryProtocol.CloseAll(CloseCodes.GoingAway, "gateway shutting down"), timeout, deadline.Token).ConfigureAwait(false);
-            Log.Draining(log, closed.Count, timeout);
-            await runtime.Registry.Ask<RegistryProtocol.RegistryEmpty>(RegistryProtocol.AwaitEmpty.Instance, timeout, deadline.Token).ConfigureAwait(false);
-            await runtime.Callbacks.Ask<CallbackProtocol.Drained>(CallbackProtocol.AwaitDrained.Instance, timeout, deadline.Token).ConfigureAwait(false);
-            Log.Drained(log);
-        }
-        catch (Exception exception) when (exception is AskTimeoutException or OperationCanceledException)
+            _stopping = true;
+            _deadline = DateTime.UtcNow + options.Value.Shutdown.Timeout;
+            limiter.Close();
+            return Task.FromResult(Done.Instance);
+        });
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "close-connections", async () =>
         {
-            Log.DrainTimedOut(log, timeout);
-        }
+            try
+            {
+                var closed = await registry.Ask<RegistryProtocol.ConnectionsClosed>(
+                    new RegistryProtocol.CloseAll(CloseCodes.GoingAway, "gateway shutting down"), Remaining()).ConfigureAwait(false);
+                Log.Draining(log, closed.Count, options.Value.Shutdown.Timeout);
+                await registry.Ask<RegistryProtocol.RegistryEmpty>(RegistryProtocol.AwaitEmpty.Instance, Remaining()).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+                Log.DrainTimedOut(log, options.Value.Shutdown.Timeout);
+            }
 
-        await runtime.System.Terminate().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            return Done.Instance;
+        });
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceStop, "deliver-close-callbacks", async () =>
+        {
+            try
+            {
+                await callbacks.Ask<CallbackProtocol.Drained>(CallbackProtocol.AwaitDrained.Instance, Remaining()).ConfigureAwait(false);
+                Log.Drained(log);
+            }
+            catch (AskTimeoutException)
+            {
+                Log.DrainTimedOut(log, options.Value.Shutdown.Timeout);
+            }
+
+            return Done.Instance;
+        });
+    }
+
+    private TimeSpan Remaining()
+    {
+        var remaining = _deadline - DateTime.UtcNow;
+        return remaining > TimeSpan.FromMilliseconds(1) ? remaining : TimeSpan.FromMilliseconds(1);
     }
 
     private static partial class Log
@@ -70,4 +104,13 @@ internal sealed partial class GatewayLifetime(
         [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "Shutdown deadline of {Timeout} reached before every callback was delivered")]
         public static partial void DrainTimedOut(ILogger logger, TimeSpan timeout);
     }
+}
+
+/// <summary>Registers the drain's coordinated-shutdown tasks once the gateway's actors exist.</summary>
+internal static class GatewayLifetimeHosting
+{
+    /// <summary>Call after the registry and callback actors are added.</summary>
+    public static AkkaConfigurationBuilder AddGracefulShutdown(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, registry, resolver) =>
+            resolver.GetService<GatewayLifetime>().AddShutdownTasks(CoordinatedShutdown.Get(system), registry.Get<RegistryActor>(), registry.Get<CallbackActor>()));
 }

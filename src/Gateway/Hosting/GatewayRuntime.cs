@@ -1,6 +1,5 @@
-using Gateway.Actor;
-using Gateway.Callbacks;
-using Gateway.Connections;
+using Akka.Actor;
+using Akka.Hosting;
 using Gateway.Registry;
 using Gateway.WebSockets;
 using Microsoft.Extensions.Options;
@@ -8,55 +7,28 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Hosting;
 
 /// <summary>
-/// The actor system and its two top-level actors, <c>/user/callbacks</c> and <c>/user/registry</c>,
-/// plus the shared per-socket settings. Endpoints reach the actors only through this.
+/// What every socket session shares: the socket settings, the process-wide inbound budget, metrics,
+/// and the registry it registers with (from Akka.Hosting's <see cref="ActorRegistry"/>).
 /// </summary>
-internal sealed class GatewayRuntime : IDisposable
+internal sealed class GatewayRuntime(IOptions<GatewayOptions> options, GatewayMetrics metrics, IRequiredActor<RegistryActor> registry)
 {
-    private readonly AppCallbackClient _callbackClient;
+    public GatewayOptions Options { get; } = options.Value;
 
-    public GatewayRuntime(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory, GatewayMetrics metrics, CallbackTarget target)
-    {
-        var gateway = options.Value;
-        Options = gateway;
-        Metrics = metrics;
-        var limits = gateway.Limits;
-        Socket = new WebSocketSettings(limits.MaxMessageBytes, limits.OutboundQueueBytes, limits.OutboundQueueMessages, limits.CloseHandshakeTimeout);
-        InboundBudget = new InboundBudget(limits.InboundPendingBytesTotal);
+    public GatewayMetrics Metrics { get; } = metrics;
 
-        System = ActorSystem.Create("gateway", new ActorSystemSettings { LoggerFactory = loggerFactory });
-        _callbackClient = new AppCallbackClient(target.Uri, gateway.Callback.MaxConcurrency);
-        var callback = gateway.Callback;
-        Callbacks = System.ActorOf(
-            CallbackActor.Props(_callbackClient, new CallbackSettings(callback.Timeout, callback.RetryBaseDelay, callback.RetryMaxDelay, callback.MaxConcurrency)),
-            "callbacks");
-        var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness);
-        var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness) { ReplyTimeout = gateway.Jac.WalkerTimeout };
-        Registry = System.ActorOf(RegistryActor.Props(Callbacks, tapr, jac), "registry");
-    }
+    /// <summary><c>/user/registry</c>; available once the actor system has started (before Kestrel accepts).</summary>
+    public IActorRef Registry => registry.ActorRef;
 
-    public GatewayOptions Options { get; }
+    public WebSocketSettings Socket { get; } = new(
+        options.Value.Limits.MaxMessageBytes,
+        options.Value.Limits.OutboundQueueBytes,
+        options.Value.Limits.OutboundQueueMessages,
+        options.Value.Limits.CloseHandshakeTimeout);
 
-    public GatewayMetrics Metrics { get; }
-
-    public ActorSystem System { get; }
-
-    public IActorRef Registry { get; }
-
-    public IActorRef Callbacks { get; }
-
-    public WebSocketSettings Socket { get; }
-
-    public InboundBudget InboundBudget { get; }
+    public InboundBudget InboundBudget { get; } = new(options.Value.Limits.InboundPendingBytesTotal);
 
     /// <summary>A fresh inbound flow for one connection.</summary>
     public InboundFlow NewInboundFlow() => new(Options.Limits.InboundPendingBytesPerConnection, InboundBudget);
-
-    public void Dispose()
-    {
-        System.Terminate().Wait(TimeSpan.FromSeconds(5));
-        _callbackClient.Dispose();
-    }
 }
 
 /// <summary>Where callbacks go: <c>Gateway:Callback:Url</c>, else <c>http://127.0.0.1:${WS_PORT}${WS_URL}</c>, else nowhere.</summary>

@@ -1,4 +1,6 @@
-using Gateway.Actor;
+using Akka.Actor;
+using Akka.Hosting;
+using Gateway.Callbacks;
 using Gateway.Dialects;
 using Gateway.Registry;
 
@@ -11,7 +13,8 @@ public static partial class GatewayServiceCollectionExtensions
     public const string DefaultUrl = "http://0.0.0.0:40010";
 
     /// <summary>
-    /// Adds the gateway: options from the <c>Gateway</c> section, the actor system, the connection
+    /// Adds the gateway: options from the <c>Gateway</c> section, the actor system (Akka.Hosting's
+    /// <c>AddAkka</c>, named <c>gateway</c>, with the callback and registry actors), the connection
     /// limit derived from the open-file limit, graceful shutdown, and Kestrel limits to match.
     /// </summary>
     public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
@@ -90,8 +93,18 @@ public static partial class GatewayServiceCollectionExtensions
             openAtStart,
             provider.GetRequiredService<ILogger<ConnectionLimiter>>(),
             provider.GetRequiredService<GatewayMetrics>()));
+        builder.Services.AddSingleton<IAppCallbackClient>(provider =>
+        {
+            var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value;
+            return new AppCallbackClient(provider.GetRequiredService<CallbackTarget>().Uri, options.Callback.MaxConcurrency);
+        });
         builder.Services.AddSingleton<GatewayRuntime>();
         builder.Services.AddSingleton<GatewayLifetime>();
+        builder.Services.AddAkka(AkkaSetup.SystemName, akka => akka
+            .ConfigureGatewayAkka(configuration, gateway)
+            .AddCallbackActor()
+            .AddRegistryActor()
+            .AddGracefulShutdown());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
         builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
@@ -107,18 +120,10 @@ public static partial class GatewayServiceCollectionExtensions
         return app;
     }
 
-    /// <summary>Resolves the runtime eagerly so that the actor system (and its start-up warnings) exist before the first request.</summary>
-    public static WebApplication StartGatewayRuntime(this WebApplication app)
-    {
-        ArgumentNullException.ThrowIfNull(app);
-        _ = app.Services.GetRequiredService<GatewayRuntime>();
-        return app;
-    }
-
-    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, ConnectionLimiter limiter)
+    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, IActorRef callbackActor, ConnectionLimiter limiter)
     {
         var registry = await runtime.Registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        var callbacks = await runtime.Callbacks.Ask<Callbacks.CallbackProtocol.CallbackStats>(Callbacks.CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        var callbacks = await callbackActor.Ask<CallbackProtocol.CallbackStats>(CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         var gc = GC.GetGCMemoryInfo();
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         return runtime.Metrics.RenderPrometheus(

@@ -1,5 +1,6 @@
-using Gateway.Actor;
+using Akka.Actor;
 using Gateway.Connections;
+using Gateway.Hosting;
 using Gateway.Users;
 using Gateway.WebSockets;
 using static Gateway.Registry.RegistryProtocol;
@@ -18,17 +19,24 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly ConnectionSettings _tapr;
     private readonly ConnectionSettings _jac;
     private readonly ILogger _log;
+    private readonly ILogger<UserActor> _userLog;
     private readonly ConnectionIndex _index = new();
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
     private bool _shuttingDown;
 
-    internal RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac)
+    /// <param name="callbacks">The <see cref="Callbacks.CallbackActor"/> every connection tells its events.</param>
+    /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
+    /// <param name="jac">Settings of jac connections (<c>/websocket</c>).</param>
+    /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
+    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers)
     {
         _callbacks = callbacks;
-        _tapr = tapr;
-        _jac = jac;
-        _log = Context.GetLogger();
+        var connectionLog = loggers.CreateLogger<ConnectionActor>();
+        _tapr = tapr with { Logger = connectionLog };
+        _jac = jac with { Logger = connectionLog };
+        _log = loggers.CreateLogger<RegistryActor>();
+        _userLog = loggers.CreateLogger<UserActor>();
 
         Receive<RegisterConnection>(HandleRegister);
         Receive<AbandonConnection>(HandleAbandon);
@@ -44,11 +52,12 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<GetStats>(_ => Sender.Tell(new RegistryStats(_index.Count, _index.UserCount, _users.Count)));
     }
 
-    internal static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac) =>
-        Actor.Props.Create(() => new RegistryActor(callbacks, tapr, jac));
+    /// <summary>The registry's props; one per actor system, named <c>registry</c>.</summary>
+    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers) =>
+        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers));
 
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
-    protected override SupervisorStrategy SupervisorStrategy() => Actor.SupervisorStrategy.StoppingStrategy;
+    protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
     private void HandleRegister(RegisterConnection register)
     {
@@ -208,7 +217,7 @@ public sealed partial class RegistryActor : ReceiveActor
     {
         if (!_users.TryGetValue(user, out var slot))
         {
-            slot = new UserSlot(Context.ActorOf(UserActor.Props(user, Self, _callbacks, _tapr, _jac)));
+            slot = new UserSlot(Context.ActorOf(UserActor.Props(user, Self, _callbacks, _tapr, _jac, _userLog)));
             _users.Add(user, slot);
         }
 

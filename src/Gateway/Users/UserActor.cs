@@ -1,5 +1,6 @@
-using Gateway.Actor;
+using Akka.Actor;
 using Gateway.Connections;
+using Gateway.Hosting;
 using static Gateway.Users.UserProtocol;
 
 namespace Gateway.Users;
@@ -22,22 +23,22 @@ public sealed partial class UserActor : ReceiveActor
     private long _attached;
     private int _children;
 
-    internal UserActor(string user, IActorRef registry, IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac)
+    internal UserActor(string user, IActorRef registry, IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILogger<UserActor> log)
     {
         _user = user;
         _registry = registry;
         _callbacks = callbacks;
         _tapr = tapr with { Registry = registry };
         _jac = jac with { Registry = registry };
-        _log = Context.GetLogger();
+        _log = log;
 
         Receive<AttachConnection>(HandleAttach);
         Receive<AbandonConnection>(abandon => Context.Stop(Context.Child(abandon.Id.Value)));
         Receive<ConnectionEnded>(HandleConnectionEnded);
     }
 
-    internal static Props Props(string user, IActorRef registry, IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac) =>
-        Actor.Props.Create(() => new UserActor(user, registry, callbacks, tapr, jac));
+    internal static Props Props(string user, IActorRef registry, IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILogger<UserActor> log) =>
+        ActorFactory<UserActor>.Props(() => new UserActor(user, registry, callbacks, tapr, jac, log));
 
     protected override SupervisorStrategy SupervisorStrategy() => ConnectionStrategy;
 

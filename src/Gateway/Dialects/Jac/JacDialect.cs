@@ -1,5 +1,5 @@
 using System.Globalization;
-using Gateway.Actor;
+using Akka.Actor;
 using Gateway.Connections;
 using Gateway.Hosting;
 using Gateway.WebSockets;

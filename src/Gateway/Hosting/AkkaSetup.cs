@@ -1,0 +1,67 @@
+using System.Globalization;
+using Akka.Configuration;
+using Akka.Hosting;
+using Gateway.Connections;
+
+namespace Gateway.Hosting;
+
+/// <summary>The actor system's configuration: what the gateway sets, what operators may override, and where Akka logs.</summary>
+internal static class AkkaSetup
+{
+    /// <summary>The actor system's name (<c>akka://gateway/user/registry</c>).</summary>
+    public const string SystemName = "gateway";
+
+    /// <summary>The configuration section operators may use for raw Akka settings (env <c>Akka__Loglevel=DEBUG</c>).</summary>
+    public const string OverrideSection = "Akka";
+
+    /// <summary>
+    /// The gateway's Akka settings, then anything under <c>Akka</c> in the ASP.NET configuration on top of
+    /// them (keys lower-cased, <c>_</c> read as <c>-</c>, as Akka.Hosting's configuration adapter does),
+    /// and Akka's own log events routed to Microsoft.Extensions.Logging.
+    /// </summary>
+    public static AkkaConfigurationBuilder ConfigureGatewayAkka(this AkkaConfigurationBuilder builder, IConfiguration configuration, GatewayOptions gateway)
+    {
+        builder.AddHocon(Defaults(gateway), HoconAddMode.Append);
+        var overrides = configuration.GetSection(OverrideSection);
+        if (overrides.Exists())
+        {
+            builder.AddHocon(overrides, HoconAddMode.Prepend);
+        }
+
+        return builder.ConfigureLoggers(loggers =>
+        {
+            loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+            loggers.ClearLoggers();
+            loggers.AddLoggerFactory();
+        });
+    }
+
+    /// <summary>
+    /// Dispatcher and scheduler stay Akka's defaults (the thread-pool dispatcher; a hashed wheel with
+    /// 10 ms ticks, so a ping deadline fires at most a tick late). What changes: connection actors' mailbox;
+    /// dead letters are logged only when unexpected (messages from read loops of sockets that already
+    /// closed are marked <c>IDeadLetterSuppression</c>); the drain's shutdown phases get the configured
+    /// timeout; and the host, not a CLR exit hook, runs coordinated shutdown.
+    /// </summary>
+    private static Config Defaults(GatewayOptions gateway)
+    {
+        // The phase budget exceeds the drain's own deadline, so the drain reports its timeout itself.
+        var phase = (gateway.Shutdown.Timeout + TimeSpan.FromSeconds(2)).TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + "ms";
+        return ConfigurationFactory.ParseString($$"""
+            akka {
+              log-dead-letters = 10
+              log-dead-letters-during-shutdown = off
+              coordinated-shutdown {
+                run-by-clr-shutdown-hook = off
+                phases {
+                  service-requests-done.timeout = {{phase}}
+                  service-stop.timeout = {{phase}}
+                }
+              }
+            }
+            {{ConnectionMailbox.Id}} {
+              mailbox-type = "{{typeof(ConnectionMailbox).AssemblyQualifiedName}}"
+            }
+            """);
+    }
+}

@@ -1,0 +1,28 @@
+using Akka.Hosting;
+using Gateway.Callbacks;
+using Gateway.Connections;
+using Gateway.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Registry;
+
+/// <summary>Starts the <see cref="RegistryActor"/> with the actor system.</summary>
+internal static class RegistryActorHosting
+{
+    /// <summary>
+    /// Creates <c>/user/registry</c> with the dialects' connection settings and registers it in the
+    /// <see cref="ActorRegistry"/> (reach it with <c>IRequiredActor&lt;RegistryActor&gt;</c>). Needs the
+    /// callback actor: call after <see cref="CallbackActorHosting.AddCallbackActor"/>.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddRegistryActor(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, registry, resolver) =>
+        {
+            var gateway = resolver.GetService<IOptions<GatewayOptions>>().Value;
+            var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness);
+            var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness) { ReplyTimeout = gateway.Jac.WalkerTimeout };
+            var actor = system.ActorOf(
+                RegistryActor.Props(registry.Get<CallbackActor>(), tapr, jac, resolver.GetService<ILoggerFactory>()),
+                "registry");
+            registry.Register<RegistryActor>(actor);
+        });
+}

@@ -14,6 +14,9 @@ internal interface IUpgradeTransport
     /// <summary>Cancelled when the client's connection is gone.</summary>
     CancellationToken ConnectionClosed { get; }
 
+    /// <summary>Whether the server can switch this request's connection to another protocol (Kestrel's <c>IsUpgradableRequest</c>).</summary>
+    bool CanUpgrade { get; }
+
     /// <summary>Refuses the upgrade with an HTTP status and a short text body.</summary>
     Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers);
 
@@ -45,28 +48,46 @@ internal static partial class ConnectionSession
     /// <summary>Serves a socket that came through Kestrel's HTTP stack (<c>wss://</c>, or with the lean path off).</summary>
     public static async Task ServeHttpAsync(HttpContext context, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
     {
-        if (await OpenAsync(UpgradeRequest.From(context), new HttpUpgradeTransport(context), dialect, runtime, limiter, log).ConfigureAwait(false) is { } session)
+        try
         {
-            await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+            if (await OpenAsync(UpgradeRequest.From(context), new HttpUpgradeTransport(context), dialect, runtime, limiter, log).ConfigureAwait(false) is { } session)
+            {
+                await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception) when (WebSocketUpgradeMiddleware.IsConnectionGone(exception))
+        {
+            // The client went away during the handshake: not an application error for Kestrel to log.
+            Log.ConnectionGone(log, exception.GetType().Name, exception.Message);
         }
     }
 
     private static Task<Session?> OpenCoreAsync(UpgradeRequest request, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
     {
-        switch (WebSocketHandshake.Inspect(request))
+        // One validation of the whole head for both paths (RFC 9110/9112, RFC 6455 §4.2.1); a client's
+        // mistake is a 4xx and a debug line, never a 500 or a stack trace.
+        var refusal = WebSocketHandshake.Validate(request);
+        if (refusal is null && !transport.CanUpgrade)
         {
-            case WebSocketHandshake.Verdict.NotAnUpgrade:
-                return Refuse(transport.RefuseAsync(StatusCodes.Status426UpgradeRequired, "Upgrade Required", ("Upgrade", "websocket")));
-            case WebSocketHandshake.Verdict.UnsupportedVersion:
-                return Refuse(transport.RefuseAsync(StatusCodes.Status426UpgradeRequired, "Unsupported WebSocket version: use 13", ("Sec-WebSocket-Version", "13")));
-            case WebSocketHandshake.Verdict.BadRequest:
-                return Refuse(transport.RefuseAsync(StatusCodes.Status400BadRequest, "Invalid Sec-WebSocket-Key"));
+            refusal = HandshakeRefusal.BadRequest("This request cannot be upgraded");
         }
 
-        var (identity, refusal) = dialect.Identify(request);
+        if (refusal is null && !dialect.Origins.IsAllowed(request["Origin"]))
+        {
+            // Before the upgrade and before identifying anyone: a foreign page must not ride on the victim's cookie.
+            refusal = new HandshakeRefusal(StatusCodes.Status403Forbidden, "Origin not allowed", []);
+        }
+
+        if (refusal is not null)
+        {
+            Log.UpgradeRefused(log, refusal.Status, refusal.Body);
+            return Refuse(transport.RefuseAsync(refusal.Status, refusal.Body, refusal.Headers));
+        }
+
+        var (identity, status) = dialect.Identify(request);
         if (identity is null)
         {
-            return Refuse(transport.RefuseAsync(refusal, refusal == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Refused"));
+            return Refuse(transport.RefuseAsync(status, status == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Refused"));
         }
 
         if (!limiter.TryAcquire())
@@ -98,7 +119,7 @@ internal static partial class ConnectionSession
         try
         {
             var (input, output) = await transport.AcceptAsync(key, subprotocol).ConfigureAwait(false);
-            connection = new WebSocketConnection(input, output, transport.Abort, runtime.Socket, log, runtime.Metrics, ended);
+            connection = new WebSocketConnection(input, output, transport.Abort, dialect.Socket, log, runtime.Metrics, ended);
         }
         catch
         {
@@ -151,6 +172,12 @@ internal static partial class ConnectionSession
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 802, Level = LogLevel.Debug, Message = "Connection ended during the opening handshake: {ExceptionType}: {Message}")]
+        public static partial void ConnectionGone(ILogger logger, string exceptionType, string message);
+
+        [LoggerMessage(EventId = 801, Level = LogLevel.Debug, Message = "Upgrade refused with {Status}: {Reason}")]
+        public static partial void UpgradeRefused(ILogger logger, int status, string reason);
+
         [LoggerMessage(EventId = 800, Level = LogLevel.Warning, Message = "Connection {ConnectionId} could not be registered: {Reason}")]
         public static partial void RegistrationFailed(ILogger logger, string connectionId, string reason);
     }

@@ -10,6 +10,12 @@ namespace Gateway.Dialects;
 /// </summary>
 internal interface IDialect
 {
+    /// <summary>Socket bounds of this dialect's connections (its inbound message size limit among them).</summary>
+    WebSocketSettings Socket { get; }
+
+    /// <summary>Which browser origins may open a socket (checked before the upgrade; 403 otherwise).</summary>
+    OriginPolicy Origins { get; }
+
     /// <summary>Who is connecting, or the HTTP status that refuses them before the upgrade.</summary>
     (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request);
 

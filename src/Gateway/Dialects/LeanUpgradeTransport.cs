@@ -14,6 +14,8 @@ internal sealed class LeanUpgradeTransport(ConnectionContext connection) : IUpgr
 {
     public CancellationToken ConnectionClosed => connection.ConnectionClosed;
 
+    public bool CanUpgrade => true;
+
     public async Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers)
     {
         var reason = ReasonPhrases.GetReasonPhrase(status);

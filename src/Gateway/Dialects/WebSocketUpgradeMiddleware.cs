@@ -16,7 +16,7 @@ namespace Gateway.Dialects;
 /// kilobytes) alive for as long as an upgraded request lasts, that is for the socket's whole life.
 /// For a gateway holding tens of thousands of idle sockets that is most of the memory per connection.
 /// </remarks>
-internal sealed class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServiceProvider services)
+internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServiceProvider services)
 {
     private readonly Lazy<Routes> _routes = new(() => Routes.Build(services));
 
@@ -48,6 +48,11 @@ internal sealed class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServi
             {
                 await next(connection).ConfigureAwait(false);
             }
+        }
+        catch (Exception exception) when (IsConnectionGone(exception))
+        {
+            // The client went away during the handshake: its doing, not an error of the gateway's.
+            Log.ConnectionGone(routes.Log, exception.GetType().Name, exception.Message);
         }
         finally
         {
@@ -84,7 +89,9 @@ internal sealed class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServi
 
             if (UpgradeRequest.TryParse(buffer, out var request, out var headEnd, out var needMore))
             {
-                if (_routes.Value.Match(request!.Path) is { } dialect && WebSocketHandshake.Inspect(request) == WebSocketHandshake.Verdict.Upgrade)
+                // Only a request that passes the whole validation is served here; every refusal of a malformed
+                // or non-upgrade request is made on the HTTP path, by the same validation, so both agree.
+                if (_routes.Value.Match(request!.Path) is { } dialect && WebSocketHandshake.Validate(request) is null)
                 {
                     input.AdvanceTo(headEnd);
                     var routes = _routes.Value;
@@ -103,6 +110,16 @@ internal sealed class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServi
 
             input.AdvanceTo(buffer.Start, buffer.End);
         }
+    }
+
+    /// <summary>An exception that only says the client's connection ended or was reset.</summary>
+    internal static bool IsConnectionGone(Exception exception) =>
+        exception is IOException or OperationCanceledException or ObjectDisposedException or ConnectionResetException or ConnectionAbortedException;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 810, Level = LogLevel.Debug, Message = "Connection ended during the opening handshake: {ExceptionType}: {Message}")]
+        public static partial void ConnectionGone(ILogger logger, string exceptionType, string message);
     }
 
     /// <summary>The dialect paths, resolved once the application is built.</summary>

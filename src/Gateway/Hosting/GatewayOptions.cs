@@ -107,6 +107,24 @@ public sealed class TaprOptions
 
     /// <summary>Send <c>{"event":"connected","data":{"conn_id":"..."}}</c> right after the upgrade (Extension). Default false (Olares sends nothing).</summary>
     public bool SendHello { get; set; }
+
+    /// <summary>
+    /// Browser origins allowed to open <c>/ws</c> sockets, exact (e.g. <c>https://app.example</c>; env
+    /// <c>Gateway__Tapr__AllowedOrigins__0</c>). Empty (default): every origin, as Olares. Otherwise an upgrade
+    /// whose <c>Origin</c> is not listed gets HTTP 403 before the upgrade; one without <c>Origin</c> (not a browser)
+    /// is allowed. Guards the <c>auth_token</c> cookie against cross-site WebSocket hijacking (RFC 6455 §10.2).
+    /// </summary>
+    public string[] AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// Send a WebSocket protocol ping (RFC 6455 §5.5.2) after this long without one outstanding, and close with
+    /// 4000 <c>ping timeout</c> when no ping or pong comes back within <see cref="KeepAliveTimeout"/>.
+    /// Default 0: off (TAPR's JSON ping deadline, <see cref="PingTimeout"/>, already covers liveness).
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.Zero;
+
+    /// <summary>How long a protocol ping sent for <see cref="KeepAliveInterval"/> may wait for the client's pong. Default 20 s.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
 
 /// <summary>The jac-cloud dialect.</summary>
@@ -130,12 +148,39 @@ public sealed class JacOptions
     /// gets <c>{"type":"walker","error":…}</c>. Default 30 s.
     /// </summary>
     public TimeSpan WalkerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Largest inbound message on <c>/websocket</c> (all fragments together, bytes); a larger one closes the socket
+    /// with 1009 (PROTOCOL.md §5). Default 16 MiB, jac-cloud's (uvicorn's <c>ws_max_size</c>).
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Browser origins allowed to open <c>/websocket</c> sockets, exact (env <c>Gateway__Jac__AllowedOrigins__0</c>).
+    /// Empty (default): every origin. Otherwise a listed <c>Origin</c> or none at all, else HTTP 403 before the upgrade.
+    /// </summary>
+    public string[] AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// Send a WebSocket protocol ping this long after the previous one was answered (jac-cloud's uvicorn: 20 s),
+    /// PROTOCOL.md §5 liveness. 0 turns keep-alive off. Default 20 s.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How long a keep-alive ping may wait for a pong (any pong or ping from the client counts) before the socket is
+    /// closed with 4000 <c>ping timeout</c> and the app gets its <c>close</c>. Default 20 s (uvicorn's).
+    /// </summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
 
 /// <summary>Bounds that keep one client, or the app, from hurting the others.</summary>
 public sealed class LimitsOptions
 {
-    /// <summary>Largest inbound message; a larger one closes the socket with 1009. Default 1 MiB.</summary>
+    /// <summary>
+    /// Largest inbound message on the TAPR path (all fragments together, bytes); a larger one closes the socket with
+    /// 1009 (PROTOCOL.md §3). Default 1 MiB. <c>/websocket</c> has its own, <see cref="JacOptions.MaxMessageBytes"/>.
+    /// </summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Payload bytes queued for one client but not yet written; beyond this the client is closed with 4001. Default 4 MiB.</summary>

@@ -60,11 +60,16 @@ public static partial class GatewayServiceCollectionExtensions
             kestrel.Limits.MaxRequestBufferSize = Math.Max(sockets.ReadBufferBytes, 64 * 1024);
             kestrel.Limits.MaxResponseBufferSize = sockets.WriteBufferBytes;
 
-            if (gateway.Sockets.LeanPath)
+            kestrel.ConfigureEndpointDefaults(listen =>
             {
-                kestrel.ConfigureEndpointDefaults(listen =>
-                    listen.Use(next => new WebSocketUpgradeMiddleware(next, listen.ApplicationServices).OnConnectionAsync));
-            }
+                // HTTP/1.1 only (PROTOCOL.md §1): the client endpoints upgrade HTTP/1.1 requests (RFC 6455), so HTTP/2
+                // (h2 in ALPN, h2c, RFC 8441's extended CONNECT) is not advertised for requests it could not serve.
+                listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1;
+                if (gateway.Sockets.LeanPath)
+                {
+                    listen.Use(next => new WebSocketUpgradeMiddleware(next, listen.ApplicationServices).OnConnectionAsync);
+                }
+            });
 
             // User names and cookies arrive as UTF-8 bytes; decode them as such on both paths.
             kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.UTF8;

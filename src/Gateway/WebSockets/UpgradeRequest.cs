@@ -13,14 +13,20 @@ namespace Gateway.WebSockets;
 internal sealed class UpgradeRequest
 {
     private const int MaxHeadBytes = 16 * 1024;
+
+    /// <summary>Kestrel's default <c>MaxRequestHeaderCount</c>: past it the request is Kestrel's to refuse (431).</summary>
+    private const int MaxHeaderCount = 100;
+
     private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
 
     private readonly Dictionary<string, StringValues> _headers;
     private Dictionary<string, StringValues>? _query;
 
-    private UpgradeRequest(string method, string path, string queryString, Dictionary<string, StringValues> headers)
+    private UpgradeRequest(string method, string rawTarget, string protocol, string path, string queryString, Dictionary<string, StringValues> headers)
     {
         Method = method;
+        RawTarget = rawTarget;
+        Protocol = protocol;
         Path = path;
         QueryString = queryString;
         _headers = headers;
@@ -28,11 +34,20 @@ internal sealed class UpgradeRequest
 
     public string Method { get; }
 
+    /// <summary>The request target as sent (path and query, undecoded).</summary>
+    public string RawTarget { get; }
+
+    /// <summary>The HTTP version of the request line, e.g. <c>HTTP/1.1</c>.</summary>
+    public string Protocol { get; }
+
     /// <summary>The path, without the query.</summary>
     public string Path { get; }
 
     /// <summary>The query, with its leading <c>?</c> (or empty).</summary>
     public string QueryString { get; }
+
+    /// <summary>Every header, by name (case-insensitive), with all its values in order.</summary>
+    public IReadOnlyDictionary<string, StringValues> Headers => _headers;
 
     public StringValues this[string header] => _headers.TryGetValue(header, out var values) ? values : StringValues.Empty;
 
@@ -45,14 +60,21 @@ internal sealed class UpgradeRequest
             headers[name] = values;
         }
 
-        return new UpgradeRequest(request.Method, request.Path.Value ?? "/", request.QueryString.Value ?? string.Empty, headers);
+        var path = request.Path.Value ?? "/";
+        var query = request.QueryString.Value ?? string.Empty;
+        var rawTarget = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? path + query;
+        return new UpgradeRequest(request.Method, rawTarget, request.Protocol, path, query, headers);
     }
 
     /// <summary>
     /// Parses an HTTP/1.1 request head (request line and headers up to the blank line) from the start of
     /// <paramref name="buffer"/>. Returns false with <paramref name="needMore"/> when the head is not complete
-    /// yet, and false without it when this is not a plain origin-form request this parser accepts
-    /// (Kestrel then handles the connection as usual).
+    /// yet, and false without it when this is not a request this parser represents exactly: anything
+    /// malformed (a bare CR or LF, another control character, a folded line, whitespace before a colon, a
+    /// name that is not a token, a request line that is not <c>METHOD SP /target SP HTTP/1.1</c>), a
+    /// percent-encoded or non-ASCII path, or more than 100 headers. Kestrel's HTTP stack then parses the
+    /// connection as usual, and the same <see cref="WebSocketHandshake.Validate"/> judges the request there, so
+    /// both paths answer alike (RFC 9112 §2.2, §3, §5).
     /// </summary>
     public static bool TryParse(ReadOnlySequence<byte> buffer, out UpgradeRequest? request, out SequencePosition headEnd, out bool needMore)
     {
@@ -62,7 +84,8 @@ internal sealed class UpgradeRequest
         var reader = new SequenceReader<byte>(buffer);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> head, HeadEnd, advancePastDelimiter: true))
         {
-            needMore = buffer.Length < MaxHeadBytes;
+            // A malformed byte already seen decides now; no need to wait for a head that never ends well.
+            needMore = buffer.Length < MaxHeadBytes && IsCleanSoFar(buffer);
             return false;
         }
 
@@ -72,10 +95,22 @@ internal sealed class UpgradeRequest
         }
 
         headEnd = reader.Position;
-        var text = Encoding.Latin1.GetString(head);
+        var bytes = head.ToArray();
+        if (!IsClean(bytes))
+        {
+            return false;
+        }
+
+        var text = Encoding.Latin1.GetString(bytes);
         var lines = text.Split("\r\n");
+        if (lines.Length - 1 > MaxHeaderCount)
+        {
+            return false;
+        }
+
         var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || requestLine[2] != "HTTP/1.1" || !requestLine[1].StartsWith('/'))
+        if (requestLine.Length != 3 || !WebSocketHandshake.IsToken(requestLine[0]) || requestLine[2] != "HTTP/1.1"
+            || !requestLine[1].StartsWith('/') || requestLine[1].AsSpan().ContainsAnyInRange((char)0x80, (char)0xFF) || requestLine[1].Contains('#', StringComparison.Ordinal))
         {
             return false;
         }
@@ -93,19 +128,14 @@ internal sealed class UpgradeRequest
         {
             var line = lines[i];
             var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0 || line[0] is ' ' or '\t' || line.AsSpan(0, colon).ContainsAny(' ', '\t'))
+            if (colon <= 0 || !WebSocketHandshake.IsToken(line.AsSpan(0, colon)))
             {
-                return false; // folded or malformed: not ours to judge
+                return false; // folded, whitespace before the colon, or not a token: Kestrel's to refuse
             }
 
             var name = line[..colon];
             var value = line[(colon + 1)..].Trim(' ', '\t');
             headers[name] = headers.TryGetValue(name, out var existing) ? StringValues.Concat(existing, value) : new StringValues(value);
-        }
-
-        if (headers.ContainsKey("Content-Length") || headers.ContainsKey("Transfer-Encoding"))
-        {
-            return false;
         }
 
         // Header values are UTF-8 on the wire in practice (user names, cookies); Latin-1 kept the bytes.
@@ -114,8 +144,40 @@ internal sealed class UpgradeRequest
             headers[name] = new StringValues([.. headers[name].Select(static v => RecodeUtf8(v!))]);
         }
 
-        request = new UpgradeRequest(requestLine[0], path, queryStart < 0 ? string.Empty : target[queryStart..], headers);
+        request = new UpgradeRequest(requestLine[0], target, requestLine[2], path, queryStart < 0 ? string.Empty : target[queryStart..], headers);
         return true;
+    }
+
+    /// <summary>No control character but HTAB, and CR only in CRLF pairs (so LF only in them too): RFC 9112 §2.2.</summary>
+    private static bool IsClean(ReadOnlySpan<byte> head)
+    {
+        for (var i = 0; i < head.Length; i++)
+        {
+            var b = head[i];
+            if (b == '\r')
+            {
+                if (i + 1 >= head.Length || head[i + 1] != '\n')
+                {
+                    return false;
+                }
+
+                i++; // the LF of this CRLF
+            }
+            else if ((b < 0x20 && b != '\t') || b == 0x7F)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether the incomplete head seen so far is still free of malformed bytes (a trailing CR may yet get its LF).</summary>
+    private static bool IsCleanSoFar(ReadOnlySequence<byte> buffer)
+    {
+        var bytes = buffer.Length > MaxHeadBytes ? buffer.Slice(0, MaxHeadBytes).ToArray() : buffer.ToArray();
+        var length = bytes.Length > 0 && bytes[^1] == '\r' ? bytes.Length - 1 : bytes.Length;
+        return IsClean(bytes.AsSpan(0, length));
     }
 
     /// <summary>The last value of a header, as Olares's header map keeps it; "" when absent.</summary>

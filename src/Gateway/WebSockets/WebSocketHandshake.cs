@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http.Features;
@@ -6,39 +7,123 @@ using Microsoft.Extensions.Primitives;
 
 namespace Gateway.WebSockets;
 
-/// <summary>The server side of the RFC 6455 opening handshake, over Kestrel's HTTP/1.1 upgrade.</summary>
+/// <summary>Why an opening handshake is refused before the upgrade: an HTTP status, a short text body, and headers to add.</summary>
+internal sealed record HandshakeRefusal(int Status, string Body, (string Name, string Value)[] Headers)
+{
+    public static HandshakeRefusal BadRequest(string body) => new(StatusCodes.Status400BadRequest, body, []);
+}
+
+/// <summary>
+/// The server side of the RFC 6455 opening handshake: one validation of the whole request head, shared
+/// by the lean path and Kestrel's HTTP path (so the two answer every request alike), and the 101.
+/// </summary>
 internal static class WebSocketHandshake
 {
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    /// <summary>Why a request cannot be upgraded.</summary>
-    public enum Verdict
-    {
-        Upgrade,
-        NotAnUpgrade,
-        BadRequest,
-        UnsupportedVersion,
-    }
+    /// <summary>RFC 9110 §5.6.2 <c>tchar</c>: the characters of a token (header names, subprotocols).</summary>
+    private static readonly SearchValues<char> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
-    /// <summary>Checks the request is a well-formed WebSocket upgrade (GET, Upgrade: websocket, Connection: Upgrade, version 13, 16-byte key).</summary>
-    public static Verdict Inspect(UpgradeRequest request)
+    /// <summary>RFC 3986 §3.2.2/§3.2.3 characters of <c>host [":" port]</c> (reg-name, IPv4, IP-literal, port).</summary>
+    private static readonly SearchValues<char> HostChars =
+        SearchValues.Create("!$&'()*+,;=-._~:[]%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    private static readonly HandshakeRefusal NotAnUpgrade =
+        new(StatusCodes.Status426UpgradeRequired, "Upgrade Required", [("Upgrade", "websocket")]);
+
+    private static readonly HandshakeRefusal UnsupportedVersion =
+        new(StatusCodes.Status426UpgradeRequired, "Unsupported WebSocket version: use 13", [("Sec-WebSocket-Version", "13")]);
+
+    /// <summary>
+    /// Checks the whole request head of an opening handshake; null when it may be upgraded. In order:
+    /// <list type="bullet">
+    /// <item>HTTP/1.1 (RFC 6455 §4.2.1 item 1; this listener serves HTTP/1.1 only): else 400;</item>
+    /// <item>an origin-form (or absolute http/https) request target without control characters, spaces or a fragment (RFC 9112 §3.2): else 400;</item>
+    /// <item>every header name a token and every value field-content, no CR, LF, NUL or other control character but HTAB (RFC 9110 §5.1, §5.5): else 400;</item>
+    /// <item>exactly one valid <c>Host</c> (RFC 9112 §3.2): else 400;</item>
+    /// <item>no body: neither <c>Transfer-Encoding</c> nor a <c>Content-Length</c> other than 0 (RFC 6455 §4.1 item 1): else 400;</item>
+    /// <item>GET with <c>Upgrade: websocket</c> and <c>Connection: Upgrade</c> (RFC 6455 §4.2.1 items 1, 3, 4): else 426 with <c>Upgrade: websocket</c>;</item>
+    /// <item>one <c>Sec-WebSocket-Version: 13</c> (§4.2.1 item 6, §4.4): else 426 with <c>Sec-WebSocket-Version: 13</c>;</item>
+    /// <item>one <c>Sec-WebSocket-Key</c> that is 16 bytes in base64 (§4.2.1 item 5): else 400;</item>
+    /// <item><c>Sec-WebSocket-Protocol</c>, if present, a list of tokens (§4.1, §11.3.4): else 400.</item>
+    /// </list>
+    /// </summary>
+    public static HandshakeRefusal? Validate(UpgradeRequest request)
     {
+        if (!string.Equals(request.Protocol, "HTTP/1.1", StringComparison.Ordinal))
+        {
+            return HandshakeRefusal.BadRequest("WebSocket upgrades need HTTP/1.1");
+        }
+
+        if (!IsRequestTarget(request.RawTarget))
+        {
+            return HandshakeRefusal.BadRequest("Invalid request target");
+        }
+
+        foreach (var (name, values) in request.Headers)
+        {
+            if (!IsToken(name))
+            {
+                return HandshakeRefusal.BadRequest("Invalid header name");
+            }
+
+            foreach (var value in values)
+            {
+                if (!IsFieldValue(value))
+                {
+                    return HandshakeRefusal.BadRequest("Invalid header value");
+                }
+            }
+        }
+
+        var host = request["Host"];
+        if (host.Count != 1 || !IsHost(host[0]))
+        {
+            return HandshakeRefusal.BadRequest("Missing or invalid Host header");
+        }
+
+        var contentLength = request["Content-Length"];
+        if (request.Has("Transfer-Encoding") || (contentLength.Count > 0 && !(contentLength.Count == 1 && contentLength[0] == "0")))
+        {
+            return HandshakeRefusal.BadRequest("A WebSocket upgrade request has no body");
+        }
+
         if (!HttpMethods.IsGet(request.Method) || !HasToken(request["Upgrade"], "websocket") || !HasToken(request["Connection"], "upgrade"))
         {
-            return Verdict.NotAnUpgrade;
+            return NotAnUpgrade;
         }
 
-        if (!string.Equals(request["Sec-WebSocket-Version"].ToString(), "13", StringComparison.Ordinal))
+        var version = request["Sec-WebSocket-Version"];
+        if (version.Count != 1 || !string.Equals(version[0], "13", StringComparison.Ordinal))
         {
-            return Verdict.UnsupportedVersion;
+            return UnsupportedVersion;
         }
 
-        return IsValidKey(request["Sec-WebSocket-Key"].ToString()) ? Verdict.Upgrade : Verdict.BadRequest;
+        var key = request["Sec-WebSocket-Key"];
+        if (key.Count != 1 || !IsValidKey(key[0]!))
+        {
+            return HandshakeRefusal.BadRequest("Invalid Sec-WebSocket-Key");
+        }
+
+        foreach (var value in request["Sec-WebSocket-Protocol"])
+        {
+            foreach (var candidate in value!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!IsToken(candidate))
+                {
+                    return HandshakeRefusal.BadRequest("Invalid Sec-WebSocket-Protocol");
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
-    /// The subprotocol to answer with: the first one the client offers. Olares echoes the whole list,
-    /// which browsers reject when more than one is offered; RFC 6455 has the server select one.
+    /// The subprotocol to answer with: the first one the client offers (already validated as a token by
+    /// <see cref="Validate"/>). Olares echoes the whole list, which browsers reject when more than one is
+    /// offered; RFC 6455 §4.2.2 has the server select one.
     /// </summary>
     public static string? SelectSubprotocol(UpgradeRequest request)
     {
@@ -119,6 +204,53 @@ internal static class WebSocketHandshake
         SHA1.HashData(Encoding.ASCII.GetBytes(key + AcceptGuid), hash);
         return Convert.ToBase64String(hash);
     }
+
+    /// <summary>A non-empty RFC 9110 token.</summary>
+    public static bool IsToken(ReadOnlySpan<char> value) => value.Length > 0 && !value.ContainsAnyExcept(TokenChars);
+
+    /// <summary>
+    /// RFC 9110 §5.5 field-content (leading and trailing whitespace already removed): visible characters,
+    /// obs-text (here: any non-ASCII character, since values are decoded), SP and HTAB; never CR, LF, NUL,
+    /// another control character or DEL.
+    /// </summary>
+    public static bool IsFieldValue(ReadOnlySpan<char> value)
+    {
+        foreach (var c in value)
+        {
+            if ((c < 0x20 && c != '\t') || c == 0x7F)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Origin-form (<c>/path?query</c>), or absolute-form with an http or https URI, which a server must also
+    /// accept (RFC 9112 §3.2.2, RFC 6455 §4.1 item 2); never a control character, a space or a fragment.
+    /// </summary>
+    private static bool IsRequestTarget(string target)
+    {
+        if (!target.StartsWith('/')
+            && !target.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            && !target.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        foreach (var c in target)
+        {
+            if (c <= 0x20 || c == 0x7F || c == '#')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsHost(string? host) => host is not null && !host.AsSpan().ContainsAnyExcept(HostChars);
 
     private static bool IsValidKey(string key)
     {

@@ -15,15 +15,22 @@ public abstract class GatewaySpec : IAsyncLifetime
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly List<Action> _dumps = [];
     private readonly List<(GatewayHost Host, int FirstLine, long FirstRequest, string Title)> _watched = [];
+    private readonly GatewayHost? _host;
 
     protected GatewaySpec(GatewayHost host, ITestOutputHelper output)
     {
-        Host = host;
+        _host = host;
         Output = output;
         Watch(host, "gateway");
     }
 
-    protected GatewayHost Host { get; }
+    /// <summary>For specs whose every test starts its own gateways (<see cref="StartOwnGatewayAsync"/>): no shared <see cref="Host"/>.</summary>
+    protected GatewaySpec(ITestOutputHelper output)
+    {
+        Output = output;
+    }
+
+    protected GatewayHost Host => _host ?? throw new InvalidOperationException("This spec has no shared gateway; start one with StartOwnGatewayAsync.");
 
     protected AppServer App => Host.App;
 
@@ -124,6 +131,9 @@ public abstract class GatewaySpec : IAsyncLifetime
 
     /// <summary><paramref name="text"/> as a JSON string literal with only the escapes JSON requires.</summary>
     protected static string Quote(string text) => JsonSerializer.Serialize(text, Relaxed);
+
+    /// <summary>Dumps <paramref name="host"/>'s log and app requests from now on into this test's output, like the test's own gateway.</summary>
+    protected void WatchHost(GatewayHost host, string title) => Watch(host, title);
 
     private void Watch(GatewayHost host, string title) =>
         _watched.Add((host, host.Gateway.Output.Count, host.App.Requests.Count, title));

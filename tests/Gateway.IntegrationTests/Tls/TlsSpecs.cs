@@ -68,6 +68,30 @@ public sealed class TlsSpecs(TlsSpecs.Fixture fixture, ITestOutputHelper output)
         Assert.All(callbacks, c => Assert.Equal("auth_token=" + token, c.Cookie));
     }
 
+    /// <summary>
+    /// Issue 10: every protocol an endpoint advertises must serve WebSockets or not be advertised. The client
+    /// endpoints upgrade HTTP/1.1 (RFC 6455), so TLS offers only <c>http/1.1</c>, never <c>h2</c>.
+    /// </summary>
+    [Fact]
+    public async Task The_tls_listener_negotiates_http11_only_even_when_the_client_prefers_h2()
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", fixture.HttpsPort);
+        await using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+        using var cancel = new CancellationTokenSource(TestTimeouts.Default);
+
+        await tls.AuthenticateAsClientAsync(
+            new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "127.0.0.1",
+                ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2, System.Net.Security.SslApplicationProtocol.Http11],
+                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+            },
+            cancel.Token);
+
+        Assert.Equal(System.Net.Security.SslApplicationProtocol.Http11, tls.NegotiatedApplicationProtocol);
+    }
+
     [Fact]
     public async Task An_npm_ws_client_converses_over_wss()
     {

@@ -11,8 +11,14 @@ namespace Gateway.Dialects.Jac;
 /// <c>&lt;epoch&gt;:&lt;hex&gt;</c> client and channel ids, the connection event on accept, and client events
 /// for direct messages, re-authentication and walkers.
 /// </summary>
-internal sealed partial class JacDialect(JacAuthenticator authenticator, GatewayMetrics metrics, ILogger log) : IDialect
+internal sealed partial class JacDialect(JacAuthenticator authenticator, GatewayMetrics metrics, ILogger log, WebSocketSettings socket, OriginPolicy origins) : IDialect
 {
+    /// <summary>The runtime's socket settings with <c>Gateway:Jac:MaxMessageBytes</c> (16 MiB, jac-cloud's) as the message bound.</summary>
+    public WebSocketSettings Socket { get; } = socket;
+
+    /// <summary><c>Gateway:Jac:AllowedOrigins</c>.</summary>
+    public OriginPolicy Origins { get; } = origins;
+
     public (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request)
     {
         var token = HandshakeToken(request);

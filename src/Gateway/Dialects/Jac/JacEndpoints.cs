@@ -18,8 +18,9 @@ public static partial class JacEndpoints
             Log.NoSecret(log, options.Path);
         }
 
-        var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log);
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
+        var socket = runtime.Socket with { MaxMessageBytes = options.MaxMessageBytes };
+        var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log, socket, new OriginPolicy(options.AllowedOrigins));
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var path = "/" + options.Path.Trim('/');
         app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);

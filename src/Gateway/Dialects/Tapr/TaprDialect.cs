@@ -11,9 +11,15 @@ namespace Gateway.Dialects.Tapr;
 /// absent), the token from the <c>auth_token</c> cookie (a random UUID and <c>access_public</c> when
 /// absent), a UUID (or counter) connection id, nothing sent on connect unless asked.
 /// </summary>
-internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics) : IDialect
+internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics, WebSocketSettings socket) : IDialect
 {
     private long _counter;
+
+    /// <summary>The runtime's socket settings: <c>Gateway:Limits:MaxMessageBytes</c> (1 MiB) bounds a message.</summary>
+    public WebSocketSettings Socket { get; } = socket;
+
+    /// <summary><c>Gateway:Tapr:AllowedOrigins</c>.</summary>
+    public OriginPolicy Origins { get; } = new(options.AllowedOrigins);
 
     public (ConnectionIdentity? Identity, int RefusalStatus) Identify(UpgradeRequest request)
     {

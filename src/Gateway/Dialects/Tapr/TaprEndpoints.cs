@@ -11,8 +11,8 @@ public static class TaprEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Tapr;
-        var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>());
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
+        var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>(), runtime.Socket);
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Tapr");
         var path = "/" + options.Path.Trim('/');

@@ -19,6 +19,9 @@ internal sealed partial class WebSocketConnection : IOutbox
 {
     private const int MaxBatch = 64;
 
+    /// <summary>The first allocation of a message that does not arrive whole in one read.</summary>
+    private const int MinimumGrowth = 4096;
+
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly Action _abort;
@@ -41,16 +44,28 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     // Read side, touched only by the read loop.
     private IInboundHandler? _handler;
+    private InboundFlow? _flow;
     private bool _closeReceived;
     private bool _inMessage;
     private Opcode _messageOpcode;
-    private ArrayBufferWriter<byte>? _fragments;
-    private byte[]? _single;
-    private int _singleWritten;
+
+    // The message being assembled: grown as its bytes arrive (never to a length a header declares), and
+    // counted against the inbound budget as _budgetHeld while it is partial.
+    private byte[]? _message;
+    private int _messageLength;
+    private long _budgetHeld;
     private bool _inFrame;
+    private bool _skipFrame;
     private FrameHeader _frame;
     private long _frameRemaining;
     private int _frameMaskOffset;
+
+    // Closing (RFC 6455 §7.1.1): frames are read and dropped until the peer's close frame, the close
+    // timeout, or the end of the connection, so the close frame is not overtaken by a TCP reset.
+    private bool _discarding;
+
+    // Closing after a header that cannot even be measured: every byte is dropped.
+    private bool _unframed;
     private int _notified;
     private CancellationTokenSource? _closeTimer;
     private CancellationTokenSource? _creditWait;
@@ -153,17 +168,27 @@ internal sealed partial class WebSocketConnection : IOutbox
     public void Close(int code, string reason, bool discardPending = false) =>
         RequestClose(WebSocketFrames.ClosePayload(code, reason), code, reason, discardPending);
 
-    /// <summary>Runs the read loop until the connection ends; then drains the writer and completes the pipes.</summary>
+    /// <summary>
+    /// Runs the read loop until the connection ends; then drains the writer and completes the pipes. After a
+    /// close was requested by either side it keeps reading, dropping data, until the peer's close frame, the
+    /// end of the connection or <see cref="WebSocketSettings.CloseHandshakeTimeout"/> (RFC 6455 §7.1.1).
+    /// </summary>
     public async Task RunAsync(IInboundHandler handler, InboundFlow flow, CancellationToken connectionAborted)
     {
         _handler = handler;
+        _flow = flow;
         try
         {
+            var waitForBudget = false;
             while (true)
             {
-                if (!flow.HasCredit && !IsClosed)
+                if (waitForBudget && !IsClosed)
                 {
-                    await WaitForCreditAsync(flow, connectionAborted).ConfigureAwait(false);
+                    await WaitAsync(static (f, token) => f.Budget.WaitForPartialRoomAsync().WaitAsync(token), flow, connectionAborted).ConfigureAwait(false);
+                }
+                else if (!flow.HasCredit && !IsClosed)
+                {
+                    await WaitAsync(static (f, token) => f.WaitForCreditAsync(token), flow, connectionAborted).ConfigureAwait(false);
                 }
 
                 var result = await _input.ReadAsync().ConfigureAwait(false);
@@ -174,9 +199,10 @@ internal sealed partial class WebSocketConnection : IOutbox
 
                 var buffer = result.Buffer;
                 var outcome = ProcessFrames(ref buffer, flow);
-                if (outcome == ParseOutcome.Paused)
+                waitForBudget = outcome == ParseOutcome.WaitForBudget;
+                if (outcome is ParseOutcome.Paused or ParseOutcome.WaitForBudget)
                 {
-                    _input.AdvanceTo(buffer.Start); // complete frames remain: read them again once credit returns
+                    _input.AdvanceTo(buffer.Start); // the rest is read again once there is room
                 }
                 else
                 {
@@ -211,23 +237,24 @@ internal sealed partial class WebSocketConnection : IOutbox
             MarkLost();
         }
 
+        DropMessage();
         await TearDownAsync().ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Backpressure: the app is behind with this connection (or with all of them), so the read loop
-    /// stops reading and lets TCP flow control push back on the client. A close request or the loss of
-    /// the connection ends the wait.
+    /// Backpressure: the app is behind with this connection (or with all of them), or a partial message waits
+    /// for room in the inbound budget, so the read loop stops reading and lets TCP flow control push back on
+    /// the client. A close request or the loss of the connection ends the wait.
     /// </summary>
-    private async Task WaitForCreditAsync(InboundFlow flow, CancellationToken connectionAborted)
+    private async Task WaitAsync(Func<InboundFlow, CancellationToken, Task> wait, InboundFlow flow, CancellationToken connectionAborted)
     {
-        var wait = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
-        Volatile.Write(ref _creditWait, wait);
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
+        Volatile.Write(ref _creditWait, cancel);
         try
         {
             if (!IsClosed)
             {
-                await flow.WaitForCreditAsync(wait.Token).ConfigureAwait(false);
+                await wait(flow, cancel.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
@@ -237,7 +264,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         finally
         {
             Volatile.Write(ref _creditWait, null);
-            wait.Dispose();
+            cancel.Dispose();
         }
     }
 
@@ -245,18 +272,38 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         NeedMore,
         Paused,
+        WaitForBudget,
         Stop,
+    }
+
+    private enum Reservation
+    {
+        Granted,
+        Wait,
+        Refused,
     }
 
     /// <summary>
     /// Consumes what it can: whole control frames, and data-frame payload as it arrives (so a message can
-    /// be larger than the transport's read buffer). Stops after a complete message when the connection
-    /// has no inbound credit left, leaving the rest unread.
+    /// be larger than the transport's read buffer, and memory follows the bytes received). Stops after a
+    /// complete message when the connection has no inbound credit left, or inside one while the inbound
+    /// budget has no room for it, leaving the rest unread.
     /// </summary>
     private ParseOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, InboundFlow flow)
     {
         while (true)
         {
+            if (!_discarding && Volatile.Read(ref _closeRequested))
+            {
+                EnterDiscarding();
+            }
+
+            if (_unframed)
+            {
+                buffer = buffer.Slice(buffer.End);
+                return ParseOutcome.NeedMore;
+            }
+
             if (!_inFrame)
             {
                 if (!WebSocketFrames.TryReadHeader(buffer, out var header))
@@ -264,10 +311,31 @@ internal sealed partial class WebSocketConnection : IOutbox
                     return ParseOutcome.NeedMore;
                 }
 
+                if (_discarding)
+                {
+                    if (header.Opcode == Opcode.Close && header.PayloadLength is >= 0 and <= 125)
+                    {
+                        var closeLength = header.HeaderLength + header.PayloadLength;
+                        if (buffer.Length < closeLength)
+                        {
+                            return ParseOutcome.NeedMore;
+                        }
+
+                        // The peer's answer to our close: the handshake is complete, the TCP connection can go.
+                        buffer = buffer.Slice(closeLength);
+                        _closeReceived = true;
+                        return ParseOutcome.Stop;
+                    }
+
+                    SkipFrame(ref buffer, header);
+                    continue;
+                }
+
                 if (ValidateHeader(header) is { } failure)
                 {
                     Fail(failure.Code, failure.Reason);
-                    return ParseOutcome.Stop;
+                    SkipFrame(ref buffer, header);
+                    continue;
                 }
 
                 if (header.IsControl)
@@ -295,7 +363,22 @@ internal sealed partial class WebSocketConnection : IOutbox
             var take = Math.Min(buffer.Length, _frameRemaining);
             if (take > 0)
             {
-                CopyPayload(buffer.Slice(0, take));
+                if (!_skipFrame)
+                {
+                    switch (Reserve(take, buffer.Length >= _frameRemaining, flow))
+                    {
+                        case Reservation.Wait:
+                            return ParseOutcome.WaitForBudget;
+                        case Reservation.Refused:
+                            continue; // now discarding: the rest of this frame is skipped
+                    }
+
+                    if (!CopyPayload(buffer.Slice(0, take)))
+                    {
+                        continue;
+                    }
+                }
+
                 buffer = buffer.Slice(take);
                 _frameRemaining -= take;
             }
@@ -306,21 +389,77 @@ internal sealed partial class WebSocketConnection : IOutbox
             }
 
             _inFrame = false;
+            if (_skipFrame)
+            {
+                _skipFrame = false;
+                continue;
+            }
+
             if (!_frame.Fin)
             {
                 continue;
             }
 
-            if (!DeliverMessage())
-            {
-                return ParseOutcome.Stop;
-            }
-
-            if (!flow.HasCredit && !IsClosed)
+            DeliverMessage();
+            if (!_discarding && !flow.HasCredit && !IsClosed)
             {
                 return ParseOutcome.Paused;
             }
         }
+    }
+
+    /// <summary>Drops the frame that starts at <paramref name="buffer"/> as its bytes arrive (no buffering), or every byte when its length is unusable.</summary>
+    private void SkipFrame(ref ReadOnlySequence<byte> buffer, FrameHeader header)
+    {
+        if (header.PayloadLength < 0)
+        {
+            _unframed = true;
+            return;
+        }
+
+        buffer = buffer.Slice(header.HeaderLength);
+        _frame = header;
+        _frameRemaining = header.PayloadLength;
+        _inFrame = true;
+        _skipFrame = true;
+    }
+
+    /// <summary>From now on nothing is delivered: the message being assembled is dropped, the frame being read skipped.</summary>
+    private void EnterDiscarding()
+    {
+        _discarding = true;
+        _inMessage = false;
+        _skipFrame = _inFrame;
+        DropMessage();
+    }
+
+    /// <summary>
+    /// Room in the inbound budget for <paramref name="bytes"/> more of the current message. A message that is
+    /// complete in the bytes at hand is handed over at once and not counted here (the handler counts it); a
+    /// partial one waits for room, or is refused with 1013 when the budget is all partial messages.
+    /// </summary>
+    private Reservation Reserve(long bytes, bool frameEndsHere, InboundFlow flow)
+    {
+        if (frameEndsHere && _frame.Fin && _messageLength == 0)
+        {
+            return Reservation.Granted;
+        }
+
+        var budget = flow.Budget;
+        if (!budget.HasRoomForPartial)
+        {
+            if (!budget.IsStalled)
+            {
+                return Reservation.Wait;
+            }
+
+            Fail(CloseCodes.TryAgainLater, "inbound budget exhausted");
+            return Reservation.Refused;
+        }
+
+        budget.AddPartial(bytes);
+        _budgetHeld += bytes;
+        return Reservation.Granted;
     }
 
     private (int Code, string Reason)? ValidateHeader(FrameHeader header)
@@ -367,7 +506,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 return (CloseCodes.ProtocolError, "unknown opcode");
         }
 
-        var total = (_inMessage ? _fragments?.WrittenCount ?? 0 : 0) + header.PayloadLength;
+        var total = (_inMessage ? _messageLength : 0) + header.PayloadLength;
         return total > _settings.MaxMessageBytes ? (CloseCodes.MessageTooBig, "message too big") : null;
     }
 
@@ -396,6 +535,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         _frameRemaining = header.PayloadLength;
         _frameMaskOffset = 0;
         _inFrame = true;
+        _skipFrame = false;
         if (header.Opcode == Opcode.Continuation)
         {
             return;
@@ -403,51 +543,72 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         _inMessage = true;
         _messageOpcode = header.Opcode;
-        if (header.Fin)
-        {
-            // The common case, a message in one frame: unmask straight into the array that is handed over.
-            _single = new byte[header.PayloadLength];
-            _singleWritten = 0;
-        }
-        else
-        {
-            _fragments = new ArrayBufferWriter<byte>();
-        }
+        _messageLength = 0;
     }
 
-    private void CopyPayload(in ReadOnlySequence<byte> chunk)
+    /// <summary>Unmasks <paramref name="chunk"/> onto the message; false (and closing with 1013) when memory for it cannot be had.</summary>
+    private bool CopyPayload(in ReadOnlySequence<byte> chunk)
     {
         var length = (int)chunk.Length;
-        Span<byte> destination;
-        if (_single is not null)
+        try
         {
-            destination = _single.AsSpan(_singleWritten, length);
-            _singleWritten += length;
+            EnsureCapacity(_messageLength + length);
         }
-        else
+        catch (OutOfMemoryException)
         {
-            destination = _fragments!.GetSpan(length)[..length];
-            _fragments.Advance(length);
+            // No client may take the process down: this one is refused, the others go on.
+            Fail(CloseCodes.TryAgainLater, "out of memory");
+            return false;
         }
 
-        _frameMaskOffset = WebSocketFrames.UnmaskCopy(chunk, destination, _frame.MaskKey, _frameMaskOffset);
+        _frameMaskOffset = WebSocketFrames.UnmaskCopy(chunk, _message.AsSpan(_messageLength, length), _frame.MaskKey, _frameMaskOffset);
+        _messageLength += length;
+        return true;
     }
 
-    private bool DeliverMessage()
+    /// <summary>
+    /// Grows the message buffer to hold <paramref name="needed"/> bytes: at most twice what has arrived, and
+    /// within a final frame never past that frame's end, so a message in one frame ends exactly sized.
+    /// </summary>
+    private void EnsureCapacity(int needed)
     {
-        var message = _single ?? _fragments!.WrittenSpan.ToArray();
-        _single = null;
-        _fragments = null; // do not keep an assembly buffer on an idle socket
+        var capacity = _message?.Length ?? 0;
+        if (capacity >= needed)
+        {
+            return;
+        }
+
+        var bound = _frame.Fin ? _messageLength + _frameRemaining : (long)_settings.MaxMessageBytes;
+        var target = (int)Math.Max(needed, Math.Min(Math.Max((long)capacity * 2, MinimumGrowth), bound));
+        var grown = GC.AllocateUninitializedArray<byte>(target);
+        if (_messageLength > 0)
+        {
+            _message.AsSpan(0, _messageLength).CopyTo(grown);
+        }
+
+        _message = grown;
+    }
+
+    private void DeliverMessage()
+    {
+        byte[] message;
+        try
+        {
+            message = _message is null ? [] : _message.Length == _messageLength ? _message : _message.AsSpan(0, _messageLength).ToArray();
+        }
+        catch (OutOfMemoryException)
+        {
+            Fail(CloseCodes.TryAgainLater, "out of memory");
+            return;
+        }
+
+        DropMessage(); // do not keep an assembly buffer on an idle socket
         _inMessage = false;
-        return Deliver(message, _messageOpcode == Opcode.Text);
-    }
-
-    private bool Deliver(byte[] message, bool isText)
-    {
+        var isText = _messageOpcode == Opcode.Text;
         if (isText && !Utf8.IsValid(message))
         {
             Fail(CloseCodes.InvalidPayload, "text message is not valid UTF-8");
-            return false;
+            return;
         }
 
         if (!IsClosed)
@@ -455,8 +616,18 @@ internal sealed partial class WebSocketConnection : IOutbox
             // After a close was requested, data frames still in flight are discarded (RFC 6455 §5.5.1).
             _handler!.OnMessage(message, isText);
         }
+    }
 
-        return true;
+    /// <summary>Forgets the message being assembled and gives its bytes back to the inbound budget.</summary>
+    private void DropMessage()
+    {
+        _message = null;
+        _messageLength = 0;
+        if (_budgetHeld > 0)
+        {
+            _flow?.Budget.ReleasePartial(_budgetHeld);
+            _budgetHeld = 0;
+        }
     }
 
     private bool HandleClose(FrameHeader header, in ReadOnlySequence<byte> payload)
@@ -491,11 +662,16 @@ internal sealed partial class WebSocketConnection : IOutbox
         return false;
     }
 
+    /// <summary>
+    /// Closes for a client error (1002, 1007, 1009) or for want of memory (1013): sends the close frame, tells the
+    /// handler, and goes on reading and discarding until the client's close frame (RFC 6455 §7.1.1).
+    /// </summary>
     private void Fail(int code, string reason)
     {
         Log.ProtocolClose(_log, code, reason);
-        Close(code, reason, discardPending: code == CloseCodes.MessageTooBig);
+        Close(code, reason, discardPending: code is CloseCodes.MessageTooBig or CloseCodes.TryAgainLater);
         Notify(code, reason);
+        EnterDiscarding();
     }
 
     private void MarkLost()

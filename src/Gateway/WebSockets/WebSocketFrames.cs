@@ -32,9 +32,14 @@ internal static class CloseCodes
     public const int PingTimeout = 4000;
     public const int SlowConsumer = 4001;
 
-    /// <summary>Codes a peer may put on the wire (RFC 6455 §7.4): 1000-1003, 1007-1011, 3000-4999.</summary>
+    /// <summary>
+    /// Codes a peer may put on the wire: 1000-1003 and 1007-1011 (RFC 6455 §7.4.1), 1012-1014 (registered in the
+    /// IANA WebSocket Close Code Number Registry: service restart, try again later, bad gateway), and 3000-4999
+    /// (§7.4.2: registered and private use). Never 1004 (reserved), 1005, 1006 or 1015 (never sent), nor
+    /// 0-999, 1016-2999 (unassigned or reserved for future RFCs) or 5000 and above.
+    /// </summary>
     public static bool IsValidOnWire(int code) =>
-        code is >= 1000 and <= 1003 or >= 1007 and <= 1011 or >= 3000 and <= 4999;
+        code is >= 1000 and <= 1003 or >= 1007 and <= 1014 or >= 3000 and <= 4999;
 }
 
 /// <summary>A parsed frame header.</summary>

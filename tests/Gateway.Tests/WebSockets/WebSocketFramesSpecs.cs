@@ -227,12 +227,16 @@ public sealed class WebSocketFramesSpecs
     [InlineData(1006, false)]
     [InlineData(1007, true)]
     [InlineData(1011, true)]
-    [InlineData(1012, false)]
+    [InlineData(1012, true)]
+    [InlineData(1013, true)]
+    [InlineData(1014, true)]
+    [InlineData(1015, false)]
+    [InlineData(1016, false)]
     [InlineData(2999, false)]
     [InlineData(3000, true)]
     [InlineData(4999, true)]
     [InlineData(5000, false)]
-    public void Only_rfc_codes_are_valid_on_the_wire(int code, bool valid)
+    public void Only_rfc_and_iana_registered_codes_are_valid_on_the_wire(int code, bool valid)
     {
         Assert.Equal(valid, CloseCodes.IsValidOnWire(code));
     }

@@ -20,6 +20,18 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 
     /// <summary>Where direct messages and identity changes go; set by the user actor.</summary>
     public IActorRef? Registry { get; init; }
+
+    /// <summary>
+    /// Protocol-level keep-alive (RFC 6455 §5.5.2): a ping is sent this long after the previous one was sent and
+    /// answered; <see langword="null"/> for none. Timed on the actor system's scheduler, one entry per connection.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
+
+    /// <summary>How long a keep-alive ping may wait for a pong (or any protocol ping) before the socket is closed with 4000.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>A configured interval as a keep-alive setting: zero or negative turns it off.</summary>
+    public static TimeSpan? KeepAlive(TimeSpan interval) => interval > TimeSpan.Zero ? interval : null;
 }
 
 /// <summary>
@@ -34,6 +46,7 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 public sealed partial class ConnectionActor : ActorBase
 {
     private static readonly OutboundMessage Pong = OutboundMessage.Text("{\"event\":\"pong\"}");
+    private static readonly OutboundMessage ProtocolPing = new(Opcode.Ping, ReadOnlyMemory<byte>.Empty);
 
     private readonly IOutbox _outbox;
     private readonly InboundFlow _flow;
@@ -44,6 +57,9 @@ public sealed partial class ConnectionActor : ActorBase
     private ConnectionIdentity _identity;
     private long _lastLiveness = Stopwatch.GetTimestamp();
     private ICancelable? _deadline;
+    private ICancelable? _keepAlive;
+    private long _keepAlivePingSent = Stopwatch.GetTimestamp();
+    private bool _awaitingPong;
     private int _closeCode = CloseCodes.InternalError;
     private string _closeReason = "internal error";
 
@@ -83,6 +99,9 @@ public sealed partial class ConnectionActor : ActorBase
             case DeadlineCheck:
                 HandleDeadlineCheck();
                 return true;
+            case KeepAliveTick:
+                HandleKeepAliveTick();
+                return true;
             case Close close:
                 StopWith(close.Code, close.Reason);
                 return true;
@@ -117,11 +136,17 @@ public sealed partial class ConnectionActor : ActorBase
         {
             ScheduleDeadlineCheck(timeout);
         }
+
+        if (_settings.KeepAliveInterval is { } interval)
+        {
+            ScheduleKeepAlive(interval);
+        }
     }
 
     protected override void PostStop()
     {
         _deadline?.Cancel();
+        _keepAlive?.Cancel();
         _outbox.Close(_closeCode, _closeReason);
         _callbacks.Tell(new CallbackProtocol.ConnectionClosed(_identity), Self);
         Log.Closed(_log, _identity.Id.Value, _identity.User, _closeCode, _closeReason);
@@ -135,6 +160,7 @@ public sealed partial class ConnectionActor : ActorBase
 
     private void HandleHeartbeat()
     {
+        _awaitingPong = false;
         if (_settings.AnyFrameIsLiveness)
         {
             _lastLiveness = Stopwatch.GetTimestamp();
@@ -229,6 +255,33 @@ public sealed partial class ConnectionActor : ActorBase
     private void ScheduleDeadlineCheck(TimeSpan delay) =>
         _deadline = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, DeadlineCheck.Instance, Self);
 
+    /// <summary>
+    /// Keep-alive: past the interval since the last ping, send one; past the timeout with that ping unanswered,
+    /// close with 4000. The one scheduler entry is moved only when it fires (never per pong).
+    /// </summary>
+    private void HandleKeepAliveTick()
+    {
+        var sinceSent = Stopwatch.GetElapsedTime(_keepAlivePingSent);
+        if (_awaitingPong && sinceSent >= _settings.KeepAliveTimeout)
+        {
+            StopWith(CloseCodes.PingTimeout, "ping timeout");
+            return;
+        }
+
+        if (!_awaitingPong && sinceSent >= _settings.KeepAliveInterval!.Value)
+        {
+            _outbox.TryEnqueue(ProtocolPing);
+            _keepAlivePingSent = Stopwatch.GetTimestamp();
+            _awaitingPong = true;
+            sinceSent = TimeSpan.Zero;
+        }
+
+        ScheduleKeepAlive((_awaitingPong ? _settings.KeepAliveTimeout : _settings.KeepAliveInterval!.Value) - sinceSent);
+    }
+
+    private void ScheduleKeepAlive(TimeSpan delay) =>
+        _keepAlive = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, KeepAliveTick.Instance, Self);
+
     private void HandleSocketClosed(SocketClosed closed)
     {
         _closeCode = closed.Code;
@@ -248,6 +301,12 @@ public sealed partial class ConnectionActor : ActorBase
     {
         public static readonly DeadlineCheck Instance = new();
     }
+
+    private sealed class KeepAliveTick
+    {
+        public static readonly KeepAliveTick Instance = new();
+    }
+
     private static partial class Log
     {
         [LoggerMessage(EventId = 200, Level = LogLevel.Debug, Message = "Connection {ConnectionId} opened for user {User} ({Dialect})")]

@@ -18,8 +18,17 @@ internal static class RegistryActorHosting
         builder.WithActors((system, registry, resolver) =>
         {
             var gateway = resolver.GetService<IOptions<GatewayOptions>>().Value;
-            var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness);
-            var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness) { ReplyTimeout = gateway.Jac.WalkerTimeout };
+            var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness)
+            {
+                KeepAliveInterval = ConnectionSettings.KeepAlive(gateway.Tapr.KeepAliveInterval),
+                KeepAliveTimeout = gateway.Tapr.KeepAliveTimeout,
+            };
+            var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness)
+            {
+                ReplyTimeout = gateway.Jac.WalkerTimeout,
+                KeepAliveInterval = ConnectionSettings.KeepAlive(gateway.Jac.KeepAliveInterval),
+                KeepAliveTimeout = gateway.Jac.KeepAliveTimeout,
+            };
             var actor = system.ActorOf(
                 RegistryActor.Props(registry.Get<CallbackActor>(), tapr, jac, resolver.GetService<ILoggerFactory>()),
                 "registry");

@@ -90,9 +90,11 @@ public sealed class CallbackSpecs(SharedGatewayFixture fixture, ITestOutputHelpe
 
     [Theory]
     [InlineData(new byte[] { 0, 1, 2, 0xfe, 0xff }, "AAEC/v8=")]
-    [InlineData(new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'1', (byte)'}' }, "eyJhIjoxfQ==")]
+    [InlineData(new byte[] { (byte)'[', (byte)'1', (byte)']' }, "WzFd")]
+    [InlineData(new byte[] { (byte)'n', (byte)'u', (byte)'l', (byte)'l' }, "bnVsbA==")]
+    [InlineData(new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)'}' }, "eyJhIjoiwygifQ==")]
     [InlineData(new byte[0], "")]
-    public async Task A_binary_frame_gives_empty_data_and_raw_binary_in_base64(byte[] frame, string base64)
+    public async Task A_binary_frame_that_is_not_a_json_object_gives_empty_data_and_raw_binary_in_base64(byte[] frame, string base64)
     {
         var user = UniqueUser("binary");
         var (client, open) = await ConnectAndOpenAsync(user);

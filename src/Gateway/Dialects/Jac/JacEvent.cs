@@ -97,7 +97,14 @@ internal abstract record JacEvent
             {
                 if (item.ValueKind == JsonValueKind.String)
                 {
-                    targets.Add(item.GetString()!);
+                    var target = item.GetString()!;
+                    if (kind == RegistryProtocol.RouteKind.Users && !IsRootId(target))
+                    {
+                        // jac-cloud would first deliver to the ids before this one; nothing is delivered here.
+                        errors.Add(new JacValidationError("value_error", ["event", tag, listName, index], "Value error, not a root id: expected n:<type>:<24 hex> or n::<24 hex>"));
+                    }
+
+                    targets.Add(target);
                 }
                 else
                 {
@@ -177,6 +184,43 @@ internal abstract record JacEvent
         }
 
         return errors.Count == 0 ? new Walker(response) : null;
+    }
+
+    /// <summary>
+    /// A root id as jac-cloud writes node references (PROTOCOL.md §5): <c>n:&lt;type&gt;:&lt;24 hex&gt;</c> or
+    /// <c>n::&lt;24 hex&gt;</c> (the public root <c>n::000000000000000000000001</c> among them), the type an identifier.
+    /// </summary>
+    public static bool IsRootId(string id)
+    {
+        if (!id.StartsWith("n:", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var second = id.IndexOf(':', 2);
+        if (second < 0 || id.Length - second - 1 != 24)
+        {
+            return false;
+        }
+
+        var type = id.AsSpan(2, second - 2);
+        foreach (var c in type)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '_')
+            {
+                return false;
+            }
+        }
+
+        foreach (var c in id.AsSpan(second + 1))
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>pydantic's lax booleans: true/false, 0/1, and the usual words.</summary>

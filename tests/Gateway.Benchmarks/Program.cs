@@ -6,7 +6,7 @@ using Gateway.Benchmarks.Orchestration;
 using Gateway.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project tests/Gateway.Benchmarks -- <scenario> [options]
-// Each run prints one JSON line per figure (kernel) or per run (the gateway scenarios) on stdout;
+// Each run prints one JSON line per figure (akka) or per run (the gateway scenarios) on stdout;
 // progress goes to stderr. `app` and `client` are the modes the orchestrator starts itself in.
 var scenario = args.Length > 0 ? args[0] : "help";
 var options = BenchmarkOptions.Parse(args.Skip(1));
@@ -21,7 +21,7 @@ try
 {
     return scenario switch
     {
-        "kernel" => await KernelBenchmark.RunAsync(options),
+        "akka" => await AkkaBenchmark.RunAsync(options),
         "idle" => await IdleScenario.RunAsync(options),
         "fanout" => await FanoutScenario.RunAsync(options),
         "echo" => await EchoScenario.RunAsync(options),
@@ -47,8 +47,9 @@ static int Usage()
     Console.Error.WriteLine("""
         usage: dotnet run -c Release --project tests/Gateway.Benchmarks -- <scenario> [--key value ...]
 
-          kernel   actor-kernel figures: ping-pong over 64 pairs, fan-out to 10,000 actors,
-                   managed bytes per idle actor (100,000 actors)
+          akka     reference figures of Akka.NET in-process: ping-pong over 64 pairs, fan-out to
+                   10,000 actors, managed bytes and creation time per idle actor (100,000 actors)
+                   with Akka's default props and mailbox and with the gateway's connection ones
                    options: --pairs 64 --inflight 100 --rounds 200000 --fanout-actors 10000
                             --fanout-messages 200 --idle-actors 100000 --repeat 3
 

@@ -43,7 +43,7 @@ internal static class AkkaSetup
     /// closed are marked <c>IDeadLetterSuppression</c>); the drain's shutdown phases get the configured
     /// timeout; and the host, not a CLR exit hook, runs coordinated shutdown.
     /// </summary>
-    private static Config Defaults(GatewayOptions gateway)
+    internal static Config Defaults(GatewayOptions gateway)
     {
         // The phase budget exceeds the drain's own deadline, so the drain reports its timeout itself.
         var phase = (gateway.Shutdown.Timeout + TimeSpan.FromSeconds(2)).TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + "ms";

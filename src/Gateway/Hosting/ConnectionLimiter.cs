@@ -41,8 +41,12 @@ internal sealed partial class ConnectionLimiter
     /// <summary>True once shutdown has begun: everything is refused.</summary>
     public bool IsClosed => _closed;
 
-    /// <summary>Descriptors the runtime may still open after start-up (assemblies load lazily, each held open twice; measured about 50).</summary>
-    public const int RuntimeGrowth = 64;
+    /// <summary>
+    /// Descriptors the runtime may still open after the limit is computed (assemblies load lazily, each held
+    /// open twice; the actor system starts later and loads Akka's: measured 85 from start-up to the first
+    /// connection served).
+    /// </summary>
+    public const int RuntimeGrowth = 128;
 
     /// <summary>
     /// The app-callback connections to reserve: the configured pool, but under a small open-file limit at

@@ -7,7 +7,7 @@ namespace Gateway.Benchmarks.Orchestration;
 /// <summary>Where the repository, the gateway's Release build, the dotnet host and this tool are; builds the gateway when its build is missing or stale.</summary>
 internal static class Repo
 {
-    private static readonly string[] SourceDirectories = [Path.Combine("src", "Gateway"), Path.Combine("src", "Gateway.Actor")];
+    private static readonly string[] SourceDirectories = [Path.Combine("src", "Gateway")];
 
     public static string Root { get; } = FindRoot();
 

@@ -10,6 +10,11 @@ namespace Gateway.Tests.Callbacks;
 
 public sealed class CallbackActorSpecs : TestKit
 {
+    public CallbackActorSpecs()
+        : base(SpecConfig.Akka)
+    {
+    }
+
     private static readonly CallbackSettings Fast = new(TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), MaxConcurrency: 4);
 
     private readonly ScriptedCallbackClient _app = new();
@@ -22,12 +27,12 @@ public sealed class CallbackActorSpecs : TestKit
         var gate = Gate();
         _app.ScriptFor("c1", ScriptedReply.Delivered(hold: gate));
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(Message(c1, "{\"n\":1}"));
-        callbacks.Tell(Message(c1, "{\"n\":2}"));
-        callbacks.Tell(new ConnectionClosed(c1));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(Message(c1, "{\"n\":1}"), TestActor);
+        callbacks.Tell(Message(c1, "{\"n\":2}"), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
 
-        Assert.Equal(new CallbackStats(PendingEvents: 4, Connections: 1, InFlight: 1), await StatsAsync(callbacks));
+        await AwaitAssertAsync(async () => Assert.Equal(new CallbackStats(PendingEvents: 4, Connections: 1, InFlight: 1), await StatsAsync(callbacks)));
         Assert.Equal(["open"], _app.Calls.Select(c => c.Action));
 
         gate.SetResult();
@@ -49,11 +54,12 @@ public sealed class CallbackActorSpecs : TestKit
             _app.ScriptFor(id, ScriptedReply.Delivered(hold: gates[id]));
         }
 
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("a")));
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("b")));
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c")));
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("a")), TestActor);
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("b")), TestActor);
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c")), TestActor);
 
-        Assert.Equal(new CallbackStats(PendingEvents: 3, Connections: 3, InFlight: 2), await StatsAsync(callbacks));
+        // Attempts start in the delivery stream, a moment after the actor has handed them over.
+        await AwaitAssertAsync(async () => Assert.Equal(new CallbackStats(PendingEvents: 3, Connections: 3, InFlight: 2), await StatsAsync(callbacks)));
         Assert.Equal(["a", "b"], _app.Calls.Select(c => c.ConnId));
         Assert.Equal(2, _app.InFlight);
 
@@ -74,8 +80,8 @@ public sealed class CallbackActorSpecs : TestKit
         var callbacks = Start(_app, Fast with { RetryBaseDelay = TimeSpan.FromMilliseconds(300), MaxConcurrency = 1 });
         _app.ScriptFor("c1", ScriptedReply.Transient());
 
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")));
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c2")));
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")), TestActor);
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c2")), TestActor);
 
         await DrainedAsync(callbacks);
         Assert.Equal(["c1", "c2", "c1"], _app.Calls.Select(c => c.ConnId));
@@ -100,13 +106,13 @@ public sealed class CallbackActorSpecs : TestKit
             ScriptedReply.Transient(),
             ScriptedReply.Delivered());
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(new ConnectionOpened(c2));
-        callbacks.Tell(Message(c1, "{\"n\":1}"));
-        callbacks.Tell(Message(c2, "{\"m\":1}"));
-        callbacks.Tell(Message(c1, "{\"n\":2}"));
-        callbacks.Tell(new ConnectionClosed(c1));
-        callbacks.Tell(new ConnectionClosed(c2));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(new ConnectionOpened(c2), TestActor);
+        callbacks.Tell(Message(c1, "{\"n\":1}"), TestActor);
+        callbacks.Tell(Message(c2, "{\"m\":1}"), TestActor);
+        callbacks.Tell(Message(c1, "{\"n\":2}"), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
+        callbacks.Tell(new ConnectionClosed(c2), TestActor);
 
         await DrainedAsync(callbacks);
         var c1Calls = _app.Calls.Where(c => c.ConnId == "c1").ToList();
@@ -129,7 +135,7 @@ public sealed class CallbackActorSpecs : TestKit
         var callbacks = Start(_app, Fast with { RetryBaseDelay = TimeSpan.FromMilliseconds(10), RetryMaxDelay = TimeSpan.FromMilliseconds(20) });
         _app.ScriptFor("c1", [.. Enumerable.Repeat(ScriptedReply.Transient(), 12)]);
 
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")));
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")), TestActor);
 
         // Uncapped, twelve doublings from 10 ms would take over 40 s.
         await DrainedAsync(callbacks, TimeSpan.FromSeconds(5));
@@ -144,9 +150,9 @@ public sealed class CallbackActorSpecs : TestKit
         var flow = TestIdentities.Flow();
         _app.ScriptFor("c1", ScriptedReply.Delivered(), ScriptedReply.Rejected(), ScriptedReply.Delivered());
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(Message(c1, "{\"bad\":true}", flow));
-        callbacks.Tell(new ConnectionClosed(c1));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(Message(c1, "{\"bad\":true}", flow), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
 
         await DrainedAsync(callbacks);
         Assert.Equal(["open", "message", "close"], _app.Calls.Select(c => c.Action));
@@ -163,7 +169,7 @@ public sealed class CallbackActorSpecs : TestKit
         _app.ScriptFor("c1", ScriptedReply.Transient(), ScriptedReply.Delivered(hold: gate));
 
         var message = Message(c1, "{\"payload\":\"0123456789\"}", flow);
-        callbacks.Tell(message);
+        callbacks.Tell(message, TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal(2, _app.Calls.Count));
         Assert.Equal(message.Message.Frame.Length, flow.Pending);
@@ -180,12 +186,12 @@ public sealed class CallbackActorSpecs : TestKit
         var other = CreateTestProbe();
         var gate = Gate();
         _app.ScriptFor("c1", ScriptedReply.Delivered(hold: gate));
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")));
-        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c2")));
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c1")), TestActor);
+        callbacks.Tell(new ConnectionOpened(TestIdentities.Tapr("c2")), TestActor);
 
-        callbacks.Tell(AwaitDrained.Instance);
+        callbacks.Tell(AwaitDrained.Instance, TestActor);
         callbacks.Tell(AwaitDrained.Instance, other.Ref);
-        callbacks.Tell(GetStats.Instance);
+        callbacks.Tell(GetStats.Instance, TestActor);
 
         // Replies to one sender keep their order: a Drained sent too early would come before the stats.
         Assert.InRange((await ExpectMsgAsync<CallbackStats>()).PendingEvents, 1, 2);
@@ -200,7 +206,7 @@ public sealed class CallbackActorSpecs : TestKit
     {
         var callbacks = Start(_app, Fast);
 
-        callbacks.Tell(AwaitDrained.Instance);
+        callbacks.Tell(AwaitDrained.Instance, TestActor);
 
         await ExpectMsgAsync<Drained>();
     }
@@ -212,10 +218,10 @@ public sealed class CallbackActorSpecs : TestKit
         var c1 = TestIdentities.Tapr("c1", cookie: "auth_token=abc; theme=dark");
         var c2 = TestIdentities.Tapr("c2");
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(Message(c1, "{}"));
-        callbacks.Tell(new ConnectionClosed(c1));
-        callbacks.Tell(new ConnectionOpened(c2));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(Message(c1, "{}"), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
+        callbacks.Tell(new ConnectionOpened(c2), TestActor);
 
         await DrainedAsync(callbacks);
         Assert.Equal(["auth_token=abc; theme=dark", "auth_token=abc; theme=dark", "auth_token=abc; theme=dark"], _app.Calls.Where(c => c.ConnId == "c1").Select(c => c.Cookie));
@@ -233,10 +239,10 @@ public sealed class CallbackActorSpecs : TestKit
         var flow = TestIdentities.Flow();
         var walkerReplies = CreateTestProbe();
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(Message(c1, "{\"n\":1}", flow));
-        callbacks.Tell(Walker(c1, flow, walkerReplies.Ref));
-        callbacks.Tell(new ConnectionClosed(c1));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(Message(c1, "{\"n\":1}", flow), TestActor);
+        callbacks.Tell(Walker(c1, flow, walkerReplies.Ref), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
 
         Assert.Equal(new CallbackStats(0, 0, 0), await StatsAsync(callbacks));
         Assert.Equal(0, flow.Pending);
@@ -254,7 +260,7 @@ public sealed class CallbackActorSpecs : TestKit
         var replies = CreateTestProbe();
         _app.ScriptFor("c1", ScriptedReply.Delivered("{\"reports\":[42]}"));
 
-        callbacks.Tell(Walker(c1, flow, replies.Ref, TimeSpan.FromSeconds(7)));
+        callbacks.Tell(Walker(c1, flow, replies.Ref, TimeSpan.FromSeconds(7)), TestActor);
 
         var replied = await replies.ExpectMsgAsync<WalkerReplied>();
         Assert.Equal("{\"reports\":[42]}", Encoding.UTF8.GetString(replied.Body));
@@ -277,9 +283,9 @@ public sealed class CallbackActorSpecs : TestKit
         var gate = Gate();
         _app.ScriptFor("a", ScriptedReply.Delivered(hold: gate));
 
-        callbacks.Tell(new ConnectionOpened(a));
-        callbacks.Tell(Message(a, "{\"n\":1}"));
-        callbacks.Tell(new ConnectionOpened(b));
+        callbacks.Tell(new ConnectionOpened(a), TestActor);
+        callbacks.Tell(Message(a, "{\"n\":1}"), TestActor);
+        callbacks.Tell(new ConnectionOpened(b), TestActor);
         await AwaitAssertAsync(async () => Assert.Equal(3, (await StatsAsync(callbacks)).PendingEvents));
         gate.SetResult();
         await DrainedAsync(callbacks);
@@ -296,10 +302,10 @@ public sealed class CallbackActorSpecs : TestKit
         _app.ScriptFor("c1", ScriptedReply.Delivered(hold: gate));
         var replies = CreateTestProbe();
 
-        callbacks.Tell(new ConnectionOpened(c1));
-        callbacks.Tell(Walker(c1, TestIdentities.Flow(), replies.Ref, TimeSpan.FromMilliseconds(300)));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
+        callbacks.Tell(Walker(c1, TestIdentities.Flow(), replies.Ref, TimeSpan.FromMilliseconds(300)), TestActor);
 
-        var failed = await replies.ExpectMsgAsync<WalkerFailed>(timeout: TimeSpan.FromSeconds(2));
+        var failed = await replies.ExpectMsgAsync<WalkerFailed>(TimeSpan.FromSeconds(2));
         Assert.Contains("timed out", failed.Reason, StringComparison.Ordinal);
         gate.SetResult();
         await DrainedAsync(callbacks);
@@ -313,7 +319,7 @@ public sealed class CallbackActorSpecs : TestKit
         var callbacks = Start(_app, Fast);
         var replies = CreateTestProbe();
 
-        callbacks.Tell(Walker(TestIdentities.Tapr("c1"), TestIdentities.Flow(), replies.Ref));
+        callbacks.Tell(Walker(TestIdentities.Tapr("c1"), TestIdentities.Flow(), replies.Ref), TestActor);
 
         Assert.Empty((await replies.ExpectMsgAsync<WalkerReplied>()).Body);
     }
@@ -329,8 +335,8 @@ public sealed class CallbackActorSpecs : TestKit
         var replies = CreateTestProbe();
         _app.ScriptFor("c1", outcome == "transient" ? ScriptedReply.Transient() : ScriptedReply.Rejected(), ScriptedReply.Delivered());
 
-        callbacks.Tell(Walker(c1, flow, replies.Ref));
-        callbacks.Tell(new ConnectionClosed(c1));
+        callbacks.Tell(Walker(c1, flow, replies.Ref), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
 
         var failed = await replies.ExpectMsgAsync<WalkerFailed>();
         Assert.False(string.IsNullOrEmpty(failed.Reason));
@@ -346,7 +352,7 @@ public sealed class CallbackActorSpecs : TestKit
         var callbacks = Start(_app, Fast);
         _app.ScriptFor("c1", ScriptedReply.Transient(), ScriptedReply.Delivered());
 
-        callbacks.Tell(Walker(TestIdentities.Tapr("c1"), TestIdentities.Flow(), replyTo: null, TimeSpan.FromSeconds(7)));
+        callbacks.Tell(Walker(TestIdentities.Tapr("c1"), TestIdentities.Flow(), replyTo: null, TimeSpan.FromSeconds(7)), TestActor);
 
         await DrainedAsync(callbacks);
         Assert.Equal(2, _app.Calls.Count);
@@ -363,18 +369,18 @@ public sealed class CallbackActorSpecs : TestKit
         var callbacks = Start(_app, Fast);
         var c1 = TestIdentities.Tapr("c1");
 
-        callbacks.Tell(new ConnectionOpened(c1));
+        callbacks.Tell(new ConnectionOpened(c1), TestActor);
         await DrainedAsync(callbacks);
         Assert.Equal(new CallbackStats(0, 0, 0), await StatsAsync(callbacks));
-        callbacks.Tell(Message(c1, "{\"later\":1}"));
-        callbacks.Tell(new ConnectionClosed(c1));
+        callbacks.Tell(Message(c1, "{\"later\":1}"), TestActor);
+        callbacks.Tell(new ConnectionClosed(c1), TestActor);
 
         await DrainedAsync(callbacks);
         Assert.Equal(["open", "message", "close"], _app.Delivered.Select(c => c.Action));
     }
 
     private IActorRef Start(ScriptedCallbackClient client, CallbackSettings settings) =>
-        Sys.ActorOf(CallbackActor.Props(client, settings), "callbacks");
+        Sys.ActorOf(CallbackActor.Props(client, settings, NullLogger<CallbackActor>.Instance), "callbacks");
 
     private static TaskCompletionSource Gate() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -394,8 +400,8 @@ public sealed class CallbackActorSpecs : TestKit
         return new WalkerReceived(identity, new ConnectionProtocol.ForwardToApp(frame, ConnectionProtocol.FrameKind.JsonObject, 0, frame.Length), flow, replyTo, timeout ?? TimeSpan.FromSeconds(5));
     }
 
-    private Task<CallbackStats> StatsAsync(IActorRef callbacks) => callbacks.Ask<CallbackStats>(GetStats.Instance, DefaultTimeout);
+    private Task<CallbackStats> StatsAsync(IActorRef callbacks) => callbacks.Ask<CallbackStats>(GetStats.Instance, RemainingOrDefault);
 
     private async Task DrainedAsync(IActorRef callbacks, TimeSpan? timeout = null) =>
-        await callbacks.Ask<Drained>(AwaitDrained.Instance, timeout ?? DefaultTimeout);
+        await callbacks.Ask<Drained>(AwaitDrained.Instance, timeout ?? RemainingOrDefault);
 }

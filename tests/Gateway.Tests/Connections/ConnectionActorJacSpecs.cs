@@ -18,6 +18,7 @@ public sealed class ConnectionActorJacSpecs : TestKit
     private readonly ConnectionSettings _settings;
 
     public ConnectionActorJacSpecs()
+        : base(SpecConfig.Akka)
     {
         _callbacks = CreateTestProbe("callbacks");
         _registry = CreateTestProbe("registry");
@@ -30,7 +31,7 @@ public sealed class ConnectionActorJacSpecs : TestKit
         var connection = await StartAsync();
         var walker = Walker();
 
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(walker, Failure("first")));
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(walker, Failure("first")), TestActor);
 
         var received = await _callbacks.ExpectMsgAsync<CallbackProtocol.WalkerReceived>();
         Assert.Same(walker, received.Message);
@@ -44,9 +45,9 @@ public sealed class ConnectionActorJacSpecs : TestKit
     public async Task The_app_response_is_sent_to_the_client_as_one_text_frame()
     {
         var connection = await StartAsync();
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")));
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")), TestActor);
 
-        connection.Tell(new CallbackProtocol.WalkerReplied(Encoding.UTF8.GetBytes("{\"reports\":[1, 2]}")));
+        connection.Tell(new CallbackProtocol.WalkerReplied(Encoding.UTF8.GetBytes("{\"reports\":[1, 2]}")), TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal(["{\"reports\":[1, 2]}"], _outbox.Sent));
         Assert.Equal(Opcode.Text, _outbox.Messages[0].Opcode);
@@ -59,9 +60,9 @@ public sealed class ConnectionActorJacSpecs : TestKit
     public async Task A_response_that_is_not_one_json_value_is_answered_with_the_failure_frame(string body, string frame)
     {
         var connection = await StartAsync();
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")));
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")), TestActor);
 
-        connection.Tell(new CallbackProtocol.WalkerReplied(Encoding.UTF8.GetBytes(body)));
+        connection.Tell(new CallbackProtocol.WalkerReplied(Encoding.UTF8.GetBytes(body)), TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal([frame], _outbox.Sent));
     }
@@ -70,13 +71,13 @@ public sealed class ConnectionActorJacSpecs : TestKit
     public async Task Replies_answer_the_walkers_in_the_order_they_were_sent()
     {
         var connection = await StartAsync();
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")));
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("second")));
-        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("third")));
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("first")), TestActor);
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("second")), TestActor);
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(Walker(), Failure("third")), TestActor);
 
-        connection.Tell(new CallbackProtocol.WalkerFailed("timed out"));
-        connection.Tell(new CallbackProtocol.WalkerReplied("[1]"u8.ToArray()));
-        connection.Tell(new CallbackProtocol.WalkerFailed("app answered 400"));
+        connection.Tell(new CallbackProtocol.WalkerFailed("timed out"), TestActor);
+        connection.Tell(new CallbackProtocol.WalkerReplied("[1]"u8.ToArray()), TestActor);
+        connection.Tell(new CallbackProtocol.WalkerFailed("app answered 400"), TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal(["first:timed out", "[1]", "third:app answered 400"], _outbox.Sent));
     }
@@ -87,7 +88,7 @@ public sealed class ConnectionActorJacSpecs : TestKit
         var connection = await StartAsync();
         var message = OutboundMessage.Text("{\"hello\":1}");
 
-        connection.Tell(new ConnectionProtocol.RouteToTargets(RegistryProtocol.RouteKind.Channels, ["room"], message));
+        connection.Tell(new ConnectionProtocol.RouteToTargets(RegistryProtocol.RouteKind.Channels, ["room"], message), TestActor);
 
         var route = await _registry.ExpectMsgAsync<RegistryProtocol.Route>();
         Assert.Equal(RegistryProtocol.RouteKind.Channels, route.Kind);
@@ -100,7 +101,7 @@ public sealed class ConnectionActorJacSpecs : TestKit
     {
         var connection = Watch(await StartAsync());
 
-        connection.Tell(new ConnectionProtocol.ChangeIdentity("n::alice", "jwt", AccessPublic: false));
+        connection.Tell(new ConnectionProtocol.ChangeIdentity("n::alice", "jwt", AccessPublic: false), TestActor);
 
         var changed = await _registry.ExpectMsgAsync<RegistryProtocol.IdentityChanged>();
         Assert.Same(_identity, changed.Previous);
@@ -108,9 +109,9 @@ public sealed class ConnectionActorJacSpecs : TestKit
         Assert.Equal(_identity.Channel, changed.Current.Channel);
         Assert.Equal(("n::alice", "jwt", false), (changed.Current.User, changed.Current.Token, changed.Current.AccessPublic));
 
-        connection.Tell(Walker());
+        connection.Tell(Walker(), TestActor);
         Assert.Same(changed.Current, (await _callbacks.ExpectMsgAsync<CallbackProtocol.MessageReceived>()).Identity);
-        connection.Tell(new ConnectionProtocol.Close(1000, "bye"));
+        connection.Tell(new ConnectionProtocol.Close(1000, "bye"), TestActor);
         await ExpectTerminatedAsync(connection);
         Assert.Same(changed.Current, (await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>()).Identity);
     }

@@ -15,6 +15,7 @@ public sealed class ConnectionActorSpecs : TestKit
     private readonly InboundFlow _flow = TestIdentities.Flow();
 
     public ConnectionActorSpecs()
+        : base(SpecConfig.Akka)
     {
         _callbacks = CreateTestProbe("callbacks");
     }
@@ -37,7 +38,7 @@ public sealed class ConnectionActorSpecs : TestKit
         var connection = Start(TestIdentities.Tapr("c1"), NoDeadline);
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
 
-        connection.Tell(ConnectionProtocol.Ping.Instance);
+        connection.Tell(ConnectionProtocol.Ping.Instance, TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], _outbox.Sent));
         Assert.Equal(Opcode.Text, _outbox.Messages[0].Opcode);
@@ -52,7 +53,7 @@ public sealed class ConnectionActorSpecs : TestKit
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
         var frame = new ConnectionProtocol.ForwardToApp(Encoding.UTF8.GetBytes("{\"event\":\"chat\"}"), ConnectionProtocol.FrameKind.JsonObject, 0, 16);
 
-        connection.Tell(frame);
+        connection.Tell(frame, TestActor);
 
         var received = await _callbacks.ExpectMsgAsync<CallbackProtocol.MessageReceived>();
         Assert.Same(identity, received.Identity);
@@ -70,7 +71,7 @@ public sealed class ConnectionActorSpecs : TestKit
 
         for (var i = 0; i < 20; i++)
         {
-            connection.Tell(new ConnectionProtocol.ForwardToApp([(byte)i], ConnectionProtocol.FrameKind.Binary, 0, 0));
+            connection.Tell(new ConnectionProtocol.ForwardToApp([(byte)i], ConnectionProtocol.FrameKind.Binary, 0, 0), TestActor);
         }
 
         for (var i = 0; i < 20; i++)
@@ -86,8 +87,8 @@ public sealed class ConnectionActorSpecs : TestKit
         var connection = Start(TestIdentities.Tapr("c1"), NoDeadline);
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
 
-        connection.Tell(new ConnectionProtocol.SendToClient(OutboundMessage.Text("{\"type\":\"connection\"}")));
-        connection.Tell(ConnectionProtocol.Ping.Instance);
+        connection.Tell(new ConnectionProtocol.SendToClient(OutboundMessage.Text("{\"type\":\"connection\"}")), TestActor);
+        connection.Tell(ConnectionProtocol.Ping.Instance, TestActor);
 
         await AwaitAssertAsync(() => Assert.Equal(["{\"type\":\"connection\"}", "{\"event\":\"pong\"}"], _outbox.Sent));
     }
@@ -97,7 +98,7 @@ public sealed class ConnectionActorSpecs : TestKit
     {
         var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
 
-        connection.Tell(new ConnectionProtocol.Close(4100, "kicked"));
+        connection.Tell(new ConnectionProtocol.Close(4100, "kicked"), TestActor);
 
         await ExpectTerminatedAsync(connection);
         Assert.Equal(new CloseRequest(4100, "kicked"), _outbox.Closes[0]);
@@ -109,7 +110,7 @@ public sealed class ConnectionActorSpecs : TestKit
     {
         var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
 
-        connection.Tell(new ConnectionProtocol.SocketClosed(1001, "going away"));
+        connection.Tell(new ConnectionProtocol.SocketClosed(1001, "going away"), TestActor);
 
         await ExpectTerminatedAsync(connection);
         Assert.Equal([new CloseRequest(1001, "going away")], _outbox.Closes);
@@ -143,21 +144,21 @@ public sealed class ConnectionActorSpecs : TestKit
         switch (how)
         {
             case "close":
-                connection.Tell(new ConnectionProtocol.Close(1000, "bye"));
+                connection.Tell(new ConnectionProtocol.Close(1000, "bye"), TestActor);
                 break;
             case "socket-closed":
-                connection.Tell(new ConnectionProtocol.SocketClosed(1006, "lost"));
+                connection.Tell(new ConnectionProtocol.SocketClosed(1006, "lost"), TestActor);
                 break;
             case "poison-pill":
-                connection.Tell(PoisonPill.Instance);
+                connection.Tell(PoisonPill.Instance, TestActor);
                 break;
             case "stop":
                 Sys.Stop(connection);
                 break;
             case "close-twice-then-socket-closed":
-                connection.Tell(new ConnectionProtocol.Close(1000, "bye"));
-                connection.Tell(new ConnectionProtocol.Close(4001, "again"));
-                connection.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+                connection.Tell(new ConnectionProtocol.Close(1000, "bye"), TestActor);
+                connection.Tell(new ConnectionProtocol.Close(4001, "again"), TestActor);
+                connection.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
                 break;
         }
 

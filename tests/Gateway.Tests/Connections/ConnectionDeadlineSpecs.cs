@@ -14,6 +14,7 @@ public sealed class ConnectionDeadlineSpecs : TestKit
     private readonly RecordingOutbox _outbox = new();
 
     public ConnectionDeadlineSpecs()
+        : base(SpecConfig.Akka)
     {
         _callbacks = CreateTestProbe("callbacks");
     }
@@ -89,7 +90,7 @@ public sealed class ConnectionDeadlineSpecs : TestKit
         await ExpectNoMsgAsync(Timeout * 2);
 
         Assert.Empty(_outbox.Closes);
-        connection.Tell(new ConnectionProtocol.Close(1000, "done"));
+        connection.Tell(new ConnectionProtocol.Close(1000, "done"), TestActor);
         await ExpectTerminatedAsync(connection);
     }
 

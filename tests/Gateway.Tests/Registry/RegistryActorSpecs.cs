@@ -18,9 +18,10 @@ public sealed class RegistryActorSpecs : TestKit
     private readonly Dictionary<string, IActorRef> _connections = new(StringComparer.Ordinal);
 
     public RegistryActorSpecs()
+        : base(SpecConfig.Akka)
     {
         _callbacks = CreateTestProbe("callbacks");
-        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline), "registry");
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance), "registry");
     }
 
     [Fact]
@@ -28,7 +29,7 @@ public sealed class RegistryActorSpecs : TestKit
     {
         var identity = TestIdentities.Tapr("c1", user: "alice", token: "t1");
 
-        _registry.Tell(new RegisterConnection(identity, new RecordingOutbox(), TestIdentities.Flow()));
+        _registry.Tell(new RegisterConnection(identity, new RecordingOutbox(), TestIdentities.Flow()), TestActor);
 
         var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
         Assert.Equal("c1", attached.Connection.Path.Name);
@@ -65,7 +66,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(first);
 
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c1", user: "bob"), new RecordingOutbox(), TestIdentities.Flow()), DefaultTimeout));
+            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c1", user: "bob"), new RecordingOutbox(), TestIdentities.Flow()), RemainingOrDefault));
 
         Assert.Contains("c1", refused.Message, StringComparison.Ordinal);
         Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync());
@@ -78,7 +79,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice", token: "t1", channel: "room"));
         await RegisterAsync(TestIdentities.Tapr("c2", user: "alice", token: "t2"));
 
-        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
 
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
         Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(ConnIds: ["c1"])));
@@ -108,7 +109,7 @@ public sealed class RegistryActorSpecs : TestKit
             else
             {
                 var id = live.Keys.ElementAt(random.Next(live.Count));
-                _connections[id].Tell(random.Next(2) == 0 ? new ConnectionProtocol.SocketClosed(1000, "bye") : new ConnectionProtocol.Close(1000, "bye"));
+                _connections[id].Tell(random.Next(2) == 0 ? new ConnectionProtocol.SocketClosed(1000, "bye") : new ConnectionProtocol.Close(1000, "bye"), TestActor);
                 live.Remove(id);
             }
 
@@ -120,7 +121,7 @@ public sealed class RegistryActorSpecs : TestKit
 
         foreach (var id in live.Keys)
         {
-            _connections[id].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+            _connections[id].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         }
 
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
@@ -131,13 +132,13 @@ public sealed class RegistryActorSpecs : TestKit
     public async Task An_id_can_be_registered_again_once_its_connection_has_ended()
     {
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
-        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         await AwaitAssertAsync(async () => Assert.Equal(0, (await StatsAsync()).Connections));
 
         var again = TestIdentities.Tapr("c1", user: "alice");
         var outbox = await RegisterAsync(again);
 
-        _connections["c1"].Tell(ConnectionProtocol.Ping.Instance);
+        _connections["c1"].Tell(ConnectionProtocol.Ping.Instance, TestActor);
         await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], outbox.Sent));
         Assert.Same(again, Assert.Single(Assert.Single((await ListAsync()).Users).Private));
     }
@@ -211,7 +212,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c2", user: "alice"));
         var message = OutboundMessage.Binary(new byte[] { 1, 2, 3 });
 
-        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), message));
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), message), TestActor);
 
         Assert.Equal(new DeliveryReceipt(2, 2, 0), await ExpectMsgAsync<DeliveryReceipt>());
         Assert.Same(message, Assert.Single(_outboxes["c1"].Messages));
@@ -223,7 +224,7 @@ public sealed class RegistryActorSpecs : TestKit
     {
         await RegisterPopulationAsync();
 
-        _registry.Tell(new CloseConnections(new TargetFilter(Users: ["bob"]), 4100, "kicked"));
+        _registry.Tell(new CloseConnections(new TargetFilter(Users: ["bob"]), 4100, "kicked"), TestActor);
 
         Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
         Assert.Equal([new CloseRequest(4100, "kicked")], _outboxes["c3"].Closes);
@@ -236,7 +237,7 @@ public sealed class RegistryActorSpecs : TestKit
     {
         await RegisterPopulationAsync();
 
-        _registry.Tell(new CloseConnections(new TargetFilter(ConnIds: ["ghost"], Users: ["nobody"]), 1000, string.Empty));
+        _registry.Tell(new CloseConnections(new TargetFilter(ConnIds: ["ghost"], Users: ["nobody"]), 1000, string.Empty), TestActor);
 
         Assert.Equal(new ConnectionsClosed(0), await ExpectMsgAsync<ConnectionsClosed>());
         Assert.All(_outboxes.Values, outbox => Assert.Empty(outbox.Closes));
@@ -247,7 +248,7 @@ public sealed class RegistryActorSpecs : TestKit
     {
         await RegisterPopulationAsync();
 
-        _registry.Tell(new CloseConnections(new TargetFilter(All: true), 1000, string.Empty));
+        _registry.Tell(new CloseConnections(new TargetFilter(All: true), 1000, string.Empty), TestActor);
 
         Assert.Equal(new ConnectionsClosed(5), await ExpectMsgAsync<ConnectionsClosed>());
         Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1000, string.Empty)], outbox.Closes));
@@ -264,7 +265,7 @@ public sealed class RegistryActorSpecs : TestKit
     {
         await RegisterPopulationAsync();
 
-        _registry.Tell(new Route(kind, targets.Split(','), OutboundMessage.Text("{\"hello\":true}")));
+        _registry.Tell(new Route(kind, targets.Split(','), OutboundMessage.Text("{\"hello\":true}")), TestActor);
         await StatsAsync(); // the route has been handled once the stats come back
 
         var reached = expected.Length == 0 ? [] : expected.Split(',');
@@ -282,7 +283,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Jac("client-2", root: "n::public", token: string.Empty));
         var after = before.WithUser("n::alice", "jwt-alice", accessPublic: false);
 
-        _registry.Tell(new IdentityChanged(before, after));
+        _registry.Tell(new IdentityChanged(before, after), TestActor);
 
         Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::public"])));
         Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::alice"])));
@@ -302,9 +303,9 @@ public sealed class RegistryActorSpecs : TestKit
     {
         var before = TestIdentities.Jac("client-1", root: "n::public");
         await RegisterAsync(before);
-        _registry.Tell(new IdentityChanged(before, before.WithUser("n::alice", "jwt", accessPublic: false)));
+        _registry.Tell(new IdentityChanged(before, before.WithUser("n::alice", "jwt", accessPublic: false)), TestActor);
 
-        _connections["client-1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        _connections["client-1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
 
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
         Assert.Equal(new DeliveryReceipt(0, 0, 0), await SendAsync(new TargetFilter(Users: ["n::alice"])));
@@ -319,16 +320,16 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c2", user: "alice"));
         Assert.Equal(firstUserActor, LastSender);
 
-        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
-        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         await ExpectTerminatedAsync(firstUserActor);
         Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync());
 
         var outbox = await RegisterAsync(TestIdentities.Tapr("c3", user: "alice"));
         Assert.NotEqual(firstUserActor, LastSender);
         Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync());
-        _connections["c3"].Tell(ConnectionProtocol.Ping.Instance);
+        _connections["c3"].Tell(ConnectionProtocol.Ping.Instance, TestActor);
         await AwaitAssertAsync(() => Assert.Single(outbox.Sent));
     }
 
@@ -341,7 +342,7 @@ public sealed class RegistryActorSpecs : TestKit
             if (i > 0)
             {
                 // End the previous connection and register the next at once, racing the user actor's idle report.
-                _connections[$"c{i - 1}"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+                _connections[$"c{i - 1}"].Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
             }
 
             outbox = await RegisterAsync(TestIdentities.Tapr($"c{i}", user: "alice"));
@@ -349,7 +350,7 @@ public sealed class RegistryActorSpecs : TestKit
 
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(1, 1, 1), await StatsAsync()));
         var last = Watch(_connections["c39"]);
-        last.Tell(ConnectionProtocol.Ping.Instance);
+        last.Tell(ConnectionProtocol.Ping.Instance, TestActor);
         await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], outbox.Sent));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
         Assert.Equal("c39", Assert.Single(Assert.Single((await ListAsync()).Users).Private).Id.Value);
@@ -361,7 +362,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
         var connection = Watch(_connections["c1"]);
 
-        _registry.Tell(new AbandonConnection(new ConnectionId("c1")));
+        _registry.Tell(new AbandonConnection(new ConnectionId("c1")), TestActor);
 
         await ExpectTerminatedAsync(connection);
         await AwaitAssertAsync(async () => Assert.Equal(new RegistryStats(0, 0, 0), await StatsAsync()));
@@ -373,27 +374,27 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
         await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"));
 
-        _registry.Tell(new CloseAll(1001, "gateway shutting down"));
+        _registry.Tell(new CloseAll(1001, "gateway shutting down"), TestActor);
         Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
         Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1001, "gateway shutting down")], outbox.Closes));
         await Assert.ThrowsAsync<ShuttingDownException>(() =>
-            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c3"), new RecordingOutbox(), TestIdentities.Flow()), DefaultTimeout));
+            _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c3"), new RecordingOutbox(), TestIdentities.Flow()), RemainingOrDefault));
 
-        _registry.Tell(AwaitEmpty.Instance);
-        _registry.Tell(GetStats.Instance);
+        _registry.Tell(AwaitEmpty.Instance, TestActor);
+        _registry.Tell(GetStats.Instance, TestActor);
         Assert.Equal(new RegistryStats(2, 2, 2), await ExpectMsgAsync<RegistryStats>()); // not empty yet: no RegistryEmpty before it
 
-        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"));
+        _connections["c1"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"), TestActor);
         await AwaitAssertAsync(async () => Assert.Equal(1, (await StatsAsync()).Connections));
         Assert.False(HasMessages, "RegistryEmpty came while a connection remained");
-        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"));
+        _connections["c2"].Tell(new ConnectionProtocol.SocketClosed(1001, "gateway shutting down"), TestActor);
         await ExpectMsgAsync<RegistryEmpty>();
     }
 
     [Fact]
     public async Task Await_empty_answers_at_once_when_no_connection_remains()
     {
-        _registry.Tell(AwaitEmpty.Instance);
+        _registry.Tell(AwaitEmpty.Instance, TestActor);
 
         await ExpectMsgAsync<RegistryEmpty>();
     }
@@ -411,19 +412,19 @@ public sealed class RegistryActorSpecs : TestKit
     private async Task<RecordingOutbox> RegisterAsync(ConnectionIdentity identity, RecordingOutbox? outbox = null)
     {
         outbox ??= new RecordingOutbox();
-        _registry.Tell(new RegisterConnection(identity, outbox, TestIdentities.Flow()));
+        _registry.Tell(new RegisterConnection(identity, outbox, TestIdentities.Flow()), TestActor);
         var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
         _outboxes[identity.Id.Value] = outbox;
         _connections[identity.Id.Value] = attached.Connection;
         return outbox;
     }
 
-    private Task<RegistryStats> StatsAsync() => _registry.Ask<RegistryStats>(GetStats.Instance, DefaultTimeout);
+    private Task<RegistryStats> StatsAsync() => _registry.Ask<RegistryStats>(GetStats.Instance, RemainingOrDefault);
 
-    private Task<ConnectionList> ListAsync() => _registry.Ask<ConnectionList>(GetConnections.Instance, DefaultTimeout);
+    private Task<ConnectionList> ListAsync() => _registry.Ask<ConnectionList>(GetConnections.Instance, RemainingOrDefault);
 
     private Task<DeliveryReceipt> SendAsync(TargetFilter filter, string payload = "{}") =>
-        _registry.Ask<DeliveryReceipt>(new SendToConnections(filter, OutboundMessage.Text(payload)), DefaultTimeout);
+        _registry.Ask<DeliveryReceipt>(new SendToConnections(filter, OutboundMessage.Text(payload)), RemainingOrDefault);
 
     private async Task AssertIndexesMatchAsync(IEnumerable<ConnectionIdentity> live, IReadOnlyList<string> users)
     {

@@ -15,6 +15,7 @@ public sealed class UserActorSpecs : TestKit
     private readonly TestProbe _callbacks;
 
     public UserActorSpecs()
+        : base(SpecConfig.Akka)
     {
         _registry = CreateTestProbe("registry");
         _callbacks = CreateTestProbe("callbacks");
@@ -26,7 +27,7 @@ public sealed class UserActorSpecs : TestKit
         var user = StartUser("alice");
         var identity = TestIdentities.Tapr("3f1c2a9e-0000-4000-8000-000000000001");
 
-        user.Tell(new UserProtocol.AttachConnection(identity, new RecordingOutbox(), TestIdentities.Flow()));
+        user.Tell(new UserProtocol.AttachConnection(identity, new RecordingOutbox(), TestIdentities.Flow()), TestActor);
 
         var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
         Assert.Equal(identity.Id.Value, attached.Connection.Path.Name);
@@ -42,7 +43,7 @@ public sealed class UserActorSpecs : TestKit
         var user = StartUser("alice");
         var connection = await AttachAsync(user, TestIdentities.Tapr("c1"));
 
-        connection.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        connection.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
 
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
         await _registry.ExpectMsgAsync(new UserProtocol.UserIdle("alice", 1));
@@ -56,13 +57,13 @@ public sealed class UserActorSpecs : TestKit
         var second = await AttachAsync(user, TestIdentities.Tapr("c2"));
         var third = await AttachAsync(user, TestIdentities.Tapr("c3"));
 
-        second.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        second.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c2")));
-        first.Tell(new ConnectionProtocol.Close(1000, "bye"));
+        first.Tell(new ConnectionProtocol.Close(1000, "bye"), TestActor);
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
         await _registry.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
 
-        third.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"));
+        third.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c3")));
         await _registry.ExpectMsgAsync(new UserProtocol.UserIdle("alice", 3));
     }
@@ -75,7 +76,8 @@ public sealed class UserActorSpecs : TestKit
             _registry.Ref,
             _callbacks.Ref,
             new ConnectionSettings(TimeSpan.FromMilliseconds(200), AnyFrameIsLiveness: false),
-            new ConnectionSettings(null, AnyFrameIsLiveness: false)));
+            new ConnectionSettings(null, AnyFrameIsLiveness: false),
+            NullLogger<UserActor>.Instance));
         var taprOutbox = new RecordingOutbox();
         var jacOutbox = new RecordingOutbox();
         var tapr = Watch(await AttachAsync(user, TestIdentities.Tapr("tapr-1", user: "n::root"), taprOutbox));
@@ -99,7 +101,7 @@ public sealed class UserActorSpecs : TestKit
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>(o => o.Identity.Id.Value == "c1");
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>(o => o.Identity.Id.Value == "c2");
 
-        failing.Tell(ConnectionProtocol.Ping.Instance);
+        failing.Tell(ConnectionProtocol.Ping.Instance, TestActor);
 
         await ExpectTerminatedAsync(failing);
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
@@ -110,7 +112,7 @@ public sealed class UserActorSpecs : TestKit
         // A restart would have run PreStart again: a second open for c1.
         await _callbacks.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(200));
         await _registry.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(50));
-        sibling.Tell(ConnectionProtocol.Ping.Instance);
+        sibling.Tell(ConnectionProtocol.Ping.Instance, TestActor);
         await AwaitAssertAsync(() => Assert.Equal(["{\"event\":\"pong\"}"], siblingOutbox.Sent));
     }
 
@@ -120,7 +122,7 @@ public sealed class UserActorSpecs : TestKit
         var user = StartUser("alice");
         var connection = Watch(await AttachAsync(user, TestIdentities.Tapr("c1")));
 
-        user.Tell(new UserProtocol.AbandonConnection(new ConnectionId("c1")));
+        user.Tell(new UserProtocol.AbandonConnection(new ConnectionId("c1")), TestActor);
 
         await ExpectTerminatedAsync(connection);
         await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
@@ -134,8 +136,8 @@ public sealed class UserActorSpecs : TestKit
         var outbox = new RecordingOutbox();
         var connection = await AttachAsync(user, TestIdentities.Tapr("c1"), outbox);
 
-        user.Tell(new UserProtocol.AbandonConnection(new ConnectionId("nope")));
-        connection.Tell(ConnectionProtocol.Ping.Instance);
+        user.Tell(new UserProtocol.AbandonConnection(new ConnectionId("nope")), TestActor);
+        connection.Tell(ConnectionProtocol.Ping.Instance, TestActor);
 
         await AwaitAssertAsync(() => Assert.Single(outbox.Sent));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
@@ -150,22 +152,22 @@ public sealed class UserActorSpecs : TestKit
         var first = await AttachAsync(user, TestIdentities.Tapr("c1"), outbox);
         var duplicateOutbox = new RecordingOutbox();
 
-        user.Tell(new UserProtocol.AttachConnection(TestIdentities.Tapr("c1"), duplicateOutbox, TestIdentities.Flow()));
+        user.Tell(new UserProtocol.AttachConnection(TestIdentities.Tapr("c1"), duplicateOutbox, TestIdentities.Flow()), TestActor);
 
         var failure = await ExpectMsgAsync<Status.Failure>();
         Assert.IsType<InvalidActorNameException>(failure.Cause);
-        first.Tell(ConnectionProtocol.Ping.Instance);
+        first.Tell(ConnectionProtocol.Ping.Instance, TestActor);
         await AwaitAssertAsync(() => Assert.Single(outbox.Sent));
         Assert.Empty(duplicateOutbox.Closes);
         await _registry.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
     }
 
     private IActorRef StartUser(string user) =>
-        Sys.ActorOf(UserActor.Props(user, _registry.Ref, _callbacks.Ref, NoDeadline, NoDeadline));
+        Sys.ActorOf(UserActor.Props(user, _registry.Ref, _callbacks.Ref, NoDeadline, NoDeadline, NullLogger<UserActor>.Instance));
 
     private async Task<IActorRef> AttachAsync(IActorRef user, ConnectionIdentity identity, IOutbox? outbox = null)
     {
-        user.Tell(new UserProtocol.AttachConnection(identity, outbox ?? new RecordingOutbox(), TestIdentities.Flow()));
+        user.Tell(new UserProtocol.AttachConnection(identity, outbox ?? new RecordingOutbox(), TestIdentities.Flow()), TestActor);
         return (await ExpectMsgAsync<UserProtocol.ConnectionAttached>()).Connection;
     }
 }

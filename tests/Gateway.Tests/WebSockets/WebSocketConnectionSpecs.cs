@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using Gateway.WebSockets;
+
+namespace Gateway.Tests.WebSockets;
+
+/// <summary>
+/// The read side of <see cref="WebSocketConnection"/> over in-memory pipes (issue 10, findings 1-3): memory
+/// follows received bytes and partial messages count in the inbound budget; after a close for a client error
+/// the loop reads on until the client's close frame (RFC 6455 §7.1.1); registered close codes are echoed.
+/// </summary>
+public sealed class WebSocketConnectionSpecs
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    private readonly Pipe _input = new();
+    private readonly Pipe _output = new();
+    private readonly InboundBudget _budget = new(1024 * 1024);
+    private readonly RecordingHandler _handler = new();
+
+    [Fact]
+    public async Task A_declared_length_is_not_allocated_the_bytes_received_are_counted_as_partial()
+    {
+        var run = Run(maxMessageBytes: 16 * 1024 * 1024);
+
+        await WriteAsync(Frame(0x81, new byte[1000], declaredLength: 10_000_000));
+        await WaitUntilAsync(() => _budget.Partial == 1000);
+
+        Assert.Equal(1000, _budget.Pending);
+        Assert.Equal(0, _budget.AwaitingApp);
+        Assert.True(_budget.HasRoom, "partial messages must not stop complete ones from being read");
+
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+        Assert.Equal(0, _budget.Pending);
+    }
+
+    [Fact]
+    public async Task A_message_that_arrives_in_pieces_is_delivered_whole_and_gives_its_budget_back()
+    {
+        var run = Run(maxMessageBytes: 1024 * 1024);
+        var payload = RandomNumberGenerator.GetBytes(300_000);
+        var frame = Frame(0x82, payload);
+
+        foreach (var chunk in frame.Chunk(7_000))
+        {
+            await WriteAsync(chunk);
+        }
+
+        var message = await _handler.Messages.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.Equal(payload, message);
+        Assert.Equal(0, _budget.Partial);
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task When_the_budget_is_all_partial_messages_a_growing_one_is_refused_with_1013()
+    {
+        var budget = new InboundBudget(10_000);
+        var run = Run(maxMessageBytes: 1024 * 1024, budget);
+        budget.AddPartial(10_000); // another connection's half-received message holds it all
+
+        await WriteAsync(Frame(0x81, new byte[5000], declaredLength: 100_000));
+        var close = await ReadCloseAsync();
+
+        Assert.Equal(1013, close);
+        await WriteAsync(new byte[95_000]); // the rest of the refused frame, skipped unbuffered
+        await WriteAsync(CloseFrame(1013));
+        await run.WaitAsync(Timeout);
+        Assert.Equal(10_000, budget.Pending);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_protocol_error_reading_goes_on_until_the_clients_close_frame(bool oversized)
+    {
+        var run = Run(maxMessageBytes: 1000);
+        var offending = oversized ? Frame(0x82, new byte[5000]) : Frame(0x81, "{}"u8.ToArray(), masked: false);
+
+        await WriteAsync([.. offending, .. Frame(0x82, new byte[70_000]), .. Frame(0x89, "p"u8.ToArray())]);
+        var close = await ReadCloseAsync();
+        await WriteAsync(Frame(0x82, new byte[70_000]));
+
+        Assert.Equal(oversized ? 1009 : 1002, close);
+        Assert.False(run.IsCompleted, "the read loop stopped before the client's close frame");
+        await WriteAsync(CloseFrame(close));
+        await run.WaitAsync(Timeout);
+        Assert.Equal([oversized ? 1009 : 1002], _handler.Closed);
+        Assert.Equal(0, _handler.Messages.Reader.Count);
+    }
+
+    [Theory]
+    [InlineData(1012)]
+    [InlineData(1013)]
+    [InlineData(1014)]
+    public async Task A_registered_close_code_is_echoed(int code)
+    {
+        var run = Run(maxMessageBytes: 1000);
+
+        await WriteAsync(CloseFrame(code));
+
+        Assert.Equal(code, await ReadCloseAsync());
+        await run.WaitAsync(Timeout);
+        Assert.Equal([code], _handler.Closed);
+    }
+
+    private Task Run(int maxMessageBytes, InboundBudget? budget = null)
+    {
+        var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, TimeSpan.FromSeconds(30));
+        var connection = new WebSocketConnection(_input.Reader, _output.Writer, static () => { }, settings, NullLogger.Instance);
+        return Task.Run(() => connection.RunAsync(_handler, new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
+    }
+
+    private async Task WriteAsync(byte[] bytes) => await _input.Writer.WriteAsync(bytes);
+
+    /// <summary>Reads the server's frames until a close frame; returns its code.</summary>
+    private async Task<int> ReadCloseAsync()
+    {
+        using var cancel = new CancellationTokenSource(Timeout);
+        while (true)
+        {
+            var result = await _output.Reader.ReadAsync(cancel.Token);
+            var buffer = result.Buffer;
+            while (WebSocketFrames.TryReadHeader(buffer, out var header) && buffer.Length >= header.HeaderLength + header.PayloadLength)
+            {
+                var payload = buffer.Slice(header.HeaderLength, header.PayloadLength).ToArray();
+                buffer = buffer.Slice(header.HeaderLength + header.PayloadLength);
+                if (header.Opcode == Opcode.Close)
+                {
+                    _output.Reader.AdvanceTo(buffer.Start);
+                    return BinaryPrimitives.ReadUInt16BigEndian(payload);
+                }
+            }
+
+            _output.Reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var cancel = new CancellationTokenSource(Timeout);
+        while (!condition())
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+    }
+
+    private static byte[] CloseFrame(int code)
+    {
+        var payload = new byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)code);
+        return Frame(0x88, payload);
+    }
+
+    private static byte[] Frame(byte first, byte[] payload, bool masked = true, long? declaredLength = null)
+    {
+        var length = declaredLength ?? payload.Length;
+        var header = new List<byte> { first };
+        var maskBit = masked ? 0x80 : 0;
+        if (length < 126)
+        {
+            header.Add((byte)(maskBit | (int)length));
+        }
+        else if (length <= ushort.MaxValue)
+        {
+            header.AddRange([(byte)(maskBit | 126), (byte)(length >> 8), (byte)length]);
+        }
+        else
+        {
+            header.Add((byte)(maskBit | 127));
+            for (var shift = 56; shift >= 0; shift -= 8)
+            {
+                header.Add((byte)(length >> shift));
+            }
+        }
+
+        var mask = masked ? RandomNumberGenerator.GetBytes(4) : [];
+        header.AddRange(mask);
+        return [.. header, .. payload.Select((b, i) => masked ? (byte)(b ^ mask[i & 3]) : b)];
+    }
+
+    private sealed class RecordingHandler : IInboundHandler
+    {
+        public System.Threading.Channels.Channel<byte[]> Messages { get; } = System.Threading.Channels.Channel.CreateUnbounded<byte[]>();
+
+        public List<int> Closed { get; } = [];
+
+        public void OnMessage(byte[] payload, bool isText) => Messages.Writer.TryWrite(payload);
+
+        public void OnHeartbeat()
+        {
+        }
+
+        public void OnClosed(int code, string reason)
+        {
+            lock (Closed)
+            {
+                Closed.Add(code);
+            }
+        }
+    }
+}

@@ -144,7 +144,7 @@ public static partial class GatewayServiceCollectionExtensions
             ("gateway_connection_limit", "Most concurrent WebSocket connections", limiter.MaxConnections),
             ("gateway_callbacks_pending", "Connection events waiting for the app", callbacks.PendingEvents),
             ("gateway_callbacks_in_flight", "Callback requests in flight", callbacks.InFlight),
-            ("gateway_inbound_pending_bytes", "Client bytes waiting for the app", runtime.InboundBudget.Pending),
+            ("gateway_inbound_pending_bytes", "Client bytes waiting for the app or in messages still arriving", runtime.InboundBudget.Pending),
         ]);
     }
 }

@@ -70,7 +70,9 @@ public sealed class InboundMemorySpecs(ITestOutputHelper output) : GatewaySpec(o
         var pending = await host.Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes");
 
         Assert.Contains(closes, c => c?.CloseCode == 1013);
-        Assert.True(pending <= Budget + (Senders * 64 * 1024), $"{pending} bytes of partial messages held under a budget of {Budget}");
+
+        // Each socket may overshoot by the one read it was granted last (the transport reads ahead up to 64 KiB).
+        Assert.True(pending <= Budget + (Senders * 128 * 1024), $"{pending} bytes of partial messages held under a budget of {Budget}");
         await using var client = await WsClient.ConnectAsync(host.Gateway.WebSocketUri(), UniqueUser("bystander"));
         await client.SendTextAsync("{\"event\":\"ping\"}");
         Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());

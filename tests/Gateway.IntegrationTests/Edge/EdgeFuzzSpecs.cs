@@ -29,7 +29,7 @@ public sealed class EdgeFuzzSpecs(ITestOutputHelper output) : GatewaySpec(output
                 .With("Limits", "CloseHandshakeTimeout", "00:00:01"),
             leanPath ? "fuzzed gateway (lean path)" : "fuzzed gateway (HTTP path)");
         var gateway = host.Gateway;
-        var rssBefore = await gateway.Admin.MetricAsync("process_resident_memory_bytes");
+        var rssBefore = gateway.ResidentBytes();
         await using var witness = await WsClient.ConnectAsync(gateway.WebSocketUri(), UniqueUser("witness"));
 
         var stop = Stopwatch.StartNew();
@@ -44,14 +44,14 @@ public sealed class EdgeFuzzSpecs(ITestOutputHelper output) : GatewaySpec(output
 
         var cases = (await Task.WhenAll(fuzzing)).Sum();
         Output.WriteLine($"{cases} fuzz connections, {served} witness pings answered");
-        var rssAfter = await gateway.Admin.MetricAsync("process_resident_memory_bytes");
+        var rssAfter = gateway.ResidentBytes();
         await using var newcomer = await WsClient.ConnectAsync(gateway.WebSocketUri(), UniqueUser("newcomer"));
         await newcomer.SendTextAsync("{\"event\":\"ping\"}");
 
         Assert.Equal("{\"event\":\"pong\"}", await newcomer.ReceiveTextAsync());
         Assert.False(gateway.HasExited, "the gateway process ended");
         Assert.True(cases > 50, $"only {cases} fuzz connections were made");
-        Assert.True(rssAfter - rssBefore < 160 * 1024 * 1024, $"resident memory grew from {rssBefore / 1048576:F0} MiB to {rssAfter / 1048576:F0} MiB");
+        Assert.True(rssAfter - rssBefore < 160 * 1024 * 1024, $"resident memory grew from {rssBefore / 1048576.0:F0} MiB to {rssAfter / 1048576.0:F0} MiB");
         Assert.DoesNotContain(gateway.Output.Lines, static l => l.Contains("crit:", StringComparison.Ordinal) || l.Contains("fail:", StringComparison.Ordinal));
     }
 

@@ -238,6 +238,21 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The process's resident set size in bytes, read from <c>/proc/&lt;pid&gt;/status</c> (<c>VmRSS</c>), independent of the gateway's own metrics.</summary>
+    public long ResidentBytes()
+    {
+        foreach (var line in File.ReadLines($"/proc/{ProcessId}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                var kib = line["VmRSS:".Length..].Trim().Split(' ')[0];
+                return long.Parse(kib, CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"No VmRSS for pid {ProcessId}");
+    }
+
     /// <summary>Sends SIGTERM (<c>kill -TERM &lt;pid&gt;</c>), the signal a container runtime sends to stop it.</summary>
     public async Task SignalTerminateAsync()
     {

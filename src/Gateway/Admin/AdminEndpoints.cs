@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
 using Gateway.Hosting;
@@ -182,9 +183,9 @@ public static partial class AdminEndpoints
     /// <summary><c>Bearer &lt;token&gt;</c>, or <c>Basic</c> credentials whose password is the token (the user name is ignored).</summary>
     private static bool HasToken(string authorization, string token)
     {
-        if (string.Equals(authorization, "Bearer " + token, StringComparison.Ordinal))
+        if (authorization.StartsWith("Bearer ", StringComparison.Ordinal))
         {
-            return true;
+            return SameSecret(authorization["Bearer ".Length..], token);
         }
 
         if (!authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
@@ -196,13 +197,17 @@ public static partial class AdminEndpoints
         {
             var credentials = Encoding.UTF8.GetString(Convert.FromBase64String(authorization["Basic ".Length..].Trim()));
             var colon = credentials.IndexOf(':', StringComparison.Ordinal);
-            return colon >= 0 && string.Equals(credentials[(colon + 1)..], token, StringComparison.Ordinal);
+            return colon >= 0 && SameSecret(credentials[(colon + 1)..], token);
         }
         catch (FormatException)
         {
             return false;
         }
     }
+
+    /// <summary>Compares in time independent of where the strings differ, so the token cannot be guessed byte by byte.</summary>
+    private static bool SameSecret(string given, string token) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(token));
 
     /// <summary>The request body, at most 4 MiB; null (and 413 written) above that.</summary>
     private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context)

@@ -7,6 +7,7 @@
   const api = { list: '/tapr/ws/conn/list', send: '/tapr/ws/conn/send', close: '/tapr/ws/conn/close' };
   const history = [];
   const maxPoints = 300;
+  const largeRegistry = 5000;
   let rows = [];
   let page = 0;
 
@@ -137,9 +138,10 @@
     }
     const styles = getComputedStyle(document.documentElement);
     const step = width / (maxPoints - 1);
-    for (const s of series) {
+    series.forEach((s, index) => {
       const values = history.map(s.key);
       const max = Math.max(1, ...values);
+      document.querySelector(`[data-max="${index}"]`).textContent = `(max ${formatNumber(Math.max(0, ...values))})`;
       g.strokeStyle = styles.getPropertyValue(s.color).trim();
       g.lineWidth = 2 * ratio;
       g.beginPath();
@@ -149,7 +151,7 @@
         if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
       });
       g.stroke();
-    }
+    });
   }
 
   // ----- connection table
@@ -241,6 +243,11 @@
     try {
       const { json } = await call(api.list);
       rows = flatten(json);
+      if (rows.length > largeRegistry && $('#auto-refresh').checked) {
+        // The list API returns every connection: do not pull a large registry every 5 s.
+        $('#auto-refresh').checked = false;
+        $('#conn-count').title = `auto refresh turned off above ${largeRegistry} connections`;
+      }
       render();
     } catch (error) {
       $('#conn-count').textContent = 'list failed: ' + error.message;

@@ -103,6 +103,23 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task PrometheusOpen_lets_a_scraper_in_without_the_token_and_keeps_the_admin_api_closed()
+    {
+        _own = await StartOwnGatewayAsync(
+            o => o.With("Admin", "Token", "observe-token").With("Telemetry", "PrometheusOpen", "true"),
+            "gateway with open metrics");
+
+        var metrics = await _own.Gateway.Admin.GetAsync("/metrics");
+        var list = await _own.Gateway.Admin.ListAsync();
+        var page = await _own.Gateway.Admin.GetAsync("/admin/");
+
+        Assert.Equal(HttpStatusCode.OK, metrics.Status);
+        Assert.Contains("gateway_connection_limit", metrics.Text, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, list.Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, page.Status);
+    }
+
+    [Fact]
     public async Task Metrics_and_the_admin_page_refuse_a_non_loopback_peer_as_the_admin_api_does()
     {
         var address = NetworkAddresses.NonLoopbackIPv4();

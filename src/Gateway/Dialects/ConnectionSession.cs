@@ -66,6 +66,7 @@ internal static partial class ConnectionSession
         var (identity, refusal) = dialect.Identify(request);
         if (identity is null)
         {
+            runtime.Metrics.ConnectionRejected("identity");
             return Refuse(transport.RefuseAsync(refusal, refusal == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Refused"));
         }
 
@@ -87,10 +88,10 @@ internal static partial class ConnectionSession
 
     private static async Task<Session?> UpgradeAndRegisterAsync(ConnectionIdentity identity, string key, string? subprotocol, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
     {
-        runtime.Metrics.ConnectionOpened();
-        var ended = () =>
+        var openedAt = runtime.Metrics.ConnectionOpened(identity.Dialect);
+        var ended = (int code) =>
         {
-            runtime.Metrics.ConnectionClosed();
+            runtime.Metrics.ConnectionClosed(identity.Dialect, code, openedAt);
             limiter.Release();
         };
 
@@ -102,7 +103,7 @@ internal static partial class ConnectionSession
         }
         catch
         {
-            ended();
+            ended(CloseCodes.Abnormal);
             throw;
         }
 

@@ -1,15 +1,20 @@
-# Multi-stage build: the SDK image publishes, the ASP.NET runtime image runs as a non-root user.
+# Multi-stage build: the SDK image publishes (ReadyToRun: precompiled for a faster start), the ASP.NET
+# runtime image runs it as a non-root user.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# Set by BuildKit (docker buildx --platform linux/arm64); amd64 otherwise.
+ARG TARGETARCH
 WORKDIR /source
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/ src/
-RUN dotnet publish src/Gateway/Gateway.csproj -c Release -o /app --no-self-contained
+RUN rid="linux-$([ "$TARGETARCH" = "arm64" ] && echo arm64 || echo x64)" \
+ && dotnet publish src/Gateway/Gateway.csproj -c Release -o /app -r "$rid" --no-self-contained -p:PublishReadyToRun=true
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app ./
 # The runtime image's built-in unprivileged user.
 USER $APP_UID
+# Plain text logs; for a log pipeline set Logging__Console__FormatterName=json (docs/operations.md).
 ENV ASPNETCORE_URLS=http://0.0.0.0:40010 \
     DOTNET_gcServer=0
 EXPOSE 40010

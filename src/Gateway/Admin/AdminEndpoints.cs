@@ -1,7 +1,8 @@
+using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using Akka.Actor;
-using Akka.Hosting;
-using Gateway.Callbacks;
 using Gateway.Hosting;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Http.Features;
@@ -10,41 +11,92 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Admin;
 
 /// <summary>
-/// The admin API (<c>/tapr/ws/conn/*</c>) and <c>/metrics</c>: each handler reads the body, asks the
-/// registry, and writes the reply's exact bytes. Only loopback peers are answered unless
-/// <c>Gateway:Admin:AllowRemote</c>; a configured token or admin port is enforced first.
+/// The admin API (<c>/tapr/ws/conn/*</c>), the admin page (<c>/admin/</c>, its live feed
+/// <c>/admin/feed</c>) and the Prometheus scrape endpoint (<c>/metrics</c>): each API handler reads the
+/// body, asks the registry, and writes the reply's exact bytes. Only loopback peers are answered unless
+/// <c>Gateway:Admin:AllowRemote</c>; a configured admin port, then the peer, then the token (Bearer, or
+/// Basic with the token as password so a browser can prompt for it) are checked, in that order.
 /// </summary>
 public static partial class AdminEndpoints
 {
     private const int MaxBodyBytes = 4 * 1024 * 1024;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Maps <c>send</c>, <c>close</c>, <c>list</c>, <c>debug</c> and <c>/metrics</c>.</summary>
+    /// <summary>Maps <c>send</c>, <c>close</c>, <c>list</c>, <c>debug</c>, the admin page and its feed, and <c>/metrics</c>.</summary>
     public static WebApplication MapAdmin(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var admin = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Admin;
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+        var admin = options.Admin;
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
-        var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
+        var tracing = app.Services.GetRequiredService<GatewayTracing>();
 
         var group = app.MapGroup(string.Empty).AddEndpointFilter(async (invocation, next) =>
-            await AuthorizeAsync(invocation.HttpContext, admin).ConfigureAwait(false) ? await next(invocation).ConfigureAwait(false) : Results.Empty);
-
-        group.MapPost("/tapr/ws/conn/send", context => SendAsync(context, runtime));
-        group.MapPost("/tapr/ws/conn/close", context => CloseAsync(context, runtime, admin));
-        group.MapGet("/tapr/ws/conn/list", context => ListAsync(context, runtime));
-        group.MapPost("/tapr/ws/conn/debug", context => WriteJsonAsync(context, AdminResponses.Success));
-        group.MapGet("/metrics", async context =>
         {
-            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            var callbacks = context.RequestServices.GetRequiredService<IRequiredActor<CallbackActor>>().ActorRef;
-            await context.Response.WriteAsync(await GatewayServiceCollectionExtensions.RenderMetricsAsync(runtime, callbacks, limiter).ConfigureAwait(false)).ConfigureAwait(false);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                return await AuthorizeAsync(invocation.HttpContext, admin).ConfigureAwait(false) ? await next(invocation).ConfigureAwait(false) : Results.Empty;
+            }
+            finally
+            {
+                // The API's routes only: the page's feed lasts as long as its viewer.
+                if (invocation.HttpContext.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } route } && route.StartsWith("/tapr/", StringComparison.Ordinal))
+                {
+                    runtime.Metrics.AdminRequest(route, Stopwatch.GetElapsedTime(started).TotalSeconds);
+                }
+            }
         });
+
+        group.MapPost("/tapr/ws/conn/send", context => SendAsync(context, runtime, tracing));
+        group.MapPost("/tapr/ws/conn/close", context => CloseAsync(context, runtime, tracing, admin));
+        group.MapGet("/tapr/ws/conn/list", context => ListAsync(context, runtime, tracing));
+        group.MapPost("/tapr/ws/conn/debug", context => WriteJsonAsync(context, AdminResponses.Success));
+
+        if (admin.Page)
+        {
+            var feed = app.Services.GetRequiredService<LiveFeed>();
+            var page = AdminPage.Load();
+
+            // Routing ignores a trailing slash: this serves "/admin/" and redirects "/admin" there, for the page's relative links.
+            group.MapGet("/admin", context =>
+            {
+                if (context.Request.Path.Value?.EndsWith('/') == true)
+                {
+                    return page.ServeAsync(context, null);
+                }
+
+                context.Response.Redirect("/admin/");
+                return Task.CompletedTask;
+            });
+            group.MapGet("/admin/feed", context => feed.ServeAsync(context));
+            group.MapGet("/admin/{*file}", context => page.ServeAsync(context, context.Request.RouteValues["file"] as string));
+        }
+
+        if (!string.IsNullOrEmpty(options.Telemetry.PrometheusPath))
+        {
+            // OpenTelemetry's exporter renders the text; the access rule runs first in its branch.
+            app.MapPrometheusScrapingEndpoint(
+                options.Telemetry.PrometheusPath,
+                meterProvider: null,
+                configureBranchedPipeline: options.Telemetry.PrometheusOpen
+                    ? null
+                    : branch => branch.Use(async (context, next) =>
+                    {
+                        if (await AuthorizeAsync(context, admin).ConfigureAwait(false))
+                        {
+                            await next(context).ConfigureAwait(false);
+                        }
+                    }),
+                optionsName: null);
+        }
+
         return app;
     }
 
-    private static async Task SendAsync(HttpContext context, GatewayRuntime runtime)
+    private static async Task SendAsync(HttpContext context, GatewayRuntime runtime, GatewayTracing tracing)
     {
+        using var span = tracing.StartAdmin("send", context.Request);
         if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body)
         {
             return;
@@ -53,17 +105,22 @@ public static partial class AdminEndpoints
         var (filter, message, error) = AdminRequests.ParseSend(body);
         if (error is not null)
         {
+            Failed(span, error);
             await WriteJsonAsync(context, AdminResponses.Error(400, error)).ConfigureAwait(false);
             return;
         }
 
         var receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
-        runtime.Metrics.MessagesOut(receipt.Enqueued);
+        runtime.Metrics.Sent(receipt.Matched, receipt.Enqueued, receipt.Dropped);
+        span?.SetTag("gateway.send.matched", receipt.Matched);
+        span?.SetTag("gateway.send.enqueued", receipt.Enqueued);
+        span?.SetTag("gateway.send.dropped", receipt.Dropped);
         await WriteJsonAsync(context, AdminResponses.Receipt(receipt)).ConfigureAwait(false);
     }
 
-    private static async Task CloseAsync(HttpContext context, GatewayRuntime runtime, AdminOptions admin)
+    private static async Task CloseAsync(HttpContext context, GatewayRuntime runtime, GatewayTracing tracing, AdminOptions admin)
     {
+        using var span = tracing.StartAdmin("close", context.Request);
         if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body)
         {
             return;
@@ -72,19 +129,26 @@ public static partial class AdminEndpoints
         var (filter, code, reason, error) = AdminRequests.ParseClose(body, admin.CloseAllOnEmptyFilter);
         if (error is not null)
         {
+            Failed(span, error);
             await WriteJsonAsync(context, AdminResponses.Error(400, error)).ConfigureAwait(false);
             return;
         }
 
-        await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        var closed = await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        span?.SetTag("gateway.close.matched", closed.Count);
+        span?.SetTag("gateway.close.code", code);
         await WriteJsonAsync(context, AdminResponses.Success).ConfigureAwait(false);
     }
 
-    private static async Task ListAsync(HttpContext context, GatewayRuntime runtime)
+    private static async Task ListAsync(HttpContext context, GatewayRuntime runtime, GatewayTracing tracing)
     {
+        using var span = tracing.StartAdmin("list", context.Request);
         var list = await runtime.Registry.Ask<RegistryProtocol.ConnectionList>(RegistryProtocol.GetConnections.Instance, AskTimeout).ConfigureAwait(false);
+        span?.SetTag("gateway.list.users", list.Users.Count);
         await WriteJsonAsync(context, AdminResponses.List(list)).ConfigureAwait(false);
     }
+
+    private static void Failed(Activity? span, string error) => span?.SetStatus(ActivityStatusCode.Error, error);
 
     private static async Task<bool> AuthorizeAsync(HttpContext context, AdminOptions admin)
     {
@@ -103,16 +167,47 @@ public static partial class AdminEndpoints
             return false;
         }
 
-        if (!string.IsNullOrEmpty(admin.Token)
-            && !string.Equals(context.Request.Headers.Authorization.ToString(), "Bearer " + admin.Token, StringComparison.Ordinal))
+        if (!string.IsNullOrEmpty(admin.Token) && !HasToken(context.Request.Headers.Authorization.ToString(), admin.Token))
         {
-            context.Response.Headers.WWWAuthenticate = "Bearer";
+            // A browser asks for Basic credentials (any user name, the token as password) on the page.
+            context.Response.Headers.WWWAuthenticate = context.Request.Path.StartsWithSegments("/admin")
+                ? "Basic realm=\"gateway admin\", charset=\"UTF-8\""
+                : "Bearer";
             await WriteJsonAsync(context, AdminResponses.Error(401, "missing or wrong admin token"), StatusCodes.Status401Unauthorized).ConfigureAwait(false);
             return false;
         }
 
         return true;
     }
+
+    /// <summary><c>Bearer &lt;token&gt;</c>, or <c>Basic</c> credentials whose password is the token (the user name is ignored).</summary>
+    private static bool HasToken(string authorization, string token)
+    {
+        if (authorization.StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            return SameSecret(authorization["Bearer ".Length..], token);
+        }
+
+        if (!authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        try
+        {
+            var credentials = Encoding.UTF8.GetString(Convert.FromBase64String(authorization["Basic ".Length..].Trim()));
+            var colon = credentials.IndexOf(':', StringComparison.Ordinal);
+            return colon >= 0 && SameSecret(credentials[(colon + 1)..], token);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Compares in time independent of where the strings differ, so the token cannot be guessed byte by byte.</summary>
+    private static bool SameSecret(string given, string token) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(token));
 
     /// <summary>The request body, at most 4 MiB; null (and 413 written) above that.</summary>
     private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context)

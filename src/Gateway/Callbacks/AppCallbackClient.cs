@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using Gateway.Hosting;
 
 namespace Gateway.Callbacks;
 
@@ -28,17 +30,23 @@ internal interface IAppCallbackClient
     Task<CallbackResult> PostAsync(byte[] body, string cookie, bool readBody, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
-/// <inheritdoc/>
+/// <summary>
+/// Sends callbacks to the app over a pooled keep-alive HTTP client. Each attempt is measured
+/// (<c>gateway.callback.duration</c>, <c>gateway.callback.active_requests</c>) and carries the W3C
+/// <c>traceparent</c> of <see cref="Activity.Current"/>, the delivery span, when there is one.
+/// </summary>
 internal sealed class AppCallbackClient : IAppCallbackClient, IDisposable
 {
     private const int MaxResponseBytes = 4 * 1024 * 1024;
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
     private readonly HttpClient _client;
+    private readonly GatewayMetrics? _metrics;
 
-    public AppCallbackClient(Uri? target, int maxConnections)
+    public AppCallbackClient(Uri? target, int maxConnections, GatewayMetrics? metrics = null)
     {
         Target = target;
+        _metrics = metrics;
         _client = new HttpClient(new SocketsHttpHandler
         {
             // The Cookie header is the client's, forwarded as is: no cookie container of our own.
@@ -49,6 +57,9 @@ internal sealed class AppCallbackClient : IAppCallbackClient, IDisposable
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             ConnectTimeout = TimeSpan.FromSeconds(2),
+
+            // The traceparent is the delivery span's, set below; the handler adds none of its own.
+            ActivityHeadersPropagator = null,
         })
         {
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
@@ -71,14 +82,48 @@ internal sealed class AppCallbackClient : IAppCallbackClient, IDisposable
         };
         request.Content.Headers.ContentType = Json;
         request.Headers.TryAddWithoutValidation("Cookie", cookie);
+        if (Activity.Current is { } delivery)
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", delivery.Id);
+            if (!string.IsNullOrEmpty(delivery.TraceStateString))
+            {
+                request.Headers.TryAddWithoutValidation("tracestate", delivery.TraceStateString);
+            }
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        _metrics?.CallbackStarted();
+        CallbackResult? result = null;
         try
         {
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, attempt.Token).ConfigureAwait(false);
+            result = await SendAsync(request, readBody, timeout, attempt.Token, cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            _metrics?.CallbackEnded(
+                result?.Outcome switch
+                {
+                    CallbackOutcome.Delivered => "delivered",
+                    CallbackOutcome.Rejected => "rejected",
+                    CallbackOutcome.Transient => "transient",
+                    _ => "cancelled",
+                },
+                result?.Status ?? 0,
+                Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private async Task<CallbackResult> SendAsync(HttpRequestMessage request, bool readBody, TimeSpan timeout, CancellationToken attemptToken, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, attemptToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             byte[]? responseBody = null;
             if (readBody && status < 300)
             {
-                responseBody = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
+                responseBody = await response.Content.ReadAsByteArrayAsync(attemptToken).ConfigureAwait(false);
             }
 
             return status switch

@@ -36,6 +36,8 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
     private readonly IAppCallbackClient _client;
     private readonly CallbackSettings _settings;
     private readonly ILogger _log;
+    private readonly GatewayMetrics? _metrics;
+    private readonly GatewayTracing? _tracing;
     private readonly Dictionary<ConnectionId, EventStream> _streams = [];
     private readonly List<IActorRef> _drainWaiters = [];
     private Channel<Delivery>? _deliveries;
@@ -45,11 +47,15 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
     /// <param name="client">Posts one callback body to the app.</param>
     /// <param name="settings">Timeouts, retry backoff and parallelism.</param>
     /// <param name="log">Where retries and refusals are logged.</param>
-    internal CallbackActor(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log)
+    /// <param name="metrics">Counts the backlog and retries (<c>gateway.callback.*</c>); none when null.</param>
+    /// <param name="tracing">Starts a span per delivery, with an event per attempt; none when null.</param>
+    internal CallbackActor(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log, GatewayMetrics? metrics = null, GatewayTracing? tracing = null)
     {
         _client = client;
         _settings = settings;
         _log = log;
+        _metrics = metrics;
+        _tracing = tracing;
 
         Receive<CallbackEvent>(HandleEvent);
         Receive<Attempted>(HandleAttempted);
@@ -66,8 +72,8 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
     /// <summary>Retry and walker-deadline timers, keyed by their stream and event; cancelled when the actor stops.</summary>
     public ITimerScheduler Timers { get; set; } = null!;
 
-    internal static Props Props(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log) =>
-        ActorFactory<CallbackActor>.Props(() => new CallbackActor(client, settings, log));
+    internal static Props Props(IAppCallbackClient client, CallbackSettings settings, ILogger<CallbackActor> log, GatewayMetrics? metrics = null, GatewayTracing? tracing = null) =>
+        ActorFactory<CallbackActor>.Props(() => new CallbackActor(client, settings, log, metrics, tracing));
 
     protected override void PreStart()
     {
@@ -108,7 +114,7 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
 
         var pending = new PendingEvent(callbackEvent, Stopwatch.GetTimestamp());
         stream.Events.Enqueue(pending);
-        _pending++;
+        Backlog(1);
         if (callbackEvent is WalkerReceived { ReplyTo: not null } walker)
         {
             // The client's wait is bounded from now, including any time behind the connection's earlier events.
@@ -144,7 +150,7 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
         while (stream.Events.TryPeek(out var head) && head.Completed)
         {
             stream.Events.Dequeue();
-            _pending--;
+            Backlog(-1);
         }
 
         if (stream.Events.Count == 0)
@@ -166,12 +172,13 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
             // whose state is every other connection's queue.
             Log.Unencodable(_log, exception, stream.Id.Value, Action(callbackEvent));
             stream.Events.Dequeue();
-            _pending--;
+            Backlog(-1);
             Complete(callbackEvent, new CallbackResult(CallbackOutcome.Rejected, 0, "the event could not be encoded"));
             Pump(stream);
             return;
         }
 
+        pending.Trace ??= _tracing?.StartCallback(Action(callbackEvent), stream.Id.Value);
         var walker = callbackEvent as WalkerReceived;
         var deadline = walker?.ReplyTo is not null ? pending.QueuedAt + (long)(walker.Timeout.TotalSeconds * Stopwatch.Frequency) : (long?)null;
         stream.Dispatched = pending;
@@ -195,6 +202,8 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
         Interlocked.Increment(ref _inFlight);
         try
         {
+            // The client sends the delivery span's traceparent; this flows only into the attempt.
+            Activity.Current = delivery.Event.Trace;
             var result = await _client.PostAsync(delivery.Body, delivery.Cookie, readBody: delivery.Deadline is not null, timeout, CancellationToken.None).ConfigureAwait(false);
             return new Attempted(delivery.Stream, delivery.Event, result);
         }
@@ -216,8 +225,11 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
         stream.Dispatched = null;
 
         var isReplyingWalker = pending.Event is WalkerReceived { ReplyTo: not null };
-        if (result.Outcome == CallbackOutcome.Transient && !isReplyingWalker)
+        var retrying = result.Outcome == CallbackOutcome.Transient && !isReplyingWalker;
+        TraceAttempt(pending, result, stream.Attempts + 1, retrying);
+        if (retrying)
         {
+            _metrics?.CallbackRetry();
             stream.Attempts++;
             if (stream.Attempts == 1 || stream.Attempts % 10 == 0)
             {
@@ -236,7 +248,7 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
 
             stream.Attempts = 0;
             stream.Events.Dequeue();
-            _pending--;
+            Backlog(-1);
             pending.Completed = true;
             if (isReplyingWalker)
             {
@@ -256,6 +268,44 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
         }
 
         NotifyIfDrained();
+    }
+
+    private void Backlog(int delta)
+    {
+        _pending += delta;
+        _metrics?.CallbacksPending(delta);
+    }
+
+    /// <summary>Adds the attempt to the delivery span, and ends the span once the event is done with.</summary>
+    private static void TraceAttempt(PendingEvent pending, CallbackResult result, int attempt, bool retrying)
+    {
+        if (pending.Trace is not { } trace)
+        {
+            return;
+        }
+
+        trace.AddEvent(new ActivityEvent("gateway.callback.attempt", tags: new ActivityTagsCollection
+        {
+            ["gateway.callback.attempt"] = attempt,
+            ["gateway.callback.outcome"] = result.Outcome.ToString(),
+            ["http.response.status_code"] = result.Status,
+            ["gateway.callback.reason"] = result.Reason,
+        }));
+        if (retrying)
+        {
+            return;
+        }
+
+        trace.SetTag("gateway.callback.attempts", attempt);
+        trace.SetTag("gateway.callback.outcome", result.Outcome.ToString());
+        if (result.Status > 0)
+        {
+            trace.SetTag("http.response.status_code", result.Status);
+        }
+
+        trace.SetStatus(result.Outcome == CallbackOutcome.Delivered ? ActivityStatusCode.Ok : ActivityStatusCode.Error, result.Outcome == CallbackOutcome.Delivered ? null : result.Reason);
+        trace.Stop();
+        pending.Trace = null;
     }
 
     private void HandleRetryDue(EventStream stream)
@@ -350,6 +400,9 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
         public long QueuedAt { get; } = queuedAt;
 
         public byte[]? Body { get; set; }
+
+        /// <summary>The delivery span, from the first attempt until the event is done with; null when not traced.</summary>
+        public Activity? Trace { get; set; }
 
         /// <summary>True once its outcome is known (delivered, refused, or a walker that expired while queued).</summary>
         public bool Completed { get; set; }

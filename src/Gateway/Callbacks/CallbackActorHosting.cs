@@ -17,7 +17,12 @@ internal static class CallbackActorHosting
             var callback = resolver.GetService<IOptions<GatewayOptions>>().Value.Callback;
             var settings = new CallbackSettings(callback.Timeout, callback.RetryBaseDelay, callback.RetryMaxDelay, callback.MaxConcurrency);
             var actor = system.ActorOf(
-                CallbackActor.Props(resolver.GetService<IAppCallbackClient>(), settings, resolver.GetService<ILogger<CallbackActor>>()),
+                CallbackActor.Props(
+                    resolver.GetService<IAppCallbackClient>(),
+                    settings,
+                    resolver.GetService<ILogger<CallbackActor>>(),
+                    resolver.GetService<GatewayMetrics>(),
+                    resolver.GetService<GatewayTracing>()),
                 "callbacks");
             registry.Register<CallbackActor>(actor);
         });

@@ -75,6 +75,7 @@ internal static partial class ConnectionSession
         if (refusal is null && !dialect.Origins.IsAllowed(request["Origin"]))
         {
             // Before the upgrade and before identifying anyone: a foreign page must not ride on the victim's cookie.
+            runtime.Metrics.ConnectionRejected("origin");
             refusal = new HandshakeRefusal(StatusCodes.Status403Forbidden, "Origin not allowed", []);
         }
 
@@ -87,6 +88,7 @@ internal static partial class ConnectionSession
         var (identity, status) = dialect.Identify(request);
         if (identity is null)
         {
+            runtime.Metrics.ConnectionRejected("identity");
             return Refuse(transport.RefuseAsync(status, status == StatusCodes.Status401Unauthorized ? "Unauthorized" : "Refused"));
         }
 
@@ -108,10 +110,10 @@ internal static partial class ConnectionSession
 
     private static async Task<Session?> UpgradeAndRegisterAsync(ConnectionIdentity identity, string key, string? subprotocol, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
     {
-        runtime.Metrics.ConnectionOpened();
-        var ended = () =>
+        var openedAt = runtime.Metrics.ConnectionOpened(identity.Dialect);
+        var ended = (int code) =>
         {
-            runtime.Metrics.ConnectionClosed();
+            runtime.Metrics.ConnectionClosed(identity.Dialect, code, openedAt);
             limiter.Release();
         };
 
@@ -123,7 +125,7 @@ internal static partial class ConnectionSession
         }
         catch
         {
-            ended();
+            ended(CloseCodes.Abnormal);
             throw;
         }
 

@@ -28,9 +28,11 @@ internal static class AkkaSetup
             builder.AddHocon(overrides, HoconAddMode.Prepend);
         }
 
+        // The logger configuration writes its own akka.loglevel: take an operator's level over to it.
+        var level = overrides["Loglevel"] is { Length: > 0 } name ? Akka.Event.Logging.LogLevelFor(name.ToUpperInvariant()) : Akka.Event.LogLevel.InfoLevel;
         return builder.ConfigureLoggers(loggers =>
         {
-            loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+            loggers.LogLevel = level;
             loggers.ClearLoggers();
             loggers.AddLoggerFactory();
         });

@@ -43,10 +43,10 @@ internal sealed partial class ConnectionLimiter
 
     /// <summary>
     /// Descriptors the runtime may still open after the limit is computed (assemblies load lazily, each held
-    /// open twice; the actor system starts later and loads Akka's: measured 85 from start-up to the first
-    /// connection served).
+    /// open twice; the actor system and the telemetry exporters start later and load theirs: measured 121
+    /// from start-up to the first connection served, metrics scraped and connections listed).
     /// </summary>
-    public const int RuntimeGrowth = 128;
+    public const int RuntimeGrowth = 160;
 
     /// <summary>
     /// The app-callback connections to reserve: the configured pool, but under a small open-file limit at

@@ -1,80 +1,265 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Globalization;
-using System.Text;
+using Gateway.Connections;
 
 namespace Gateway.Hosting;
 
 /// <summary>
-/// The gateway's counters, published on the <c>Gateway</c> meter (for dotnet-counters and
-/// OpenTelemetry) and rendered in Prometheus text format at <c>/metrics</c>.
+/// The gateway's instruments on the <c>Gateway</c> meter, named in OpenTelemetry's semantic-convention
+/// style (<c>gateway.connection.duration</c>, unit <c>s</c>) as ASP.NET Core's <c>kestrel.*</c> meters are.
+/// Exported by OpenTelemetry (Prometheus at <c>/metrics</c>, OTLP when configured) and readable with
+/// <c>dotnet-counters monitor -n Gateway --counters Gateway</c>. Recording with no listener costs a
+/// flag check. A few running totals are also kept here for the admin page's live figures.
 /// </summary>
+/// <remarks>Attributes: <c>gateway.dialect</c> (<c>tapr</c>, <c>jac</c>), <c>gateway.close.code</c> (the
+/// WebSocket close code, PROTOCOL.md §6), <c>gateway.rejection.reason</c> (<c>limit</c>, <c>shutdown</c>,
+/// <c>identity</c>), <c>gateway.callback.outcome</c> (<c>delivered</c>, <c>rejected</c>, <c>transient</c>),
+/// <c>http.route</c> (admin routes).</remarks>
 internal sealed class GatewayMetrics : IDisposable
 {
+    /// <summary>The meter's name: what an OpenTelemetry <c>AddMeter</c> or dotnet-counters subscribes to.</summary>
     public const string MeterName = "Gateway";
 
-    private readonly Meter _meter = new(MeterName);
+    private static readonly KeyValuePair<string, object?> Tapr = new("gateway.dialect", "tapr");
+    private static readonly KeyValuePair<string, object?> Jac = new("gateway.dialect", "jac");
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly UpDownCounter<long> _active;
+    private readonly Counter<long> _opened;
+    private readonly Counter<long> _closed;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _slowConsumers;
+    private readonly Counter<long> _received;
+    private readonly Counter<long> _sent;
+    private readonly Counter<long> _dropped;
+    private readonly Histogram<long> _fanout;
+    private readonly Histogram<double> _queueDelay;
+    private readonly Histogram<double> _callbackDuration;
+    private readonly UpDownCounter<long> _callbackActive;
+    private readonly Counter<long> _callbackRetries;
+    private readonly UpDownCounter<long> _callbackPending;
+    private readonly Histogram<double> _adminDuration;
+    private readonly ConcurrentDictionary<int, long> _closedByCode = new();
+
     private long _connectionsOpened;
     private long _connectionsClosed;
     private long _rejectedLimit;
-    private long _rejectedShutdown;
+    private long _rejectedOther;
     private long _messagesIn;
     private long _messagesOut;
-    private long _slowConsumers;
+    private long _slowConsumerCount;
+    private long _callbacksPending;
+    private long _callbacksInFlight;
+    private long _callbackRetryCount;
+    private Func<long>? _inboundPendingBytes;
+    private Func<long>? _connectionLimit;
+    private Func<long>? _users;
 
-    public GatewayMetrics()
+    /// <param name="meterFactory">The host's meter factory (ASP.NET Core registers one); without it, a meter of our own.</param>
+    public GatewayMetrics(IMeterFactory? meterFactory = null)
     {
-        _meter.CreateObservableUpDownCounter("gateway.connections", () => ConnectionsCurrent, description: "Open WebSocket connections");
-        _meter.CreateObservableCounter("gateway.connections.opened", () => Volatile.Read(ref _connectionsOpened));
-        _meter.CreateObservableCounter("gateway.connections.rejected", () => new[]
-        {
-            new Measurement<long>(Volatile.Read(ref _rejectedLimit), new KeyValuePair<string, object?>("reason", "limit")),
-            new Measurement<long>(Volatile.Read(ref _rejectedShutdown), new KeyValuePair<string, object?>("reason", "shutdown")),
-        });
-        _meter.CreateObservableCounter("gateway.messages.in", () => Volatile.Read(ref _messagesIn));
-        _meter.CreateObservableCounter("gateway.messages.out", () => Volatile.Read(ref _messagesOut));
-        _meter.CreateObservableCounter("gateway.slow_consumers", () => Volatile.Read(ref _slowConsumers));
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+
+        _active = _meter.CreateUpDownCounter<long>("gateway.connection.active", "{connection}", "Open WebSocket connections.");
+        _opened = _meter.CreateCounter<long>("gateway.connection.opened", "{connection}", "WebSocket connections upgraded.");
+        _closed = _meter.CreateCounter<long>("gateway.connection.closed", "{connection}", "WebSocket connections ended, by close code (1006: lost).");
+        _duration = _meter.CreateHistogram(
+            "gateway.connection.duration",
+            "s",
+            "How long WebSocket connections stayed open, by close code.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
+        _rejected = _meter.CreateCounter<long>("gateway.connection.rejected", "{connection}", "Upgrades refused before the socket opened, by reason.");
+        _slowConsumers = _meter.CreateCounter<long>("gateway.connection.slow_consumer", "{connection}", "Clients closed with 4001 because their outbound queue overflowed.");
+        _received = _meter.CreateCounter<long>("gateway.message.received", "{message}", "Data messages received from clients (TAPR pings included).");
+        _sent = _meter.CreateCounter<long>("gateway.message.sent", "{message}", "Messages queued to clients by admin sends.");
+        _dropped = _meter.CreateCounter<long>("gateway.message.dropped", "{message}", "Messages an admin send matched but could not queue (slow consumer or closing).");
+        _fanout = _meter.CreateHistogram<long>(
+            "gateway.send.fanout",
+            "{connection}",
+            "Connections matched by one admin send.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000] });
+        _queueDelay = _meter.CreateHistogram(
+            "gateway.outbound.queue_delay",
+            "s",
+            "Time a queued message waited in a connection's outbound queue before it was written (a message that finds nothing queued is written at once and not recorded).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] });
+        _callbackDuration = _meter.CreateHistogram(
+            "gateway.callback.duration",
+            "s",
+            "Duration of one callback attempt to the app, by outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+        _callbackActive = _meter.CreateUpDownCounter<long>("gateway.callback.active_requests", "{request}", "Callback requests in flight to the app.");
+        _callbackRetries = _meter.CreateCounter<long>("gateway.callback.retries", "{retry}", "Callback attempts that failed transiently and were scheduled again.");
+        _callbackPending = _meter.CreateUpDownCounter<long>("gateway.callback.pending", "{event}", "Connection events queued for the app and not yet delivered (the backlog).");
+        _adminDuration = _meter.CreateHistogram(
+            "gateway.admin.request.duration",
+            "s",
+            "Duration of admin API requests, by route.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] });
+        _meter.CreateObservableUpDownCounter("gateway.inbound.pending", () => _inboundPendingBytes?.Invoke() ?? 0, "By", "Client bytes read and held until the app has taken them (backpressure), plus bytes of messages still arriving.");
+        _meter.CreateObservableGauge("gateway.connection.limit", () => _connectionLimit?.Invoke() ?? 0, "{connection}", "Most concurrent WebSocket connections admitted.");
+        _meter.CreateObservableGauge("gateway.user.active", () => _users?.Invoke() ?? 0, "{user}", "Users with at least one open connection (sampled once a second).");
     }
 
+    /// <summary>Open connections: opened minus closed, all dialects.</summary>
     public long ConnectionsCurrent => Volatile.Read(ref _connectionsOpened) - Volatile.Read(ref _connectionsClosed);
 
     /// <summary>Connects plus disconnects so far.</summary>
     public long Churn => Volatile.Read(ref _connectionsOpened) + Volatile.Read(ref _connectionsClosed);
 
-    public void ConnectionOpened() => Interlocked.Increment(ref _connectionsOpened);
+    /// <summary>Running totals for the admin page.</summary>
+    public Totals Snapshot() => new(
+        Volatile.Read(ref _connectionsOpened),
+        Volatile.Read(ref _connectionsClosed),
+        Volatile.Read(ref _rejectedLimit),
+        Volatile.Read(ref _rejectedOther),
+        Volatile.Read(ref _messagesIn),
+        Volatile.Read(ref _messagesOut),
+        Volatile.Read(ref _slowConsumerCount),
+        Volatile.Read(ref _callbacksPending),
+        Volatile.Read(ref _callbacksInFlight),
+        Volatile.Read(ref _callbackRetryCount),
+        _inboundPendingBytes?.Invoke() ?? 0);
 
-    public void ConnectionClosed() => Interlocked.Increment(ref _connectionsClosed);
+    /// <summary>Connections ended so far, by close code, in code order.</summary>
+    public IReadOnlyList<(int Code, long Count)> ClosedByCode() =>
+        [.. _closedByCode.OrderBy(pair => pair.Key).Select(pair => (Code: pair.Key, Count: pair.Value))];
 
-    public void ConnectionRejected(string reason) =>
-        Interlocked.Increment(ref reason == "limit" ? ref _rejectedLimit : ref _rejectedShutdown);
-
-    public void MessageIn() => Interlocked.Increment(ref _messagesIn);
-
-    public void MessagesOut(int count) => Interlocked.Add(ref _messagesOut, count);
-
-    public void SlowConsumer() => Interlocked.Increment(ref _slowConsumers);
-
-    /// <summary>The Prometheus text exposition of the counters, plus the given gauges.</summary>
-    public string RenderPrometheus(IEnumerable<(string Name, string Help, double Value)> gauges)
+    /// <summary>Connects the observable instruments to their sources (called once at start-up).</summary>
+    public void Observe(Func<long> inboundPendingBytes, Func<long> connectionLimit, Func<long> users)
     {
-        var text = new StringBuilder();
-        Counter(text, "gateway_connections_opened_total", "WebSocket connections accepted", Volatile.Read(ref _connectionsOpened));
-        Counter(text, "gateway_connections_closed_total", "WebSocket connections ended", Volatile.Read(ref _connectionsClosed));
-        text.Append("# HELP gateway_connections_rejected_total WebSocket connections refused before the upgrade\n# TYPE gateway_connections_rejected_total counter\n");
-        text.Append(CultureInfo.InvariantCulture, $"gateway_connections_rejected_total{{reason=\"limit\"}} {Volatile.Read(ref _rejectedLimit)}\n");
-        text.Append(CultureInfo.InvariantCulture, $"gateway_connections_rejected_total{{reason=\"shutdown\"}} {Volatile.Read(ref _rejectedShutdown)}\n");
-        Counter(text, "gateway_messages_in_total", "Messages received from clients", Volatile.Read(ref _messagesIn));
-        Counter(text, "gateway_messages_out_total", "Messages queued to clients by sends", Volatile.Read(ref _messagesOut));
-        Counter(text, "gateway_slow_consumers_total", "Clients closed with 4001 for not reading", Volatile.Read(ref _slowConsumers));
-        foreach (var (name, help, value) in gauges)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
-        }
-
-        return text.ToString();
+        _inboundPendingBytes = inboundPendingBytes;
+        _connectionLimit = connectionLimit;
+        _users = users;
     }
 
-    public void Dispose() => _meter.Dispose();
+    /// <summary>A socket was upgraded; returns the timestamp <see cref="ConnectionClosed"/> measures from.</summary>
+    public long ConnectionOpened(Dialect dialect)
+    {
+        Interlocked.Increment(ref _connectionsOpened);
+        var tag = DialectTag(dialect);
+        _active.Add(1, tag);
+        _opened.Add(1, tag);
+        return Stopwatch.GetTimestamp();
+    }
 
-    private static void Counter(StringBuilder text, string name, string help, long value) =>
-        text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+    /// <summary>A socket ended with <paramref name="code"/> (1006 when lost) after opening at <paramref name="openedAt"/>.</summary>
+    public void ConnectionClosed(Dialect dialect, int code, long openedAt)
+    {
+        Interlocked.Increment(ref _connectionsClosed);
+        var tag = DialectTag(dialect);
+        _active.Add(-1, tag);
+        var tags = new TagList { tag, { "gateway.close.code", code } };
+        _closed.Add(1, tags);
+        _closedByCode.AddOrUpdate(code, 1, static (_, count) => count + 1);
+        if (_duration.Enabled)
+        {
+            _duration.Record(Stopwatch.GetElapsedTime(openedAt).TotalSeconds, tags);
+        }
+    }
+
+    /// <summary>An upgrade refused: <c>limit</c>, <c>shutdown</c>, <c>identity</c> or <c>origin</c>.</summary>
+    public void ConnectionRejected(string reason)
+    {
+        Interlocked.Increment(ref reason == "limit" ? ref _rejectedLimit : ref _rejectedOther);
+        _rejected.Add(1, new KeyValuePair<string, object?>("gateway.rejection.reason", reason));
+    }
+
+    public void MessageIn(Dialect dialect)
+    {
+        Interlocked.Increment(ref _messagesIn);
+        _received.Add(1, DialectTag(dialect));
+    }
+
+    /// <summary>One admin send: how many connections it matched, queued to and dropped.</summary>
+    public void Sent(int matched, int enqueued, int dropped)
+    {
+        Interlocked.Add(ref _messagesOut, enqueued);
+        _sent.Add(enqueued);
+        if (dropped > 0)
+        {
+            _dropped.Add(dropped);
+        }
+
+        _fanout.Record(matched);
+    }
+
+    public void SlowConsumer()
+    {
+        Interlocked.Increment(ref _slowConsumerCount);
+        _slowConsumers.Add(1);
+    }
+
+    /// <summary>Whether anyone listens to the outbound queue delay (so writers skip reading the clock otherwise).</summary>
+    public bool QueueDelayEnabled => _queueDelay.Enabled;
+
+    /// <summary>A queued message written after waiting since <paramref name="enqueuedAt"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    public void QueueDelay(long enqueuedAt, long now) =>
+        _queueDelay.Record(Stopwatch.GetElapsedTime(enqueuedAt, now).TotalSeconds);
+
+    /// <summary>One callback attempt began; <see cref="CallbackEnded"/> follows.</summary>
+    public void CallbackStarted()
+    {
+        Interlocked.Increment(ref _callbacksInFlight);
+        _callbackActive.Add(1);
+    }
+
+    /// <summary>One callback attempt ended after <paramref name="seconds"/> with <paramref name="outcome"/> and HTTP <paramref name="status"/> (0: none).</summary>
+    public void CallbackEnded(string outcome, int status, double seconds)
+    {
+        Interlocked.Decrement(ref _callbacksInFlight);
+        _callbackActive.Add(-1);
+        var tags = new TagList { { "gateway.callback.outcome", outcome } };
+        if (status > 0)
+        {
+            tags.Add("http.response.status_code", status);
+        }
+
+        _callbackDuration.Record(seconds, tags);
+    }
+
+    public void CallbackRetry()
+    {
+        Interlocked.Increment(ref _callbackRetryCount);
+        _callbackRetries.Add(1);
+    }
+
+    /// <summary>Events added to (positive) or taken off (negative) the callback backlog.</summary>
+    public void CallbacksPending(int delta)
+    {
+        Interlocked.Add(ref _callbacksPending, delta);
+        _callbackPending.Add(delta);
+    }
+
+    /// <summary>An admin request to <paramref name="route"/> took <paramref name="seconds"/>.</summary>
+    public void AdminRequest(string route, double seconds) =>
+        _adminDuration.Record(seconds, new KeyValuePair<string, object?>("http.route", route));
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    private static KeyValuePair<string, object?> DialectTag(Dialect dialect) => dialect == Dialect.Jac ? Jac : Tapr;
+
+    /// <summary>Running totals since start-up, and the bytes held by backpressure now.</summary>
+    public sealed record Totals(
+        long ConnectionsOpened,
+        long ConnectionsClosed,
+        long RejectedLimit,
+        long RejectedOther,
+        long MessagesIn,
+        long MessagesOut,
+        long SlowConsumers,
+        long CallbacksPending,
+        long CallbacksInFlight,
+        long CallbackRetries,
+        long InboundPendingBytes);
 }

@@ -29,6 +29,28 @@ public sealed class GatewayOptions
 
     /// <summary>Memory housekeeping.</summary>
     public MemoryOptions Memory { get; set; } = new();
+
+    /// <summary>Metrics, traces and the admin page's live feed.</summary>
+    public TelemetryOptions Telemetry { get; set; } = new();
+}
+
+/// <summary>
+/// Metrics, traces and the admin page's live feed. The OpenTelemetry exporters themselves are set by the
+/// standard <c>OTEL_*</c> environment variables (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c> switches OTLP on).
+/// </summary>
+public sealed class TelemetryOptions
+{
+    /// <summary>Path of the Prometheus scrape endpoint. Default <c>/metrics</c>; empty: no endpoint.</summary>
+    public string PrometheusPath { get; set; } = "/metrics";
+
+    /// <summary>
+    /// Answer scrapes from any peer, without the admin token: for a Prometheus that cannot use the admin
+    /// listener. Default false: the admin API's access rule applies.
+    /// </summary>
+    public bool PrometheusOpen { get; set; }
+
+    /// <summary>How often the admin page's live figures are sampled and pushed to viewers. Default 1 s.</summary>
+    public TimeSpan FeedInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Memory housekeeping.</summary>
@@ -235,6 +257,9 @@ public sealed class AdminOptions
 
     /// <summary>When set (e.g. 40011), the admin API is served only on this port, not on the client listener.</summary>
     public int? Port { get; set; }
+
+    /// <summary>Serve the admin page at <c>/admin/</c> (same access rule as the admin API). Default true.</summary>
+    public bool Page { get; set; } = true;
 
     /// <summary>Restore Olares's "an empty close filter closes every connection". Default false: an empty filter is refused unless the body says <c>"all":true</c>.</summary>
     public bool CloseAllOnEmptyFilter { get; set; }

@@ -1,8 +1,9 @@
-using Akka.Actor;
 using Akka.Hosting;
+using Gateway.Admin;
 using Gateway.Callbacks;
 using Gateway.Dialects;
 using Gateway.Registry;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Gateway.Hosting;
 
@@ -89,7 +90,17 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddOptions<GatewayOptions>()
             .Bind(configuration.GetSection(GatewayOptions.SectionName))
             .PostConfigure(options => options.Callback.MaxConcurrency = Math.Min(options.Callback.MaxConcurrency, callbackConcurrency));
+        // The slim builder registers only the simple console formatter and pins it; this adds json and systemd
+        // and lets Logging:Console:FormatterName choose (env Logging__Console__FormatterName=json).
+        builder.Logging.AddConsole();
+        if (configuration["Logging:Console:FormatterName"] is { Length: > 0 } formatter)
+        {
+            builder.Services.Configure<ConsoleLoggerOptions>(console => console.FormatterName = formatter);
+        }
+
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<GatewayTracing>();
+        builder.AddGatewayTelemetry();
         builder.Services.AddSingleton<DialectRegistry>();
         builder.Services.AddSingleton(CallbackTarget.From(configuration));
         builder.Services.AddSingleton(provider => new ConnectionLimiter(
@@ -101,7 +112,7 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddSingleton<IAppCallbackClient>(provider =>
         {
             var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value;
-            return new AppCallbackClient(provider.GetRequiredService<CallbackTarget>().Uri, options.Callback.MaxConcurrency);
+            return new AppCallbackClient(provider.GetRequiredService<CallbackTarget>().Uri, options.Callback.MaxConcurrency, provider.GetRequiredService<GatewayMetrics>());
         });
         builder.Services.AddSingleton<GatewayRuntime>();
         builder.Services.AddSingleton<GatewayLifetime>();
@@ -111,6 +122,10 @@ public static partial class GatewayServiceCollectionExtensions
             .AddRegistryActor()
             .AddGracefulShutdown());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
+
+        // After the actor system's own hosted service: the feed's graph runs on it.
+        builder.Services.AddSingleton<LiveFeed>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<LiveFeed>());
         builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
     }
@@ -123,28 +138,5 @@ public static partial class GatewayServiceCollectionExtensions
         app.MapGet("/readyz", (GatewayLifetime lifetime) =>
             lifetime.IsReady ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
-    }
-
-    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, IActorRef callbackActor, ConnectionLimiter limiter)
-    {
-        var registry = await runtime.Registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        var callbacks = await callbackActor.Ask<CallbackProtocol.CallbackStats>(CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        var gc = GC.GetGCMemoryInfo();
-        using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return runtime.Metrics.RenderPrometheus(
-        [
-            ("process_resident_memory_bytes", "Resident set size", process.WorkingSet64),
-            ("dotnet_gc_heap_size_bytes", "Managed heap size after the last collection", gc.HeapSizeBytes),
-            ("dotnet_gc_fragmented_bytes", "Free space inside the managed heap", gc.FragmentedBytes),
-            ("dotnet_gc_committed_bytes", "Memory committed by the GC", gc.TotalCommittedBytes),
-            ("dotnet_gc_allocated_bytes", "Managed heap in use now, garbage included", GC.GetTotalMemory(forceFullCollection: false)),
-            ("dotnet_gc_collections_gen2", "Full collections so far", GC.CollectionCount(2)),
-            ("gateway_connections", "Open WebSocket connections (registry)", registry.Connections),
-            ("gateway_users", "Users with open connections", registry.Users),
-            ("gateway_connection_limit", "Most concurrent WebSocket connections", limiter.MaxConnections),
-            ("gateway_callbacks_pending", "Connection events waiting for the app", callbacks.PendingEvents),
-            ("gateway_callbacks_in_flight", "Callback requests in flight", callbacks.InFlight),
-            ("gateway_inbound_pending_bytes", "Client bytes waiting for the app or in messages still arriving", runtime.InboundBudget.Pending),
-        ]);
     }
 }

@@ -28,11 +28,11 @@ internal sealed partial class WebSocketConnection : IOutbox
     private readonly WebSocketSettings _settings;
     private readonly ILogger _log;
     private readonly Hosting.GatewayMetrics? _metrics;
-    private readonly Action? _ended;
+    private readonly Action<int>? _ended;
 
     // Outbox, guarded by a lock on this instance (internal; actors only ever see it as IOutbox, and
     // no extra lock object per socket).
-    private Queue<OutboundMessage>? _queue;
+    private Queue<Queued>? _queue;
     private long _queuedBytes;
     private bool _draining;
     private bool _closeRequested;
@@ -71,7 +71,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     private CancellationTokenSource? _creditWait;
 
     /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
-    public WebSocketConnection(PipeReader input, PipeWriter output, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, Action? ended = null)
+    public WebSocketConnection(PipeReader input, PipeWriter output, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, Action<int>? ended = null)
     {
         _metrics = metrics;
         _ended = ended;
@@ -127,7 +127,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             }
             else
             {
-                var queue = _queue ??= new Queue<OutboundMessage>();
+                var queue = _queue ??= new Queue<Queued>();
 
                 // One message larger than the byte bound still goes to a client that has nothing queued.
                 if (queue.Count > 0 && (queue.Count >= _settings.OutboundQueueMessages || _queuedBytes + length > _settings.OutboundQueueBytes))
@@ -136,7 +136,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 }
                 else
                 {
-                    queue.Enqueue(message);
+                    queue.Enqueue(new Queued(message, _metrics is { QueueDelayEnabled: true } ? System.Diagnostics.Stopwatch.GetTimestamp() : 0));
                     _queuedBytes += length;
                     if (!_draining)
                     {
@@ -834,9 +834,16 @@ internal sealed partial class WebSocketConnection : IOutbox
                     // Frames are copied into the pipe as they are dequeued: the copy is short, only this
                     // socket's producers can contend, and no batch buffer is allocated per drain.
                     var count = 0;
+                    var now = 0L;
                     while (count < MaxBatch && _queue is { Count: > 0 } queue)
                     {
-                        var message = queue.Dequeue();
+                        var (message, enqueuedAt) = queue.Dequeue();
+                        if (enqueuedAt != 0)
+                        {
+                            now = now != 0 ? now : System.Diagnostics.Stopwatch.GetTimestamp();
+                            _metrics!.QueueDelay(enqueuedAt, now);
+                        }
+
                         _queuedBytes -= message.Payload.Length;
                         WriteFrame(message.Opcode, message.Payload.Span);
                         count++;
@@ -942,8 +949,11 @@ internal sealed partial class WebSocketConnection : IOutbox
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
-        _ended?.Invoke();
+        _ended?.Invoke(code);
     }
+
+    /// <summary>A queued message and when it was queued (a <see cref="System.Diagnostics.Stopwatch"/> timestamp; 0 when nobody measures queue delay).</summary>
+    private readonly record struct Queued(OutboundMessage Message, long EnqueuedAt);
 
     private static partial class Log
     {

@@ -139,7 +139,10 @@ internal sealed partial class GatewayServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The <c>/metrics</c> gauges and counters by name (labelled series keep their labels in the name).</summary>
+    /// <summary>
+    /// The <c>/metrics</c> gauges and counters by name, each the sum of its labelled series (by dialect,
+    /// close code, ...); a histogram's <c>_bucket</c> series are skipped.
+    /// </summary>
     public async Task<Dictionary<string, double>> MetricsAsync()
     {
         var text = await Http.GetStringAsync("/metrics").ConfigureAwait(false);
@@ -151,10 +154,21 @@ internal sealed partial class GatewayServer : IAsyncDisposable
                 continue;
             }
 
-            var space = line.LastIndexOf(' ');
-            if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            // name{labels} value [timestamp]
+            var labels = line.IndexOf('{', StringComparison.Ordinal);
+            var nameEnd = labels >= 0 ? labels : line.IndexOf(' ', StringComparison.Ordinal);
+            var valueStart = labels >= 0 ? line.IndexOf("} ", labels, StringComparison.Ordinal) + 2 : nameEnd + 1;
+            if (nameEnd <= 0 || valueStart <= 1)
             {
-                metrics[line[..space]] = value;
+                continue;
+            }
+
+            var name = line[..nameEnd];
+            var fields = line[valueStart..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (!name.EndsWith("_bucket", StringComparison.Ordinal) && fields.Length > 0
+                && double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                metrics[name] = metrics.GetValueOrDefault(name) + value;
             }
         }
 

@@ -76,7 +76,7 @@ internal static class IdleScenario
         report["held"] = new JsonObject
         {
             ["open"] = open,
-            ["gatewayConnections"] = metricsAfter.GetValueOrDefault("gateway_connections"),
+            ["gatewayConnections"] = metricsAfter.GetValueOrDefault("gateway_connection_active"),
             ["serverCloses"] = Report.Counts(closes),
             ["pingsSent"] = pings,
             ["pongsReceived"] = pongs,

@@ -11,7 +11,7 @@ namespace Gateway.Benchmarks.Scenarios;
 /// slow clients (the baseline: only the healthy ones connect), once with them, connected but never
 /// reading after the handshake. The
 /// healthy clients' p99 in both, how many slow clients the gateway closed (4001, per its
-/// <c>gateway_slow_consumers_total</c>), and the gateway's peak RSS (VmHWM, and VmRSS sampled).
+/// <c>gateway_connection_slow_consumer_total</c>), and the gateway's peak RSS (VmHWM, and VmRSS sampled).
 /// Small outbound bounds are set unless given (<c>--gateway-env Gateway__Limits__OutboundQueueBytes=...</c>).
 /// </summary>
 internal static class SlowScenario
@@ -131,7 +131,7 @@ internal static class SlowScenario
         var metrics = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
         // VmHWM and the sampled VmRSS come from counters the kernel updates lazily: take the larger.
         var peak = Math.Max(ProcessStats.PeakRssBytes(bed.Gateway.Pid) ?? 0, sampledPeak);
-        var slowClosed = (long)metrics.GetValueOrDefault("gateway_slow_consumers_total");
+        var slowClosed = (long)metrics.GetValueOrDefault("gateway_connection_slow_consumer_total");
         var exactlyOnce = phase.Duplicates == 0 && phase.Missing == 0 && phase.Unexpected == 0 && phase.Lost == 0 && !phase.TimedOut;
         var json = new JsonObject
         {
@@ -150,9 +150,9 @@ internal static class SlowScenario
                 ["lost"] = phase.Lost,
             },
             ["slowClosedByGateway"] = slowClosed,
-            ["gatewayConnectionsAtEnd"] = metricsAtEnd.GetValueOrDefault("gateway_connections"),
-            ["gatewayConnectionsAfterSettle"] = metrics.GetValueOrDefault("gateway_connections"),
-            ["gatewayConnectionsClosedTotal"] = metrics.GetValueOrDefault("gateway_connections_closed_total"),
+            ["gatewayConnectionsAtEnd"] = metricsAtEnd.GetValueOrDefault("gateway_connection_active"),
+            ["gatewayConnectionsAfterSettle"] = metrics.GetValueOrDefault("gateway_connection_active"),
+            ["gatewayConnectionsClosedTotal"] = metrics.GetValueOrDefault("gateway_connection_closed_total"),
             ["gatewayMemory"] = new JsonObject
             {
                 ["rssBeforeBytes"] = rssBefore,

@@ -15,9 +15,18 @@ public static class HeadlessChromium
     public const string ExecutablePath = "/usr/bin/chromium";
 
     /// <summary>Runs the page; fails the test if the browser is missing, cannot start, or the page does not finish within <paramref name="timeout"/>.</summary>
-    public static async Task<JsonElement> RunAsync(Uri page, TimeSpan timeout, ITestOutputHelper output)
+    public static Task<JsonElement> RunAsync(Uri page, TimeSpan timeout, ITestOutputHelper output)
     {
         ArgumentNullException.ThrowIfNull(page);
+        return RunScriptAsync("browser.js", [page.ToString(), ((int)timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)], timeout, output);
+    }
+
+    /// <summary>
+    /// Runs <c>node/&lt;script&gt;</c> (a playwright-core driver that prints <c>{"result":…}</c> or
+    /// <c>{"error":…}</c> as its last line) with <paramref name="arguments"/>; fails the test on an error.
+    /// </summary>
+    public static async Task<JsonElement> RunScriptAsync(string script, IEnumerable<string> arguments, TimeSpan timeout, ITestOutputHelper output)
+    {
         ArgumentNullException.ThrowIfNull(output);
         if (!File.Exists(ExecutablePath))
         {
@@ -25,7 +34,7 @@ public static class HeadlessChromium
         }
 
         await NodeModules.EnsureInstalledAsync();
-        var start = new ProcessStartInfo("node", [Path.Combine(RepoPaths.NodeDirectory, "browser.js"), page.ToString(), ((int)timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)])
+        var start = new ProcessStartInfo("node", [Path.Combine(RepoPaths.NodeDirectory, script), .. arguments])
         {
             WorkingDirectory = RepoPaths.NodeDirectory,
             RedirectStandardOutput = true,
@@ -48,7 +57,7 @@ public static class HeadlessChromium
 
         var printed = (await stdout).Trim();
         var console = (await stderr).Trim();
-        output.WriteLine($"----- node browser.js {page} (exit {process.ExitCode}) -----\n{printed}\n{console}");
+        output.WriteLine($"----- node {script} {string.Join(' ', start.ArgumentList.Skip(1))} (exit {process.ExitCode}) -----\n{printed}\n{console}");
         using var document = JsonDocument.Parse(printed.Split('\n')[^1]);
         if (document.RootElement.TryGetProperty("error", out var error))
         {

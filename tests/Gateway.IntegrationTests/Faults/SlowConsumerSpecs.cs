@@ -105,6 +105,12 @@ public sealed class SlowConsumerSpecs(SlowConsumerSpecs.Fixture fixture, ITestOu
         silentClient.StartReceiving();
         var silentEnd = await silentClient.WaitForCloseAsync();
         Assert.True(!silentEnd.FrameReceived || silentEnd.Code == 4001, $"the silent client saw {silentEnd}");
+
+        // Both cut-offs are counted, as slow consumers and as closes with 4001.
+        Assert.True(await Gateway.Admin.MetricAsync("gateway_connection_slow_consumer_total") >= 2);
+        await Wait.UntilAsync(
+            async () => await Gateway.Admin.MetricAsync("gateway_connection_closed_total", ("gateway_close_code", "4001")) >= 2,
+            what: "two closes counted under 4001");
     }
 
     /// <summary>Every reader receives payload <paramref name="round"/> next, within <see cref="Prompt"/>; returns the slowest wait.</summary>

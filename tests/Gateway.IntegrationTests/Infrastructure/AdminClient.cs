@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -32,20 +31,21 @@ public sealed class AdminClient(GatewayProcess gateway)
     /// <summary><c>GET /tapr/ws/conn/list</c>.</summary>
     public Task<AdminResponse> ListAsync() => GetAsync("/tapr/ws/conn/list");
 
-    /// <summary>The value of one metric line of <c>/metrics</c> (no labels), e.g. <c>gateway_connections</c>.</summary>
-    public async Task<double> MetricAsync(string name)
+    /// <summary>
+    /// The sum of every <c>/metrics</c> series named <paramref name="name"/> (Prometheus name, e.g.
+    /// <c>gateway_connection_active</c>) whose labels include all of <paramref name="labels"/>; throws when
+    /// no series of that name is exported at all.
+    /// </summary>
+    public async Task<double> MetricAsync(string name, params (string Label, string Value)[] labels)
     {
         var response = await GetAsync("/metrics").ConfigureAwait(false);
-        foreach (var line in response.Text.Split('\n'))
+        var series = PrometheusText.Parse(response.Text).Where(s => s.Name == name).ToList();
+        if (series.Count == 0)
         {
-            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 2 && parts[0] == name)
-            {
-                return double.Parse(parts[1], CultureInfo.InvariantCulture);
-            }
+            throw new InvalidOperationException($"No metric {name} in:\n{response.Text}");
         }
 
-        throw new InvalidOperationException($"No metric {name} in:\n{response.Text}");
+        return series.Where(s => labels.All(l => s.Labels.TryGetValue(l.Label, out var value) && value == l.Value)).Sum(s => s.Value);
     }
 
     /// <summary>A POST of raw bytes to any path, with <c>Content-Type: application/json</c> unless <paramref name="contentType"/> says otherwise (null: none).</summary>

@@ -388,6 +388,6 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         Output.Add(line);
     }
 
-    [GeneratedRegex(@"Now listening on: (\S+)")]
+    [GeneratedRegex(@"Now listening on: ([^\s""]+)")]
     private static partial Regex ListeningLine();
 }

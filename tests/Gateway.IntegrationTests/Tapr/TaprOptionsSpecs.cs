@@ -87,9 +87,11 @@ public sealed class TaprOptionsSpecs(CustomTaprFixture fixture, ITestOutputHelpe
     public async Task With_any_frame_liveness_off_only_pings_keep_a_socket_alive()
     {
         var user = UniqueUser("chatty");
+
+        // The deadline runs from the server's accept, which comes after this and before the app hears of it.
+        var connected = Stopwatch.StartNew();
         await using var client = await WsClient.ConnectAsync(Gateway.WebSocketUri(CustomTaprFixture.Path), headers: UserHeaders(user));
         var open = await App.WaitForOpenAsync(user);
-        var connected = Stopwatch.StartNew();
 
         var sent = 0;
         while (client.CloseIfEnded is null && connected.Elapsed < CustomTaprFixture.PingTimeout * 4)

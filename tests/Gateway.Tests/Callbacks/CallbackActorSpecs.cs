@@ -400,8 +400,9 @@ public sealed class CallbackActorSpecs : TestKit
         return new WalkerReceived(identity, new ConnectionProtocol.ForwardToApp(frame, ConnectionProtocol.FrameKind.JsonObject, 0, frame.Length), flow, replyTo, timeout ?? TimeSpan.FromSeconds(5));
     }
 
-    private Task<CallbackStats> StatsAsync(IActorRef callbacks) => callbacks.Ask<CallbackStats>(GetStats.Instance, RemainingOrDefault);
+    // Generous: the first spec in a process also waits for Akka.Streams to start (JIT on a loaded machine).
+    private Task<CallbackStats> StatsAsync(IActorRef callbacks) => callbacks.Ask<CallbackStats>(GetStats.Instance, Dilated(TimeSpan.FromSeconds(10)));
 
     private async Task DrainedAsync(IActorRef callbacks, TimeSpan? timeout = null) =>
-        await callbacks.Ask<Drained>(AwaitDrained.Instance, timeout ?? RemainingOrDefault);
+        await callbacks.Ask<Drained>(AwaitDrained.Instance, timeout ?? Dilated(TimeSpan.FromSeconds(10)));
 }

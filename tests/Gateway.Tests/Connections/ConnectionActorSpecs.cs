@@ -168,6 +168,29 @@ public sealed class ConnectionActorSpecs : TestKit
         await _callbacks.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(200));
     }
 
+    [Fact]
+    public async Task Frames_from_a_read_loop_that_outlived_its_actor_are_not_logged_as_dead_letters()
+    {
+        var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+        connection.Tell(new ConnectionProtocol.Close(1000, "done"), TestActor);
+        await ExpectTerminatedAsync(connection);
+
+        // What a read loop or the registry may still send after the socket closed is expected and silent;
+        // anything else sent to a stopped connection is a dead letter, as Akka reports it.
+        var frame = "{}"u8.ToArray();
+        await EventFilter.DeadLetter().ExpectOneAsync(() =>
+        {
+            connection.Tell(ConnectionProtocol.Ping.Instance, ActorRefs.NoSender);
+            connection.Tell(ConnectionProtocol.Heartbeat.Instance, ActorRefs.NoSender);
+            connection.Tell(new ConnectionProtocol.ForwardToApp(frame, ConnectionProtocol.FrameKind.JsonObject, 0, frame.Length), ActorRefs.NoSender);
+            connection.Tell(new ConnectionProtocol.SendToClient(OutboundMessage.Text("{}")), ActorRefs.NoSender);
+            connection.Tell(new ConnectionProtocol.SocketClosed(1006, "gone"), ActorRefs.NoSender);
+            connection.Tell(new ConnectionProtocol.Close(1000, "again"), TestActor);
+            return Task.CompletedTask;
+        });
+    }
+
     private IActorRef Start(ConnectionIdentity identity, ConnectionSettings settings) =>
         Sys.ActorOf(ConnectionActor.Props(identity, _outbox, _flow, _callbacks.Ref, settings), identity.Id.Value);
 }

@@ -25,7 +25,7 @@ internal sealed partial class JacInboundHandler(
 
     public void OnMessage(byte[] payload, bool isText)
     {
-        metrics.MessageIn();
+        metrics.MessageIn(Dialect.Jac);
         if (!isText)
         {
             Reply(JacFrames.Error("Binary frames are not supported: send events as JSON text."));

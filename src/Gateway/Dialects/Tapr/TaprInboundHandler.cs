@@ -16,7 +16,7 @@ internal sealed class TaprInboundHandler(IActorRef connection, InboundFlow flow,
 {
     public void OnMessage(byte[] payload, bool isText)
     {
-        metrics.MessageIn();
+        metrics.MessageIn(Dialect.Tapr);
         var frame = JsonFrame.Inspect(payload);
         if (frame.IsPing)
         {

@@ -1,0 +1,57 @@
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Gateway.Hosting;
+
+/// <summary>
+/// OpenTelemetry for the gateway: metrics always (the Prometheus scrape endpoint reads them), OTLP export
+/// of metrics and traces only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the exporter then reads
+/// the other standard <c>OTEL_EXPORTER_OTLP_*</c> variables itself). Without OTLP no tracer provider is
+/// built, so the gateway's <see cref="System.Diagnostics.ActivitySource"/> has no listener and starting
+/// a span costs one check.
+/// </summary>
+internal static class TelemetrySetup
+{
+    /// <summary>The standard variable that switches OTLP export on.</summary>
+    public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// <summary>
+    /// Meters exported besides the gateway's own: ASP.NET Core hosting (<c>http.server.*</c>), Kestrel
+    /// (<c>kestrel.*</c>), the callback client (<c>http.client.*</c>, <c>dns.lookup.duration</c>), and the
+    /// runtime (<c>dotnet.*</c>, via OpenTelemetry.Instrumentation.Runtime).
+    /// </summary>
+    public static readonly string[] BuiltInMeters =
+    [
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "System.Net.Http",
+        "System.Net.NameResolution",
+    ];
+
+    public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
+    {
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]);
+        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(string.IsNullOrWhiteSpace(serviceName) ? "gateway" : serviceName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(GatewayMetrics.MeterName)
+                    .AddMeter(BuiltInMeters)
+                    .AddRuntimeInstrumentation()
+                    // Every scrape is fresh (the endpoint is for operators and one Prometheus, not the public).
+                    .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0);
+                if (otlp)
+                {
+                    metrics.AddOtlpExporter();
+                }
+            });
+        if (otlp)
+        {
+            telemetry.WithTracing(tracing => tracing.AddSource(GatewayTracing.SourceName).AddOtlpExporter());
+        }
+
+        return builder;
+    }
+}

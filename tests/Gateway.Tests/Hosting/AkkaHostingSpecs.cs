@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using Akka.Hosting;
+using Gateway.Callbacks;
+using Gateway.Hosting;
+using Gateway.Registry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Tests.Hosting;
+
+/// <summary>
+/// The gateway's host owns the actor system: Akka.Hosting starts it with the host (named
+/// <c>gateway</c>, its actors in the <see cref="ActorRegistry"/>, Akka's log in the host's logging) and
+/// the host's stopping signal runs coordinated shutdown, whose drain tasks run before the system ends.
+/// Runs the real host on a loopback Kestrel port.
+/// </summary>
+public sealed class AkkaHostingSpecs
+{
+    [Fact]
+    public async Task The_host_starts_the_actor_system_with_its_actors_and_stopping_the_host_drains_and_terminates_it()
+    {
+        var logs = new RecordingLoggerProvider();
+        var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
+        builder.Logging.ClearProviders().AddProvider(logs);
+        builder.AddGateway();
+        await using var app = builder.Build();
+        app.MapHealth();
+
+        await app.StartAsync();
+        var system = app.Services.GetRequiredService<ActorSystem>();
+        Assert.Equal("gateway", system.Name);
+        var registry = app.Services.GetRequiredService<IRequiredActor<RegistryActor>>().ActorRef;
+        var callbacks = app.Services.GetRequiredService<IRequiredActor<CallbackActor>>().ActorRef;
+        Assert.Equal("akka://gateway/user/registry", registry.Path.ToString());
+        Assert.Equal("akka://gateway/user/callbacks", callbacks.Path.ToString());
+        Assert.True(app.Services.GetRequiredService<GatewayLifetime>().IsReady);
+        var stats = await registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5));
+        Assert.Equal(0, stats.Connections);
+
+        await app.StopAsync();
+
+        Assert.True(system.WhenTerminated.IsCompleted, "the actor system outlived the host");
+        Assert.False(app.Services.GetRequiredService<GatewayLifetime>().IsReady);
+        var messages = logs.Messages.ToList();
+        var invoked = messages.FindIndex(m => m.Category.StartsWith("Akka", StringComparison.Ordinal) && m.Text.Contains("CoordinatedShutdown invoked", StringComparison.Ordinal));
+        var drained = messages.FindIndex(m => m.Text.Contains("Shutdown drained", StringComparison.Ordinal));
+        Assert.True(invoked >= 0, "Akka's own log did not reach the host's logging");
+        Assert.True(drained > invoked, "the drain did not run inside coordinated shutdown");
+    }
+
+    private sealed record LogMessage(string Category, string Text);
+
+    private sealed class RecordingLoggerProvider : ILoggerProvider
+    {
+        public ConcurrentQueue<LogMessage> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Messages);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, ConcurrentQueue<LogMessage> messages) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    messages.Enqueue(new LogMessage(category, formatter(state, exception)));
+                }
+            }
+        }
+    }
+}

@@ -58,11 +58,9 @@ public sealed class ShutdownSpecs(ShutdownSpecs.Fixture fixture, ITestOutputHelp
         Assert.True(elapsed >= CloseCallbackDelay, $"exited after {elapsed}, before the close callbacks could have been delivered");
         Assert.Contains(Gateway.Output.Lines, l => l.Contains("Shutdown drained", StringComparison.Ordinal));
 
-        // The drain ran as Akka's coordinated shutdown, started by the host's stopping signal, before the actor system ended.
-        var lines = Gateway.Output.Lines.ToList();
-        var invoked = lines.FindIndex(l => l.Contains("CoordinatedShutdown invoked", StringComparison.Ordinal));
-        Assert.True(invoked >= 0, "no coordinated shutdown in the gateway's log");
-        Assert.True(invoked < lines.FindIndex(l => l.Contains("Shutting down: closed", StringComparison.Ordinal)), "the drain started outside coordinated shutdown");
+        // The drain ran as Akka's coordinated shutdown, started by the host's stopping signal (Akka logs through its
+        // own logger actor, so its line's position among the gateway's is not fixed).
+        Assert.Contains(Gateway.Output.Lines, l => l.Contains("CoordinatedShutdown invoked due to [Reason:Akka.Actor.CoordinatedShutdown+ClrExitReason]", StringComparison.Ordinal));
 
         // The process is gone, so these are all the callbacks there will ever be.
         foreach (var open in opens)

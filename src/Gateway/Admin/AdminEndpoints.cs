@@ -2,6 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Akka.Hosting;
 using Gateway.Callbacks;
+using Gateway.Cluster;
 using Gateway.Hosting;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Http.Features;
@@ -57,7 +58,24 @@ public static partial class AdminEndpoints
             return;
         }
 
-        var receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
+        RegistryProtocol.DeliveryReceipt receipt;
+        if (Peers(context) is { } peers)
+        {
+            try
+            {
+                receipt = await peers.Ask<RegistryProtocol.DeliveryReceipt>(new PeersProtocol.ClusterSend(filter!, message!), AskTimeout).ConfigureAwait(false);
+            }
+            catch (PeersProtocol.PeerMessageTooLargeException tooLarge)
+            {
+                await WriteJsonAsync(context, AdminResponses.Error(400, "send data invalid, " + tooLarge.Message)).ConfigureAwait(false);
+                return;
+            }
+        }
+        else
+        {
+            receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
+        }
+
         runtime.Metrics.MessagesOut(receipt.Enqueued);
         await WriteJsonAsync(context, AdminResponses.Receipt(receipt)).ConfigureAwait(false);
     }
@@ -76,15 +94,34 @@ public static partial class AdminEndpoints
             return;
         }
 
-        await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        if (Peers(context) is { } peers)
+        {
+            await peers.Ask<RegistryProtocol.ConnectionsClosed>(new PeersProtocol.ClusterClose(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        }
+        else
+        {
+            await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        }
+
         await WriteJsonAsync(context, AdminResponses.Success).ConfigureAwait(false);
     }
 
     private static async Task ListAsync(HttpContext context, GatewayRuntime runtime)
     {
+        if (Peers(context) is { } peers)
+        {
+            var cluster = await peers.Ask<PeersProtocol.ClusterConnectionList>(PeersProtocol.ClusterList.Instance, AskTimeout).ConfigureAwait(false);
+            await WriteJsonAsync(context, AdminResponses.List(cluster.List, cluster.NodeOf, cluster.MissingNodes)).ConfigureAwait(false);
+            return;
+        }
+
         var list = await runtime.Registry.Ask<RegistryProtocol.ConnectionList>(RegistryProtocol.GetConnections.Instance, AskTimeout).ConfigureAwait(false);
         await WriteJsonAsync(context, AdminResponses.List(list)).ConfigureAwait(false);
     }
+
+    /// <summary>With clustering on, the <see cref="PeersActor"/> that runs admin calls on every node; null otherwise.</summary>
+    private static IActorRef? Peers(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ActorRegistry>().TryGet<PeersActor>(out var peers) ? peers : null;
 
     private static async Task<bool> AuthorizeAsync(HttpContext context, AdminOptions admin)
     {

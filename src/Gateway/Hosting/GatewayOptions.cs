@@ -29,6 +29,9 @@ public sealed class GatewayOptions
 
     /// <summary>Memory housekeeping.</summary>
     public MemoryOptions Memory { get; set; } = new();
+
+    /// <summary>Several gateways as one (Akka.Cluster); off by default.</summary>
+    public Cluster.GatewayClusterOptions Cluster { get; set; } = new();
 }
 
 /// <summary>Memory housekeeping.</summary>

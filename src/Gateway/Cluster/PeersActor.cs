@@ -1,0 +1,146 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Gateway.Hosting;
+using Gateway.Registry;
+using static Gateway.Cluster.PeersProtocol;
+
+namespace Gateway.Cluster;
+
+/// <summary>
+/// This node's door to the other gateways (<c>/user/peers</c>, only with clustering on). It follows cluster
+/// membership (members that are <c>Up</c>, and which of them are unreachable), turns each cluster-wide admin
+/// call into a <see cref="ScatterGatherActor"/> over the reachable nodes, relays jac routes to the other
+/// nodes, and hands the registry commands that peers send it to its own registry. Each node's registry acts
+/// on its own sockets only, so every socket is matched once, and its close callback goes to its own app.
+/// </summary>
+public sealed partial class PeersActor : ReceiveActor
+{
+    private readonly IActorRef _registry;
+    private readonly TimeSpan _nodeTimeout;
+    private readonly ILogger _log;
+    private readonly Akka.Cluster.Cluster _cluster;
+    private readonly HashSet<Address> _up = [];
+    private readonly HashSet<Address> _unreachable = [];
+    private long _broadcastMessages;
+    private long _relayedRoutes;
+
+    /// <param name="registry">This node's <see cref="RegistryActor"/>.</param>
+    /// <param name="nodeTimeout">How long a gather waits for a node (<see cref="GatewayClusterOptions.NodeTimeout"/>).</param>
+    /// <param name="log">Where it logs.</param>
+    public PeersActor(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log)
+    {
+        _registry = registry;
+        _nodeTimeout = nodeTimeout;
+        _log = log;
+        _cluster = Akka.Cluster.Cluster.Get(Context.System);
+
+        Receive<ClusterEvent.MemberUp>(up => _up.Add(up.Member.Address));
+        Receive<ClusterEvent.MemberRemoved>(removed => Lost(removed.Member.Address, forget: true));
+        Receive<ClusterEvent.UnreachableMember>(unreachable =>
+        {
+            Log.NodeUnreachable(_log, unreachable.Member.Address.ToString());
+            Lost(unreachable.Member.Address, forget: false);
+        });
+        Receive<ClusterEvent.ReachableMember>(reachable => _unreachable.Remove(reachable.Member.Address));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+
+        // From this node's admin edge.
+        Receive<ClusterSend>(send => Gather(new RegistryProtocol.SendToConnections(send.Filter, send.Message), PeerMessageSerializer.SizeOf(send.Message, send.Filter)));
+        Receive<ClusterClose>(close => Gather(new RegistryProtocol.CloseConnections(close.Filter, close.Code, close.Reason), 0));
+        Receive<ClusterList>(_ => Gather(RegistryProtocol.GetConnections.Instance, 0));
+        Receive<Relay>(HandleRelay);
+        Receive<GetPeerStats>(_ => Sender.Tell(new PeerStats(Reachable().Count(), _broadcastMessages, _relayedRoutes)));
+
+        // From a gather (on any node): run it on this node's sockets; the registry answers the gather directly.
+        Receive<RegistryProtocol.SendToConnections>(command => _registry.Forward(command));
+        Receive<RegistryProtocol.CloseConnections>(command => _registry.Forward(command));
+        Receive<RegistryProtocol.GetConnections>(command => _registry.Forward(command));
+        Receive<RegistryProtocol.Route>(route => _registry.Forward(route with { Relayed = true }));
+    }
+
+    /// <summary>The peers actor's props; one per node, named <c>peers</c>.</summary>
+    public static Props Props(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log) =>
+        ActorFactory<PeersActor>.Props(() => new PeersActor(registry, nodeTimeout, log));
+
+    /// <summary>A gather that fails is a bug in combining answers; its caller times out, the others go on.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
+
+    protected override void PreStart() =>
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    private IEnumerable<Address> Reachable() => _up.Where(node => !_unreachable.Contains(node));
+
+    private void Lost(Address node, bool forget)
+    {
+        if (forget)
+        {
+            _up.Remove(node);
+            _unreachable.Remove(node);
+        }
+        else
+        {
+            _unreachable.Add(node);
+        }
+
+        foreach (var gather in Context.GetChildren())
+        {
+            gather.Tell(new NodeLost(node));
+        }
+    }
+
+    private void Gather(object command, long bytes)
+    {
+        if (bytes > PeerMessageSerializer.MaxMessageBytes)
+        {
+            Sender.Tell(new Status.Failure(new PeerMessageTooLargeException(bytes)));
+            return;
+        }
+
+        var self = _cluster.SelfAddress;
+        var targets = new Dictionary<Address, ICanTell> { [self] = Self };
+        foreach (var node in Reachable())
+        {
+            if (!node.Equals(self))
+            {
+                targets[node] = PeerOn(node);
+                _broadcastMessages++;
+            }
+        }
+
+        var missing = _up.Where(_unreachable.Contains).Select(static node => node.ToString());
+        Context.ActorOf(ScatterGatherActor.Props(command, targets, sender => sender.Path.Address.HasLocalScope ? self : sender.Path.Address, Sender, _nodeTimeout, missing));
+    }
+
+    private void HandleRelay(Relay relay)
+    {
+        var bytes = PeerMessageSerializer.SizeOf(relay.Route.Message, null) + relay.Route.Targets.Sum(static t => (long)t.Length);
+        if (bytes > PeerMessageSerializer.MaxMessageBytes)
+        {
+            Log.RouteTooLarge(_log, bytes, PeerMessageSerializer.MaxMessageBytes);
+            return;
+        }
+
+        var self = _cluster.SelfAddress;
+        foreach (var node in Reachable())
+        {
+            if (!node.Equals(self))
+            {
+                PeerOn(node).Tell(relay.Route with { Relayed = true }, ActorRefs.NoSender);
+                _relayedRoutes++;
+            }
+        }
+    }
+
+    private ActorSelection PeerOn(Address node) => Context.ActorSelection(new RootActorPath(node) / "user" / "peers");
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1100, Level = LogLevel.Warning, Message = "Gateway node {Node} is unreachable: admin calls skip it until it is reachable again or downed")]
+        public static partial void NodeUnreachable(ILogger logger, string node);
+
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "A jac event of {Bytes} bytes was delivered on this node only: over the {Max} bytes that may cross nodes")]
+        public static partial void RouteTooLarge(ILogger logger, long bytes, long max);
+    }
+}

@@ -39,7 +39,7 @@ public static partial class AdminEndpoints
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             var callbacks = context.RequestServices.GetRequiredService<IRequiredActor<CallbackActor>>().ActorRef;
-            await context.Response.WriteAsync(await GatewayServiceCollectionExtensions.RenderMetricsAsync(runtime, callbacks, limiter).ConfigureAwait(false)).ConfigureAwait(false);
+            await context.Response.WriteAsync(await GatewayServiceCollectionExtensions.RenderMetricsAsync(runtime, callbacks, limiter, Peers(context)).ConfigureAwait(false)).ConfigureAwait(false);
         });
         return app;
     }

@@ -124,14 +124,23 @@ public static partial class GatewayServiceCollectionExtensions
         return app;
     }
 
-    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, IActorRef callbackActor, ConnectionLimiter limiter)
+    internal static async Task<string> RenderMetricsAsync(GatewayRuntime runtime, IActorRef callbackActor, ConnectionLimiter limiter, IActorRef? peers = null)
     {
         var registry = await runtime.Registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         var callbacks = await callbackActor.Ask<CallbackProtocol.CallbackStats>(CallbackProtocol.GetStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         var gc = GC.GetGCMemoryInfo();
         using var process = System.Diagnostics.Process.GetCurrentProcess();
+        List<(string Name, string Help, double Value)> cluster = [];
+        if (peers is not null)
+        {
+            var stats = await peers.Ask<PeersProtocol.PeerStats>(PeersProtocol.GetPeerStats.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            cluster.Add(("gateway_cluster_reachable_nodes", "Up cluster members this node can reach, itself included", stats.ReachableNodes));
+            cluster.Add(("gateway_cluster_peer_messages_broadcast", "Admin commands sent to other nodes by scatter-gather (one per node per call)", stats.BroadcastMessages));
+            cluster.Add(("gateway_cluster_routes_relayed", "jac user/channel/client events relayed to other nodes (one per node per event)", stats.RelayedRoutes));
+        }
+
         return runtime.Metrics.RenderPrometheus(
-        [
+        [.. cluster,
             ("process_resident_memory_bytes", "Resident set size", process.WorkingSet64),
             ("dotnet_gc_heap_size_bytes", "Managed heap size after the last collection", gc.HeapSizeBytes),
             ("dotnet_gc_fragmented_bytes", "Free space inside the managed heap", gc.FragmentedBytes),

@@ -109,4 +109,42 @@ public sealed class ClusterFailureSpecs(ITestOutputHelper output) : ClusterSpec(
         Assert.Empty(first.App.ForConnection(leaving1Id));
         Assert.Empty(third.App.ForConnection(leaving1Id));
     }
+
+    [Fact]
+    public async Task A_node_cut_off_from_the_majority_is_downed_drains_like_sigterm_and_exits_to_be_restarted()
+    {
+        var prefix = Unique("down");
+        var (first, cut) = (_cluster[0], _cluster[2]);
+        var (client, clientId) = await ConnectTaprAsync(cut, prefix + "-c");
+        await GatewayCluster.WaitForListAsync(first, new Dictionary<string, ClusterNode> { [clientId] = cut }, id => id == clientId);
+
+        // Frozen, the node answers no heartbeat: the majority marks it unreachable and downs it.
+        await Signal(cut, "STOP");
+        try
+        {
+            await Wait.UntilAsync(
+                async () => !JsonDocument.Parse((await first.Gateway.Admin.ListAsync()).Body).RootElement.TryGetProperty("missing_nodes", out _)
+                    && await first.Gateway.Admin.MetricAsync("gateway_cluster_reachable_nodes") == 2,
+                TestTimeouts.Long,
+                "the frozen node to be downed and removed by the majority");
+        }
+        finally
+        {
+            await Signal(cut, "CONT");
+        }
+
+        // Thawed, it learns it is out of the cluster and drains exactly as on SIGTERM, then exits non-zero.
+        Assert.Equal(new WsClose(1001, "gateway shutting down", FrameReceived: true), await client.WaitForCloseAsync(TestTimeouts.Long));
+        Assert.Equal(3, await cut.Gateway.WaitForExitAsync(TestTimeouts.Long));
+        _cluster.Nodes.Remove(cut);
+        Assert.Equal(["open", "close"], cut.App.ForConnection(clientId).Select(c => c.Action));
+        Assert.Contains(cut.Gateway.Output.Lines, l => l.Contains("This node was downed by the cluster", StringComparison.Ordinal));
+    }
+
+    private static async Task Signal(ClusterNode node, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", node.Gateway.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
 }

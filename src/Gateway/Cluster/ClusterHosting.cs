@@ -48,7 +48,7 @@ internal static class ClusterHosting
         builder
             .WithRemoting(new RemoteOptions
             {
-                HostName = options.Hostname,
+                HostName = string.IsNullOrEmpty(options.BindHostname) ? options.Hostname : options.BindHostname,
                 PublicHostName = options.Hostname,
                 Port = options.Port,
                 MaxFrameSize = frame,

@@ -16,6 +16,12 @@ public sealed class GatewayClusterOptions
     /// </summary>
     public string Hostname { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// The address remoting listens on, when it differs from <see cref="Hostname"/> (e.g. <c>0.0.0.0</c> while
+    /// peers use a pod DNS name). Default: <see cref="Hostname"/>.
+    /// </summary>
+    public string? BindHostname { get; set; }
+
     /// <summary>The remoting (Akka.Remote, TCP) port. Default 4053.</summary>
     public int Port { get; set; } = 4053;
 

@@ -29,6 +29,12 @@ public sealed class PeerMessageSerializer(ExtendedActorSystem system) : Serializ
     /// <summary>Room in a remoting frame for Akka's envelope (recipient and sender paths, manifest) around our bytes.</summary>
     public const long FrameHeadroom = 64 * 1024;
 
+    /// <summary>
+    /// The most one serialized message may take: <see cref="MaxMessageBytes"/> plus half the headroom (our own
+    /// framing of filters and lengths), leaving the other half of the frame's headroom to Akka's envelope.
+    /// </summary>
+    public const long MaxSerializedBytes = MaxMessageBytes + (FrameHeadroom / 2);
+
     private const string SendManifest = "S";
     private const string CloseManifest = "C";
     private const string ListManifest = "L";
@@ -105,7 +111,7 @@ public sealed class PeerMessageSerializer(ExtendedActorSystem system) : Serializ
             }
         }
 
-        if (stream.Length > MaxMessageBytes + FrameHeadroom)
+        if (stream.Length > MaxSerializedBytes)
         {
             throw new PeersProtocol.PeerMessageTooLargeException(stream.Length);
         }

@@ -92,7 +92,7 @@ public sealed partial class PeersActor : ReceiveActor
 
     private void Gather(object command, long bytes)
     {
-        if (bytes > PeerMessageSerializer.MaxMessageBytes)
+        if (bytes > PeerMessageSerializer.MaxSerializedBytes)
         {
             Sender.Tell(new Status.Failure(new PeerMessageTooLargeException(bytes)));
             return;
@@ -116,7 +116,7 @@ public sealed partial class PeersActor : ReceiveActor
     private void HandleRelay(Relay relay)
     {
         var bytes = PeerMessageSerializer.SizeOf(relay.Route.Message, null) + relay.Route.Targets.Sum(static t => (long)t.Length);
-        if (bytes > PeerMessageSerializer.MaxMessageBytes)
+        if (bytes > PeerMessageSerializer.MaxSerializedBytes)
         {
             Log.RouteTooLarge(_log, bytes, PeerMessageSerializer.MaxMessageBytes);
             return;

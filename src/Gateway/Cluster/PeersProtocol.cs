@@ -53,9 +53,9 @@ public static class PeersProtocol
     /// <summary>Nodes this node can reach now, and peer messages sent so far (each one to one node).</summary>
     public sealed record PeerStats(int ReachableNodes, long BroadcastMessages, long RelayedRoutes);
 
-    /// <summary>A message too large to cross nodes (<see cref="PeerMessageSerializer.MaxMessageBytes"/>).</summary>
+    /// <summary>A message too large to cross nodes (<see cref="PeerMessageSerializer.MaxSerializedBytes"/>).</summary>
     public sealed class PeerMessageTooLargeException(long bytes)
-        : InvalidOperationException($"message of {bytes} bytes is over the {PeerMessageSerializer.MaxMessageBytes} bytes that may cross nodes")
+        : InvalidOperationException($"message of {bytes} bytes is over the {PeerMessageSerializer.MaxSerializedBytes} bytes that may cross nodes")
     {
         public long Bytes { get; } = bytes;
     }

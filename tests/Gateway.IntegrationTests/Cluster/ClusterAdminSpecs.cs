@@ -73,6 +73,20 @@ public sealed class ClusterAdminSpecs(ClusterFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task A_payload_at_the_admin_body_limit_crosses_nodes_whole()
+    {
+        var (client, connId) = await ConnectTaprAsync(_cluster[0], Unique("big"));
+        await GatewayCluster.WaitForListAsync(_cluster[1], new Dictionary<string, ClusterNode> { [connId] = _cluster[0] }, id => id == connId);
+        var envelope = $"{{\"conn_id\":\"{connId}\",\"payload\":\"\"}}";
+        var payload = "\"" + new string('x', (4 * 1024 * 1024) - envelope.Length) + "\"";
+
+        var response = await _cluster[1].Gateway.Admin.SendAsync($"{{\"conn_id\":\"{connId}\",\"payload\":{payload}}}");
+
+        Assert.Equal("{\"code\":0,\"data\":{\"matched\":1,\"enqueued\":1,\"dropped\":0},\"message\":\"success\"}", response.Text);
+        Assert.Equal(payload, await client.ReceiveTextAsync());
+    }
+
+    [Fact]
     public async Task The_list_on_any_node_shows_every_nodes_sockets_each_with_its_node()
     {
         var prefix = Unique("list");

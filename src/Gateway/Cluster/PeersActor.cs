@@ -43,6 +43,7 @@ public sealed partial class PeersActor : ReceiveActor
         });
         Receive<ClusterEvent.ReachableMember>(reachable => _unreachable.Remove(reachable.Member.Address));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(HandleQuarantined);
 
         // From this node's admin edge.
         Receive<ClusterSend>(send => Gather(new RegistryProtocol.SendToConnections(send.Filter, send.Message), PeerMessageSerializer.SizeOf(send.Message, send.Filter)));
@@ -65,10 +66,28 @@ public sealed partial class PeersActor : ReceiveActor
     /// <summary>A gather that fails is a bug in combining answers; its caller times out, the others go on.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
-    protected override void PreStart() =>
+    protected override void PreStart()
+    {
         _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        Context.System.EventStream.Subscribe(Self, typeof(Akka.Remote.ThisActorSystemQuarantinedEvent));
+    }
 
-    protected override void PostStop() => _cluster.Unsubscribe(Self);
+    protected override void PostStop()
+    {
+        _cluster.Unsubscribe(Self);
+        Context.System.EventStream.Unsubscribe(Self);
+    }
+
+    /// <summary>
+    /// A peer quarantined this node: it was removed from the cluster while it could not hear about it (a long
+    /// pause, a partition). Its own split-brain resolver may still think it is the majority of a cluster of one,
+    /// so do not wait for it: drain and exit as a downed node does, so that it is restarted and rejoins.
+    /// </summary>
+    private void HandleQuarantined(Akka.Remote.ThisActorSystemQuarantinedEvent quarantined)
+    {
+        Log.Quarantined(_log, quarantined.RemoteAddress.ToString());
+        CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
+    }
 
     private IEnumerable<Address> Reachable() => _up.Where(node => !_unreachable.Contains(node));
 
@@ -139,6 +158,9 @@ public sealed partial class PeersActor : ReceiveActor
     {
         [LoggerMessage(EventId = 1100, Level = LogLevel.Warning, Message = "Gateway node {Node} is unreachable: admin calls skip it until it is reachable again or downed")]
         public static partial void NodeUnreachable(ILogger logger, string node);
+
+        [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Gateway node {Node} has quarantined this node (it was removed from the cluster): shutting down as a downed node")]
+        public static partial void Quarantined(ILogger logger, string node);
 
         [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "A jac event of {Bytes} bytes was delivered on this node only: over the {Max} bytes that may cross nodes")]
         public static partial void RouteTooLarge(ILogger logger, long bytes, long max);

@@ -24,6 +24,7 @@ try
         "akka" => await AkkaBenchmark.RunAsync(options),
         "idle" => await IdleScenario.RunAsync(options),
         "fanout" => await FanoutScenario.RunAsync(options),
+        "cluster" => await FanoutScenario.RunAsync(options, "cluster", defaultNodes: 3),
         "echo" => await EchoScenario.RunAsync(options),
         "slow" => await SlowScenario.RunAsync(options),
         "app" => await CallbackApp.RunAsync(options),
@@ -65,6 +66,10 @@ static int Usage()
                    --rate R (sends/s; default: full speed, then at half the top rate: --half false
                    to skip) --concurrency 16 (sends in flight) --payload-bytes 0 --warmup-messages 20
                    delivered/s, latency, exactly-once per connection
+          cluster  fanout with --nodes 3 (default) gateways in one cluster on loopback, client
+                   processes spread over them, every send to node 1: delivered/s, latency,
+                   exactly-once, peer messages per send (routed vs broadcast); compare with
+                   fanout (the same load on one node). Use --client-processes 3 (or a multiple).
           echo     --connections 1000 --users 100 --messages 300 --window 8 --payload-bytes 0
                    round trips/s through the app and the admin API, latency, per-connection order
           slow     --connections 10000 --users 100 --messages 200 --share 0.1 --rate 10

@@ -3,6 +3,8 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
+using Akka.Hosting;
+using Gateway.Cluster;
 using Gateway.Hosting;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Http.Features;
@@ -110,7 +112,25 @@ public static partial class AdminEndpoints
             return;
         }
 
-        var receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
+        RegistryProtocol.DeliveryReceipt receipt;
+        if (Peers(context) is { } peers)
+        {
+            try
+            {
+                receipt = await peers.Ask<RegistryProtocol.DeliveryReceipt>(new PeersProtocol.ClusterSend(filter!, message!), AskTimeout).ConfigureAwait(false);
+            }
+            catch (PeersProtocol.PeerMessageTooLargeException tooLarge)
+            {
+                Failed(span, tooLarge.Message);
+                await WriteJsonAsync(context, AdminResponses.Error(400, "send data invalid, " + tooLarge.Message)).ConfigureAwait(false);
+                return;
+            }
+        }
+        else
+        {
+            receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
+        }
+
         runtime.Metrics.Sent(receipt.Matched, receipt.Enqueued, receipt.Dropped);
         span?.SetTag("gateway.send.matched", receipt.Matched);
         span?.SetTag("gateway.send.enqueued", receipt.Enqueued);
@@ -134,7 +154,9 @@ public static partial class AdminEndpoints
             return;
         }
 
-        var closed = await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
+        var closed = Peers(context) is { } peers
+            ? await peers.Ask<RegistryProtocol.ConnectionsClosed>(new PeersProtocol.ClusterClose(filter!, code, reason), AskTimeout).ConfigureAwait(false)
+            : await runtime.Registry.Ask<RegistryProtocol.ConnectionsClosed>(new RegistryProtocol.CloseConnections(filter!, code, reason), AskTimeout).ConfigureAwait(false);
         span?.SetTag("gateway.close.matched", closed.Count);
         span?.SetTag("gateway.close.code", code);
         await WriteJsonAsync(context, AdminResponses.Success).ConfigureAwait(false);
@@ -143,12 +165,24 @@ public static partial class AdminEndpoints
     private static async Task ListAsync(HttpContext context, GatewayRuntime runtime, GatewayTracing tracing)
     {
         using var span = tracing.StartAdmin("list", context.Request);
+        if (Peers(context) is { } peers)
+        {
+            var cluster = await peers.Ask<PeersProtocol.ClusterConnectionList>(PeersProtocol.ClusterList.Instance, AskTimeout).ConfigureAwait(false);
+            span?.SetTag("gateway.list.users", cluster.List.Users.Count);
+            await WriteJsonAsync(context, AdminResponses.List(cluster.List, cluster.NodeOf, cluster.MissingNodes)).ConfigureAwait(false);
+            return;
+        }
+
         var list = await runtime.Registry.Ask<RegistryProtocol.ConnectionList>(RegistryProtocol.GetConnections.Instance, AskTimeout).ConfigureAwait(false);
         span?.SetTag("gateway.list.users", list.Users.Count);
         await WriteJsonAsync(context, AdminResponses.List(list)).ConfigureAwait(false);
     }
 
     private static void Failed(Activity? span, string error) => span?.SetStatus(ActivityStatusCode.Error, error);
+
+    /// <summary>With clustering on, the <see cref="PeersActor"/> that runs admin calls on every node; null otherwise.</summary>
+    private static IActorRef? Peers(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ActorRegistry>().TryGet<PeersActor>(out var peers) ? peers : null;
 
     private static async Task<bool> AuthorizeAsync(HttpContext context, AdminOptions admin)
     {

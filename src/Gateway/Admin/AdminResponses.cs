@@ -46,9 +46,11 @@ internal static class AdminResponses
     /// <summary>
     /// <c>{"code":0,"data":[{"conns":[…],"conns_number":N,"name":…,"public_conns":[…],"public_conns_number":M}],"message":"success"}</c>;
     /// each connection is <c>{"id","token","userAgent","userAgentTag"}</c> followed by the Extension fields
-    /// <c>channels</c>, <c>connected_at</c> and <c>dialect</c>.
+    /// <c>channels</c>, <c>connected_at</c> and <c>dialect</c>. With clustering on, each connection also gets
+    /// <c>node</c> (its node's address, from <paramref name="nodeOf"/>), and nodes left out of the list are named
+    /// in a top-level <c>missing_nodes</c> array after <c>message</c>, present only when some are.
     /// </summary>
-    public static byte[] List(RegistryProtocol.ConnectionList list) => Write(writer =>
+    public static byte[] List(RegistryProtocol.ConnectionList list, IReadOnlyDictionary<ConnectionIdentity, string>? nodeOf = null, IReadOnlyList<string>? missingNodes = null) => Write(writer =>
     {
         writer.WriteStartObject();
         writer.WriteNumber("code", 0);
@@ -56,20 +58,31 @@ internal static class AdminResponses
         foreach (var user in list.Users)
         {
             writer.WriteStartObject();
-            WriteConnections(writer, "conns", user.Private);
+            WriteConnections(writer, "conns", user.Private, nodeOf);
             writer.WriteNumber("conns_number", user.Private.Count);
             writer.WriteString("name", user.Name);
-            WriteConnections(writer, "public_conns", user.Public);
+            WriteConnections(writer, "public_conns", user.Public, nodeOf);
             writer.WriteNumber("public_conns_number", user.Public.Count);
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
         writer.WriteString("message", "success");
+        if (missingNodes is { Count: > 0 })
+        {
+            writer.WriteStartArray("missing_nodes");
+            foreach (var node in missingNodes)
+            {
+                writer.WriteStringValue(node);
+            }
+
+            writer.WriteEndArray();
+        }
+
         writer.WriteEndObject();
     });
 
-    private static void WriteConnections(Utf8JsonWriter writer, string name, IReadOnlyList<ConnectionIdentity> connections)
+    private static void WriteConnections(Utf8JsonWriter writer, string name, IReadOnlyList<ConnectionIdentity> connections, IReadOnlyDictionary<ConnectionIdentity, string>? nodeOf)
     {
         writer.WriteStartArray(name);
         foreach (var connection in connections)
@@ -88,6 +101,10 @@ internal static class AdminResponses
             writer.WriteEndArray();
             writer.WriteString("connected_at", connection.ConnectedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
             writer.WriteString("dialect", connection.Dialect == Dialect.Tapr ? "tapr" : "jac");
+            if (nodeOf is not null && nodeOf.TryGetValue(connection, out var node))
+            {
+                writer.WriteString("node", node);
+            }
             writer.WriteEndObject();
         }
 

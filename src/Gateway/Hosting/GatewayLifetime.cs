@@ -36,6 +36,23 @@ internal sealed partial class GatewayLifetime(
     {
         // Runs before the server stops: Kestrel would otherwise wait for the sockets' requests and then cut them.
         lifetime.ApplicationStopping.Register(() => CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance).GetAwaiter().GetResult());
+
+        // A cluster node that is downed runs coordinated shutdown itself (the same drain: 1001 to its clients,
+        // close callbacks to its app); then the process exits, non-zero, so the orchestrator restarts it.
+        system.WhenTerminated.ContinueWith(
+            _ =>
+            {
+                if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
+                {
+                    Log.Downed(log);
+                    Environment.ExitCode = 3;
+                }
+
+                lifetime.StopApplication();
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         Log.Started(log, limiter.MaxConnections, limiter.FileLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown", limiter.OpenAtStart);
         return Task.CompletedTask;
     }
@@ -100,6 +117,9 @@ internal sealed partial class GatewayLifetime(
 
         [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "Shutdown drained: every connection closed and every callback delivered")]
         public static partial void Drained(ILogger logger);
+
+        [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "This node was downed by the cluster: drained, now exiting so that it is restarted")]
+        public static partial void Downed(ILogger logger);
 
         [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "Shutdown deadline of {Timeout} reached before every callback was delivered")]
         public static partial void DrainTimedOut(ILogger logger, TimeSpan timeout);

@@ -42,6 +42,8 @@ internal sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _callbackRetries;
     private readonly UpDownCounter<long> _callbackPending;
     private readonly Histogram<double> _adminDuration;
+    private readonly Counter<long> _peerMessages;
+    private readonly Counter<long> _routesRelayed;
     private readonly ConcurrentDictionary<int, long> _closedByCode = new();
 
     private long _connectionsOpened;
@@ -57,6 +59,7 @@ internal sealed class GatewayMetrics : IDisposable
     private Func<long>? _inboundPendingBytes;
     private Func<long>? _connectionLimit;
     private Func<long>? _users;
+    private int _reachableNodes = -1; // -1: clustering off, nothing to report
 
     /// <param name="meterFactory">The host's meter factory (ASP.NET Core registers one); without it, a meter of our own.</param>
     public GatewayMetrics(IMeterFactory? meterFactory = null)
@@ -103,7 +106,24 @@ internal sealed class GatewayMetrics : IDisposable
         _meter.CreateObservableUpDownCounter("gateway.inbound.pending", () => _inboundPendingBytes?.Invoke() ?? 0, "By", "Client bytes read and held until the app has taken them (backpressure), plus bytes of messages still arriving.");
         _meter.CreateObservableGauge("gateway.connection.limit", () => _connectionLimit?.Invoke() ?? 0, "{connection}", "Most concurrent WebSocket connections admitted.");
         _meter.CreateObservableGauge("gateway.user.active", () => _users?.Invoke() ?? 0, "{user}", "Users with at least one open connection (sampled once a second).");
+        _peerMessages = _meter.CreateCounter<long>("gateway.cluster.peer_messages", "{message}", "Admin commands sent to other gateways of the cluster, by routing (broadcast: scatter-gather to every reachable node).");
+        _routesRelayed = _meter.CreateCounter<long>("gateway.cluster.routes_relayed", "{message}", "jac user/channel/client events relayed to other gateways of the cluster (one per node per event).");
+        _meter.CreateObservableGauge(
+            "gateway.cluster.reachable_nodes",
+            () => Volatile.Read(ref _reachableNodes) is var nodes and >= 0 ? [new Measurement<int>(nodes)] : Array.Empty<Measurement<int>>(),
+            "{node}",
+            "Up cluster members this gateway can reach, itself included (only with clustering on).");
     }
+
+    /// <summary>With clustering on: <paramref name="count"/> admin commands went to other nodes by <paramref name="routing"/> (<c>broadcast</c> or <c>routed</c>).</summary>
+    public void PeerMessages(string routing, int count) =>
+        _peerMessages.Add(count, new KeyValuePair<string, object?>("gateway.cluster.routing", routing));
+
+    /// <summary>With clustering on: <paramref name="count"/> jac routes were relayed to other nodes.</summary>
+    public void RoutesRelayed(int count) => _routesRelayed.Add(count);
+
+    /// <summary>With clustering on: the Up members this node can reach now, itself included.</summary>
+    public void ReachableNodes(int count) => Volatile.Write(ref _reachableNodes, count);
 
     /// <summary>Open connections: opened minus closed, all dialects.</summary>
     public long ConnectionsCurrent => Volatile.Read(ref _connectionsOpened) - Volatile.Read(ref _connectionsClosed);

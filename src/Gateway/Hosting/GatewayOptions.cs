@@ -32,6 +32,9 @@ public sealed class GatewayOptions
 
     /// <summary>Metrics, traces and the admin page's live feed.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>Several gateways as one (Akka.Cluster); off by default.</summary>
+    public Cluster.GatewayClusterOptions Cluster { get; set; } = new();
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using Akka.Hosting;
 using Gateway.Admin;
 using Gateway.Callbacks;
+using Gateway.Cluster;
 using Gateway.Dialects;
 using Gateway.Registry;
 using Microsoft.Extensions.Logging.Console;
@@ -116,10 +117,13 @@ public static partial class GatewayServiceCollectionExtensions
         });
         builder.Services.AddSingleton<GatewayRuntime>();
         builder.Services.AddSingleton<GatewayLifetime>();
+        var membership = new ClusterMembership(gateway.Cluster.Enabled);
+        builder.Services.AddSingleton(membership);
         builder.Services.AddAkka(AkkaSetup.SystemName, akka => akka
             .ConfigureGatewayAkka(configuration, gateway)
             .AddCallbackActor()
             .AddRegistryActor()
+            .AddGatewayCluster(gateway.Cluster, membership)
             .AddGracefulShutdown());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
 
@@ -130,13 +134,13 @@ public static partial class GatewayServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Maps <c>/healthz</c> (process up) and <c>/readyz</c> (actor system running and not shutting down).</summary>
+    /// <summary>Maps <c>/healthz</c> (process up) and <c>/readyz</c> (actor system running and not shutting down; with clustering on, also this node <c>Up</c> in the cluster).</summary>
     public static WebApplication MapHealth(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (GatewayLifetime lifetime) =>
-            lifetime.IsReady ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/readyz", (GatewayLifetime lifetime, ClusterMembership membership) =>
+            lifetime.IsReady && membership.IsUp ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 }

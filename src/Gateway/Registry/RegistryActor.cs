@@ -24,6 +24,7 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
     private bool _shuttingDown;
+    private IActorRef? _peers;
 
     /// <param name="callbacks">The <see cref="Callbacks.CallbackActor"/> every connection tells its events.</param>
     /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
@@ -46,6 +47,7 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<CloseConnections>(HandleClose);
         Receive<GetConnections>(_ => Sender.Tell(BuildList()));
         Receive<RegistryProtocol.Route>(HandleRoute);
+        Receive<UsePeers>(use => _peers = use.Peers);
         Receive<IdentityChanged>(HandleIdentityChanged);
         Receive<CloseAll>(HandleCloseAll);
         Receive<AwaitEmpty>(_ => HandleAwaitEmpty());
@@ -177,6 +179,11 @@ public sealed partial class RegistryActor : ReceiveActor
         foreach (var target in _index.Lookup(route.Kind, route.Targets))
         {
             target.Outbox.TryEnqueue(route.Message);
+        }
+
+        if (!route.Relayed)
+        {
+            _peers?.Tell(new Cluster.PeersProtocol.Relay(route));
         }
     }
 

@@ -59,8 +59,15 @@ public static class RegistryProtocol
     /// <summary>One user's connections.</summary>
     public sealed record UserConnections(string Name, IReadOnlyList<ConnectionIdentity> Private, IReadOnlyList<ConnectionIdentity> Public);
 
-    /// <summary>Deliver a jac <c>user</c>/<c>channel</c>/<c>client</c> event's data to the connections of those roots, channels or client ids.</summary>
-    internal sealed record Route(RouteKind Kind, IReadOnlyList<string> Targets, OutboundMessage Message);
+    /// <summary>
+    /// Deliver a jac <c>user</c>/<c>channel</c>/<c>client</c> event's data to the connections of those roots,
+    /// channels or client ids. With clustering on, the registry also hands a route to the peers actor, which
+    /// relays it to every other node marked <paramref name="Relayed"/> (delivered there locally only).
+    /// </summary>
+    internal sealed record Route(RouteKind Kind, IReadOnlyList<string> Targets, OutboundMessage Message, bool Relayed = false);
+
+    /// <summary>From now on, relay jac routes through <paramref name="Peers"/> (the <see cref="Gateway.Cluster.PeersActor"/>); sent once at start when clustering is on.</summary>
+    internal sealed record UsePeers(Akka.Actor.IActorRef Peers);
 
     /// <summary>Whom a jac event addresses.</summary>
     public enum RouteKind

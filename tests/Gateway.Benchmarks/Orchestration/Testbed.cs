@@ -13,7 +13,7 @@ namespace Gateway.Benchmarks.Orchestration;
 /// the share of slow connections (never read; with <c>SlowAbsent</c> not opened at all, for a baseline
 /// without them), and gateway settings the scenario needs unless <c>--gateway-env</c> overrides them.
 /// </summary>
-internal sealed record TestbedSpec(string Name, int Connections, int Users, string AppMode, double SlowShare = 0, bool SlowAbsent = false, IReadOnlyDictionary<string, string>? GatewayDefaults = null);
+internal sealed record TestbedSpec(string Name, int Connections, int Users, string AppMode, double SlowShare = 0, bool SlowAbsent = false, IReadOnlyDictionary<string, string>? GatewayDefaults = null, int Nodes = 1);
 
 /// <summary>
 /// One gateway, one app and the client processes holding the connections, all separate processes on
@@ -28,6 +28,7 @@ internal sealed class Testbed : IAsyncDisposable
     private readonly List<int> _clientCounts = [];
     private ChildProcess? _app;
     private GatewayServer? _gateway;
+    private readonly List<GatewayServer> _peers = [];
     private int _appPort;
 
     private Testbed(TestbedSpec spec, BenchmarkOptions options)
@@ -230,6 +231,11 @@ internal sealed class Testbed : IAsyncDisposable
             await _gateway.DisposeAsync().ConfigureAwait(false);
         }
 
+        foreach (var peer in _peers)
+        {
+            await peer.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_app is not null)
         {
             await _app.DisposeAsync().ConfigureAwait(false);
@@ -239,6 +245,10 @@ internal sealed class Testbed : IAsyncDisposable
     private IEnumerable<(string Name, int Pid)> Processes()
     {
         yield return ("gateway", _gateway!.Pid);
+        for (var i = 0; i < _peers.Count; i++)
+        {
+            yield return (FormattableString.Invariant($"gateway{i + 2}"), _peers[i].Pid);
+        }
         yield return ("app", _app!.Pid);
         for (var i = 0; i < _clients.Count; i++)
         {
@@ -279,7 +289,39 @@ internal sealed class Testbed : IAsyncDisposable
         }
 
         var log = Path.Combine(logDirectory, Spec.Name + "-gateway.log");
-        _gateway = await GatewayServer.StartAsync(dll, FormattableString.Invariant($"http://127.0.0.1:{_appPort}/callback"), GatewaySettings, log).ConfigureAwait(false);
+        var callback = FormattableString.Invariant($"http://127.0.0.1:{_appPort}/callback");
+        if (Spec.Nodes > 1)
+        {
+            // A cluster on loopback: node 1 is the seed and takes the sends; the others share the app.
+            var ports = Enumerable.Range(0, Spec.Nodes).Select(_ => FreePort()).ToList();
+            Dictionary<string, string> Node(int i) => new(GatewaySettings)
+            {
+                ["Gateway__Cluster__Enabled"] = "true",
+                ["Gateway__Cluster__Port"] = ports[i].ToString(CultureInfo.InvariantCulture),
+                ["Gateway__Cluster__SeedNodes__0"] = FormattableString.Invariant($"akka.tcp://gateway@127.0.0.1:{ports[0]}"),
+            };
+            _gateway = await GatewayServer.StartAsync(dll, callback, Node(0), log).ConfigureAwait(false);
+            for (var i = 1; i < Spec.Nodes; i++)
+            {
+                _peers.Add(await GatewayServer.StartAsync(dll, callback, Node(i), Path.Combine(logDirectory, FormattableString.Invariant($"{Spec.Name}-gateway{i + 1}.log"))).ConfigureAwait(false));
+            }
+
+            var deadline = Stopwatch.StartNew();
+            while ((await _gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_reachable_nodes") < Spec.Nodes)
+            {
+                if (deadline.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    throw new TimeoutException($"the {Spec.Nodes} gateways did not form a cluster within 60 s (see {log})");
+                }
+
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            _gateway = await GatewayServer.StartAsync(dll, callback, GatewaySettings, log).ConfigureAwait(false);
+        }
+
         await _app.SendLineAsync(JsonSerializer.Serialize(new { cmd = "gateway", url = _gateway.BaseUri.ToString() })).ConfigureAwait(false);
         Progress.Write($"{Spec.Name}: gateway pid {_gateway.Pid} on {_gateway.BaseUri} (log {log}), app pid {_app.Pid} ({Spec.AppMode})");
 
@@ -295,7 +337,9 @@ internal sealed class Testbed : IAsyncDisposable
                 throw new ArgumentException($"{count} connections in one client process exceed its open-file limit ({fileLimit}); raise --client-processes");
             }
 
-            _clients.Add(StartClient(FormattableString.Invariant($"client{i + 1}"), first, count, Spec.SlowShare, Spec.SlowAbsent));
+            // Clients spread over the nodes (with one node: all on it).
+            var node = i % Spec.Nodes == 0 ? _gateway : _peers[(i % Spec.Nodes) - 1];
+            _clients.Add(StartClient(FormattableString.Invariant($"client{i + 1}"), first, count, Spec.SlowShare, Spec.SlowAbsent, node));
             _clientCounts.Add(count);
             first += count;
         }
@@ -303,7 +347,14 @@ internal sealed class Testbed : IAsyncDisposable
         await Task.WhenAll(_clients.Select(c => c.ReadAsync("ready", ControlTimeout))).ConfigureAwait(false);
     }
 
-    private ChildProcess StartClient(string name, int first, int count, double slowShare, bool slowAbsent)
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private ChildProcess StartClient(string name, int first, int count, double slowShare, bool slowAbsent, GatewayServer node)
     {
         var sources = Math.Max(1, Options.Int("source-addresses", 8));
         var addresses = string.Join(',', Enumerable.Range(2, sources).Select(i => FormattableString.Invariant($"127.0.0.{i}")));
@@ -316,8 +367,8 @@ internal sealed class Testbed : IAsyncDisposable
 
         return ChildProcess.Start(name, "client",
         [
-            "--host", Gateway.BaseUri.Host,
-            "--port", Gateway.BaseUri.Port.ToString(CultureInfo.InvariantCulture),
+            "--host", node.BaseUri.Host,
+            "--port", node.BaseUri.Port.ToString(CultureInfo.InvariantCulture),
             "--path", Options.String("path", "/ws"),
             "--first", first.ToString(CultureInfo.InvariantCulture),
             "--count", count.ToString(CultureInfo.InvariantCulture),

@@ -11,8 +11,9 @@ namespace Gateway.Benchmarks.Scenarios;
 /// </summary>
 internal static class FanoutScenario
 {
-    public static async Task<int> RunAsync(BenchmarkOptions options)
+    public static async Task<int> RunAsync(BenchmarkOptions options, string name = "fanout", int defaultNodes = 1)
     {
+        var nodes = options.Int("nodes", defaultNodes);
         var connections = options.Int("connections", 10_000);
         var users = options.Int("users", 100);
         var messages = options.Int("messages", 200);
@@ -33,7 +34,7 @@ internal static class FanoutScenario
             throw new ArgumentException("--users-per-send goes with --target users and divides --users");
         }
 
-        await using var bed = await Testbed.StartAsync(new TestbedSpec("fanout", connections, users, "record"), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
+        await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", Nodes: nodes), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         if (warmupMessages > 0)
@@ -41,8 +42,9 @@ internal static class FanoutScenario
             await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
         }
 
-        var report = new Report("fanout", options, new JsonObject
+        var report = new Report(name, options, new JsonObject
         {
+            ["nodes"] = nodes,
             ["connections"] = connections,
             ["users"] = users,
             ["messages"] = messages,
@@ -88,7 +90,9 @@ internal static class FanoutScenario
     private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce)> PhaseAsync(
         Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend)
     {
+        var peersBefore = (await bed.Gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_peer_messages_total");
         var (result, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, phase, messages, target, rate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+        var peerMessages = (await bed.Gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_peer_messages_total") - peersBefore;
         var deliveredPerSec = result.Received / result.Seconds;
         // What the connections taking part expect in all (distinct receipts plus gaps); the gateway's receipts must say the same.
         var expected = result.Received + result.Missing;
@@ -116,6 +120,11 @@ internal static class FanoutScenario
             },
             ["serverCloses"] = Report.Counts(result.ServerCloses),
             ["cpuCores"] = cpu,
+            ["peerMessagesPerSend"] = new JsonObject
+            {
+                ["broadcast"] = sends.Sends > 0 ? Report.Round(peerMessages / sends.Sends, 2) : 0,
+                ["routed"] = 0,
+            },
         };
         return (deliveredPerSec, result.Latency.Percentile(99), exactlyOnce);
     }

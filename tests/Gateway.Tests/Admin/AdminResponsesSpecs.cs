@@ -65,6 +65,23 @@ public sealed class AdminResponsesSpecs
     }
 
     [Fact]
+    public void A_cluster_list_adds_each_connections_node_last_and_names_missing_nodes_after_message()
+    {
+        var connection = new ConnectionIdentity(new ConnectionId("c1"), Dialect.Tapr, "alice", "t", false, string.Empty, string.Empty, null, Noon);
+        var list = new ConnectionList([new UserConnections("alice", [connection], [])]);
+        var nodeOf = new Dictionary<ConnectionIdentity, string>(ReferenceEqualityComparer.Instance) { [connection] = "akka.tcp://gateway@10.0.0.1:4053" };
+
+        Assert.Equal(
+            "{\"code\":0,\"data\":[{"
+            + "\"conns\":[{\"id\":\"c1\",\"token\":\"t\",\"userAgent\":\"\",\"userAgentTag\":\"\","
+            + "\"channels\":[],\"connected_at\":\"2025-03-01T12:00:00.123Z\",\"dialect\":\"tapr\",\"node\":\"akka.tcp://gateway@10.0.0.1:4053\"}],"
+            + "\"conns_number\":1,\"name\":\"alice\",\"public_conns\":[],\"public_conns_number\":0"
+            + "}],\"message\":\"success\",\"missing_nodes\":[\"akka.tcp://gateway@10.0.0.3:4053\"]}",
+            Text(AdminResponses.List(list, nodeOf, ["akka.tcp://gateway@10.0.0.3:4053"])));
+        Assert.EndsWith("}],\"message\":\"success\"}", Text(AdminResponses.List(list, nodeOf, [])), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_list_keeps_the_registry_order_of_users_and_counts_each_side()
     {
         var a = new ConnectionIdentity(new ConnectionId("a"), Dialect.Tapr, "bob", "t", false, "ua", string.Empty, null, Noon);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Akka.Hosting;
 using Gateway.Callbacks;
+using Gateway.Cluster;
 using Gateway.Hosting;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Builder;
@@ -53,6 +54,23 @@ public sealed class AkkaHostingSpecs
             Assert.True(DateTime.UtcNow < deadline, "Akka's own log did not reach the host's logging");
             await Task.Delay(20);
         }
+    }
+
+    [Fact]
+    public async Task Clustering_is_off_by_default_a_local_actor_system_with_no_peers_actor_and_no_remoting()
+    {
+        var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
+        builder.Logging.ClearProviders();
+        builder.AddGateway();
+        await using var app = builder.Build();
+
+        await app.StartAsync();
+        var system = (ExtendedActorSystem)app.Services.GetRequiredService<ActorSystem>();
+        Assert.IsType<LocalActorRefProvider>(system.Provider);
+        Assert.False(app.Services.GetRequiredService<ActorRegistry>().TryGet<PeersActor>(out _));
+        Assert.Null(system.Provider.DefaultAddress.Port);
+        Assert.True(app.Services.GetRequiredService<ClusterMembership>().IsUp);
+        await app.StopAsync();
     }
 
     private sealed record LogMessage(string Category, string Text);

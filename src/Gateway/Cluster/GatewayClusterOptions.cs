@@ -1,0 +1,52 @@
+namespace Gateway.Cluster;
+
+/// <summary>
+/// Configuration section <c>Gateway:Cluster</c>: several gateway replicas joined into one Akka.Cluster, so
+/// an admin call on any of them reaches the sockets of all (see <c>docs/cluster.md</c>). Off by default: a
+/// single process opens no remoting port and behaves exactly as without this section.
+/// </summary>
+public sealed class GatewayClusterOptions
+{
+    /// <summary>Join a cluster of gateways. Default false.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>
+    /// The address peers connect to, and the one remoting binds: the pod IP in Kubernetes
+    /// (<c>status.podIP</c> through the downward API). Default <c>127.0.0.1</c>.
+    /// </summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The address remoting listens on, when it differs from <see cref="Hostname"/> (e.g. <c>0.0.0.0</c> while
+    /// peers use a pod DNS name). Default: <see cref="Hostname"/>.
+    /// </summary>
+    public string? BindHostname { get; set; }
+
+    /// <summary>The remoting (Akka.Remote, TCP) port. Default 4053.</summary>
+    public int Port { get; set; } = 4053;
+
+    /// <summary>
+    /// Seed nodes, as <c>akka.tcp://gateway@host:port</c> (env <c>Gateway__Cluster__SeedNodes__0</c>,
+    /// <c>__1</c>, …). The first seed that lists itself first forms the cluster. Empty: the node waits for
+    /// a seed (or a manual join) and never becomes ready.
+    /// </summary>
+    public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>
+    /// How long a cluster-wide admin call waits for a node's answer before leaving that node out (a
+    /// <c>list</c> then names it in <c>missing_nodes</c>). Unreachable nodes are skipped at once. Default 3 s.
+    /// </summary>
+    public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// The split-brain resolver's <c>stable-after</c>: how long the set of unreachable nodes must stay
+    /// unchanged before the keep-majority side downs the other. Default 15 s (Akka's own default is 20 s).
+    /// </summary>
+    public TimeSpan DownAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Failure detector: heartbeat silence tolerated before a node is marked unreachable (Akka's
+    /// <c>acceptable-heartbeat-pause</c>). Default 3 s, Akka's default.
+    /// </summary>
+    public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(3);
+}

@@ -39,21 +39,24 @@ public sealed class AkkaHostingSpecs
         var stats = await registry.Ask<RegistryProtocol.RegistryStats>(RegistryProtocol.GetStats.Instance, TimeSpan.FromSeconds(5));
         Assert.Equal(0, stats.Connections);
 
-        await app.StopAsync();
-
-        Assert.True(system.WhenTerminated.IsCompleted, "the actor system outlived the host");
-        Assert.False(app.Services.GetRequiredService<GatewayLifetime>().IsReady);
-        // The drain is a coordinated-shutdown task: it ran, and shutdown was started by the host's stop.
-        Assert.IsType<CoordinatedShutdown.ClrExitReason>(CoordinatedShutdown.Get(system).ShutdownReason);
-        Assert.Contains(logs.Messages, m => m.Text.Contains("Shutdown drained", StringComparison.Ordinal));
-
-        // Akka's own events reach the host's logging (through its logger actor, so a moment later).
+        // Akka's own log events reach the host's logging (through Akka's logger actor, so a moment later).
+        var marker = Guid.NewGuid().ToString("N");
+        Akka.Event.LoggingExtensions.Info(system.Log, "logging probe {0}", marker);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (!logs.Messages.Any(m => m.Category.StartsWith("Akka", StringComparison.Ordinal) && m.Text.Contains("CoordinatedShutdown invoked", StringComparison.Ordinal)))
+        while (!logs.Messages.Any(m => m.Category.StartsWith("Akka", StringComparison.Ordinal) && m.Text.Contains(marker, StringComparison.Ordinal)))
         {
             Assert.True(DateTime.UtcNow < deadline, "Akka's own log did not reach the host's logging");
             await Task.Delay(20);
         }
+
+        await app.StopAsync();
+
+        Assert.True(system.WhenTerminated.IsCompleted, "the actor system outlived the host");
+        Assert.False(app.Services.GetRequiredService<GatewayLifetime>().IsReady);
+
+        // The drain is a coordinated-shutdown task: it ran, and shutdown was started by the host's stop.
+        Assert.IsType<CoordinatedShutdown.ClrExitReason>(CoordinatedShutdown.Get(system).ShutdownReason);
+        Assert.Contains(logs.Messages, m => m.Text.Contains("Shutdown drained", StringComparison.Ordinal));
     }
 
     [Fact]

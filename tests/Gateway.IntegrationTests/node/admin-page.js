@@ -8,23 +8,10 @@
 // 5. closes the connection from its row (accepting the confirmation) and waits for the row to go.
 // Prints one line {"result":{...}} and exits 0, or {"error":"<why>"} and exits 1. Console messages
 // and page errors go to stderr. Environment: CHROMIUM_PATH (default /usr/bin/chromium).
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { chromium } = require('playwright-core');
+const { finish, launch } = require('./chromium');
 
 const [url, connId, user, payload, screenshot] = process.argv.slice(2, 7);
 const timeout = Number(process.argv[7] || 20000);
-const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-function finish(line, code, context, profile) {
-  process.stdout.write(JSON.stringify(line) + '\n');
-  const close = context ? context.close().catch(() => {}) : Promise.resolve();
-  close.finally(() => {
-    fs.rmSync(profile, { recursive: true, force: true });
-    process.exit(code);
-  });
-}
 
 async function main() {
   if (!screenshot) {
@@ -32,20 +19,11 @@ async function main() {
     process.exit(2);
   }
 
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-admin-'));
-  let context;
+  let browser;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      viewport: { width: 1280, height: 1000 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout,
-    });
-    const page = context.pages()[0] || await context.newPage();
+    browser = await launch('gateway-admin-', timeout, { viewport: { width: 1280, height: 1000 } });
+    const { page } = browser;
     page.setDefaultTimeout(timeout);
-    page.on('console', (message) => process.stderr.write(`console.${message.type()}: ${message.text()}\n`));
-    page.on('pageerror', (error) => process.stderr.write(`pageerror: ${error.message}\n`));
     page.on('dialog', (dialog) => dialog.accept());
     await page.goto(url);
 
@@ -81,9 +59,9 @@ async function main() {
     const closeResult = await page.textContent('#close-result');
     await page.waitForSelector(row, { state: 'detached' });
 
-    finish({ result: { connections, feedState, rowsAfterFilter, target, sendResult, closeResult } }, 0, context, profile);
+    finish({ result: { connections, feedState, rowsAfterFilter, target, sendResult, closeResult } }, 0, browser.context, browser.profile);
   } catch (error) {
-    finish({ error: error.message.split('\n')[0] }, 1, context, profile);
+    finish({ error: error.message.split('\n')[0] }, 1, browser?.context, browser?.profile);
   }
 }
 

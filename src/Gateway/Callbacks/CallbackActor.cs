@@ -256,15 +256,9 @@ public sealed partial class CallbackActor : ReceiveActor, IWithTimers
             }
 
             Complete(pending.Event, result);
-            if (stream.Events.Count == 0)
-            {
-                // The stream is recreated if another event comes; a close is always the last.
-                _streams.Remove(stream.Id);
-            }
-            else
-            {
-                Pump(stream);
-            }
+
+            // The next event, or (Pump's part too) forgetting a drained stream: it is recreated if another event comes.
+            Pump(stream);
         }
 
         NotifyIfDrained();

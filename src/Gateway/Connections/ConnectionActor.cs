@@ -30,6 +30,13 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
     /// <summary>How long a keep-alive ping may wait for a pong (or any protocol ping) before the socket is closed with 4000.</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// How long a connection that closed its socket (ping deadline, keep-alive, <see cref="ConnectionProtocol.Close"/>)
+    /// waits for the socket to report its end before it stops anyway. The socket reports within the close
+    /// handshake timeout (<c>Gateway:Limits:CloseHandshakeTimeout</c>), so this is that plus a margin.
+    /// </summary>
+    public TimeSpan SocketEndTimeout { get; init; } = TimeSpan.FromSeconds(6);
+
     /// <summary>A configured interval as a keep-alive setting: zero or negative turns it off.</summary>
     public static TimeSpan? KeepAlive(TimeSpan interval) => interval > TimeSpan.Zero ? interval : null;
 }
@@ -39,6 +46,13 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 /// fan-out, and its close. Stopped, never restarted, when anything goes wrong (a socket cannot be
 /// reopened); every stop sends the app exactly one <c>close</c>.
 /// </summary>
+/// <remarks>
+/// The actor stops when its socket reports the end (<see cref="ConnectionProtocol.SocketClosed"/>), which the
+/// read loop sends after the last frame it read: so every message read before a close reaches the app before
+/// its <c>close</c>, and a ping read before the client's close frame is answered before the gateway's close
+/// frame (the socket sends that frame only when this actor closes it). When the actor decides the close itself
+/// it closes the socket and waits for that report, at most <see cref="ConnectionSettings.SocketEndTimeout"/>.
+/// </remarks>
 /// <remarks>
 /// Written as a single <see cref="Receive"/> switch rather than <c>Receive&lt;T&gt;</c> registrations: there is
 /// one of these per socket, and per-instance handler delegates would cost more than the actor itself.
@@ -60,6 +74,7 @@ public sealed partial class ConnectionActor : ActorBase
     private ICancelable? _keepAlive;
     private long _keepAlivePingSent = Stopwatch.GetTimestamp();
     private bool _awaitingPong;
+    private ICancelable? _socketEndTimeout;
     private int _closeCode = CloseCodes.InternalError;
     private string _closeReason = "internal error";
 
@@ -103,7 +118,10 @@ public sealed partial class ConnectionActor : ActorBase
                 HandleKeepAliveTick();
                 return true;
             case Close close:
-                StopWith(close.Code, close.Reason);
+                CloseSocket(close.Code, close.Reason);
+                return true;
+            case SocketEndTimedOut:
+                Context.Stop(Self);
                 return true;
             case SocketClosed closed:
                 HandleSocketClosed(closed);
@@ -147,6 +165,7 @@ public sealed partial class ConnectionActor : ActorBase
     {
         _deadline?.Cancel();
         _keepAlive?.Cancel();
+        _socketEndTimeout?.Cancel();
         _outbox.Close(_closeCode, _closeReason);
         _callbacks.Tell(new CallbackProtocol.ConnectionClosed(_identity), Self);
         Log.Closed(_log, _identity.Id.Value, _identity.User, _closeCode, _closeReason);
@@ -244,7 +263,7 @@ public sealed partial class ConnectionActor : ActorBase
         var idle = Stopwatch.GetElapsedTime(_lastLiveness);
         if (idle >= timeout)
         {
-            StopWith(CloseCodes.PingTimeout, "ping timeout");
+            CloseSocket(CloseCodes.PingTimeout, "ping timeout");
             return;
         }
 
@@ -264,7 +283,7 @@ public sealed partial class ConnectionActor : ActorBase
         var sinceSent = Stopwatch.GetElapsedTime(_keepAlivePingSent);
         if (_awaitingPong && sinceSent >= _settings.KeepAliveTimeout)
         {
-            StopWith(CloseCodes.PingTimeout, "ping timeout");
+            CloseSocket(CloseCodes.PingTimeout, "ping timeout");
             return;
         }
 
@@ -289,12 +308,23 @@ public sealed partial class ConnectionActor : ActorBase
         Context.Stop(Self);
     }
 
-    private void StopWith(int code, string reason)
+    /// <summary>
+    /// Closes the socket with <paramref name="code"/> and waits for it to report its end: frames it read before
+    /// the close still reach the app, then the actor stops. The first close wins, as in the socket.
+    /// </summary>
+    private void CloseSocket(int code, string reason)
     {
+        if (_socketEndTimeout is not null)
+        {
+            return;
+        }
+
         _closeCode = code;
         _closeReason = reason;
+        _deadline?.Cancel();
+        _keepAlive?.Cancel();
         _outbox.Close(code, reason);
-        Context.Stop(Self);
+        _socketEndTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.SocketEndTimeout, Self, SocketEndTimedOut.Instance, Self);
     }
 
     private sealed class DeadlineCheck
@@ -305,6 +335,11 @@ public sealed partial class ConnectionActor : ActorBase
     private sealed class KeepAliveTick
     {
         public static readonly KeepAliveTick Instance = new();
+    }
+
+    private sealed class SocketEndTimedOut
+    {
+        public static readonly SocketEndTimedOut Instance = new();
     }
 
     private static partial class Log

@@ -63,7 +63,7 @@ public static class ConnectionProtocol
     /// <summary>The client re-authenticated (jac <c>change_user</c>): it is now this user; the registry's indexes follow.</summary>
     public sealed record ChangeIdentity(string User, string Token, bool AccessPublic);
 
-    /// <summary>Close the socket with <paramref name="Code"/> and stop.</summary>
+    /// <summary>Close the socket with <paramref name="Code"/>; the actor stops when the socket reports its end (<see cref="SocketClosed"/>).</summary>
     public sealed record Close(int Code, string Reason);
 
     /// <summary>The socket has ended (either side); the actor stops, which sends the app's <c>close</c>.</summary>

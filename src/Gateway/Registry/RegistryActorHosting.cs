@@ -18,13 +18,16 @@ internal static class RegistryActorHosting
         builder.WithActors((system, registry, resolver) =>
         {
             var gateway = resolver.GetService<IOptions<GatewayOptions>>().Value;
+            var socketEnd = gateway.Limits.CloseHandshakeTimeout + TimeSpan.FromSeconds(1);
             var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness)
             {
+                SocketEndTimeout = socketEnd,
                 KeepAliveInterval = ConnectionSettings.KeepAlive(gateway.Tapr.KeepAliveInterval),
                 KeepAliveTimeout = gateway.Tapr.KeepAliveTimeout,
             };
             var jac = new ConnectionSettings(null, gateway.Tapr.AnyFrameIsLiveness)
             {
+                SocketEndTimeout = socketEnd,
                 ReplyTimeout = gateway.Jac.WalkerTimeout,
                 KeepAliveInterval = ConnectionSettings.KeepAlive(gateway.Jac.KeepAliveInterval),
                 KeepAliveTimeout = gateway.Jac.KeepAliveTimeout,

@@ -71,6 +71,11 @@ internal interface IInboundHandler
     /// <summary>A WebSocket protocol ping or pong arrived (proof the client is there).</summary>
     void OnHeartbeat();
 
-    /// <summary>The connection ended: a close frame from the client, a protocol error, the size limit, or a lost connection (1006). Called once.</summary>
+    /// <summary>
+    /// The connection ended: a close frame from the client, a protocol error, the size limit, or a lost connection (1006).
+    /// Called once, after every frame read before it. After the client's close frame the socket's answering close
+    /// frame waits for <see cref="IOutbox.Close"/> (at most the close handshake timeout), so the handler closes the
+    /// outbox once it has dealt with what came before.
+    /// </summary>
     void OnClosed(int code, string reason);
 }

@@ -39,6 +39,11 @@ internal sealed partial class WebSocketConnection : IOutbox
     private byte[]? _closePayload;
     private bool _closeSent;
     private TaskCompletionSource? _drained;
+
+    // The client closed first: what our close frame echoes (its code, or nothing), sent once the handler closes
+    // (so whatever the client sent before its close is answered first), signalled to the teardown waiting for it.
+    private byte[]? _peerCloseEcho;
+    private TaskCompletionSource? _closeRequestedSignal;
     private int _closeCode = CloseCodes.Abnormal;
     private string _closeReason = string.Empty;
 
@@ -165,8 +170,21 @@ internal sealed partial class WebSocketConnection : IOutbox
         return EnqueueResult.Enqueued;
     }
 
-    public void Close(int code, string reason, bool discardPending = false) =>
-        RequestClose(WebSocketFrames.ClosePayload(code, reason), code, reason, discardPending);
+    /// <summary>
+    /// Sends a close frame with <paramref name="code"/> after what is queued (or instead of it with
+    /// <paramref name="discardPending"/>). After the client's own close frame, ours echoes the client's code
+    /// instead (RFC 6455 §5.5.1).
+    /// </summary>
+    public void Close(int code, string reason, bool discardPending = false)
+    {
+        byte[]? echo;
+        lock (this)
+        {
+            echo = _peerCloseEcho;
+        }
+
+        RequestClose(echo ?? WebSocketFrames.ClosePayload(code, reason), code, reason, discardPending);
+    }
 
     /// <summary>
     /// Runs the read loop until the connection ends; then drains the writer and completes the pipes. After a
@@ -656,8 +674,14 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         var reason = bytes.Length > 2 ? Encoding.UTF8.GetString(bytes, 2, bytes.Length - 2) : string.Empty;
 
-        // Echo the client's code (RFC 6455 §5.5.1); with no code, answer with an empty close frame.
-        RequestClose(bytes.Length >= 2 ? bytes[..2] : [], code, reason, discardPending: false);
+        // Our close frame echoes the client's code (RFC 6455 §5.5.1; with no code, an empty close frame), but
+        // only once the handler has dealt with every frame read before this one and closes in turn: a ping the
+        // client sent just before closing gets its pong first. The teardown waits for that close.
+        lock (this)
+        {
+            _peerCloseEcho = bytes.Length >= 2 ? bytes[..2] : [];
+        }
+
         Notify(code, reason);
         return false;
     }
@@ -705,6 +729,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closePayload = payload;
             _closeCode = code;
             _closeReason = reason;
+            _closeRequestedSignal?.TrySetResult();
             if (discardPending)
             {
                 _queue?.Clear();
@@ -911,6 +936,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private async Task TearDownAsync()
     {
+        await AwaitCloseAfterPeerCloseAsync().ConfigureAwait(false);
         int code;
         string reason;
         Task drained;
@@ -950,6 +976,36 @@ internal sealed partial class WebSocketConnection : IOutbox
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
         _ended?.Invoke(code);
+    }
+
+    /// <summary>
+    /// After the client's close frame, waits (at most the close handshake timeout) for the handler to close the
+    /// socket, which it does after the frames read before the close; closes with the echo itself if it does not.
+    /// </summary>
+    private async Task AwaitCloseAfterPeerCloseAsync()
+    {
+        Task requested;
+        byte[] echo;
+        lock (this)
+        {
+            if (_peerCloseEcho is null || _closeRequested)
+            {
+                return;
+            }
+
+            echo = _peerCloseEcho;
+            _closeRequestedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            requested = _closeRequestedSignal.Task;
+        }
+
+        try
+        {
+            await requested.WaitAsync(_settings.CloseHandshakeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            RequestClose(echo, CloseCodes.Abnormal, "close not answered by the connection", discardPending: true);
+        }
     }
 
     /// <summary>A queued message and when it was queued (a <see cref="System.Diagnostics.Stopwatch"/> timestamp; 0 when nobody measures queue delay).</summary>

@@ -45,6 +45,10 @@ public sealed class NodeWsConnection
     public Task CloseAsync(int code = 1000, string reason = "") =>
         _harness.SendCommandAsync(new JsonObject { ["op"] = "close", ["id"] = Id, ["code"] = code, ["reason"] = reason });
 
+    /// <summary>Sends <paramref name="text"/> and starts the close handshake in the same tick (<c>ws.send(text); ws.close(code)</c>).</summary>
+    public Task SendTextThenCloseAsync(string text, int code = 1000, string reason = "") =>
+        _harness.SendCommandAsync(new JsonObject { ["op"] = "send-close", ["id"] = Id, ["text"] = text, ["code"] = code, ["reason"] = reason });
+
     /// <summary>Sends a WebSocket protocol ping (opcode 9); the server's pong is counted in <see cref="Pongs"/>.</summary>
     public Task PingAsync() => _harness.SendCommandAsync(new JsonObject { ["op"] = "ping", ["id"] = Id });
 

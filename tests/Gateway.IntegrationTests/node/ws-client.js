@@ -6,6 +6,7 @@
 //   {"op":"send","id":"c1","seq":7,"text":"..."} | {"op":"send","id":"c1","seq":7,"binary":"<base64>"}
 //       -> {"event":"sent","id":"c1","seq":7,"error":null}
 //   {"op":"close","id":"c1","code":1000,"reason":"bye"}   (the close handshake, from the client)
+//   {"op":"send-close","id":"c1","text":"...","code":1000} (ws.send then ws.close in the same tick)
 //   {"op":"terminate","id":"c1"}                          (drop the TCP connection, no close frame)
 //   {"op":"ping","id":"c1"}                               (a protocol ping; the answer is {"event":"pong"})
 // Events: {"event":"message","id","type":"text"|"binary","data":<text or base64>},
@@ -62,6 +63,10 @@ function handle(command) {
       break;
     }
     case 'close':
+      ws.close(command.code, command.reason);
+      break;
+    case 'send-close':
+      ws.send(command.text);
       ws.close(command.code, command.reason);
       break;
     case 'terminate':

@@ -119,6 +119,7 @@ public sealed class ConnectionActorJacSpecs : TestKit
     private async Task<IActorRef> StartAsync()
     {
         var connection = Sys.ActorOf(ConnectionActor.Props(_identity, _outbox, _flow, _callbacks.Ref, _settings), "jac-connection");
+        _outbox.ReportsTo = connection;
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
         return connection;
     }

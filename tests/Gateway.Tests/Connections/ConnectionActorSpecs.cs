@@ -191,6 +191,62 @@ public sealed class ConnectionActorSpecs : TestKit
         });
     }
 
-    private IActorRef Start(ConnectionIdentity identity, ConnectionSettings settings) =>
-        Sys.ActorOf(ConnectionActor.Props(identity, _outbox, _flow, _callbacks.Ref, settings), identity.Id.Value);
+    [Fact]
+    public async Task A_close_the_actor_decides_waits_for_the_socket_so_frames_read_before_it_reach_the_app_before_close()
+    {
+        var identity = TestIdentities.Tapr("c1");
+        var connection = Watch(Start(identity, NoDeadline, reportClose: false));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+        var frame = new ConnectionProtocol.ForwardToApp("{}"u8.ToArray(), ConnectionProtocol.FrameKind.JsonObject, 0, 2);
+
+        connection.Tell(new ConnectionProtocol.Close(4000, "ping timeout"), TestActor);
+        await AwaitAssertAsync(() => Assert.Equal([new CloseRequest(4000, "ping timeout")], _outbox.Closes));
+
+        // The read loop had this frame in hand when the close was decided: it still goes to the app, before close.
+        connection.Tell(frame, TestActor);
+        var received = await _callbacks.ExpectMsgAsync<CallbackProtocol.MessageReceived>();
+        Assert.Same(frame, received.Message);
+        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(200));
+
+        connection.Tell(new ConnectionProtocol.SocketClosed(4000, "ping timeout"), TestActor);
+        await ExpectTerminatedAsync(connection);
+        var closed = await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>();
+        Assert.Same(identity, closed.Identity);
+    }
+
+    [Fact]
+    public async Task A_socket_that_never_reports_its_end_does_not_keep_its_actor_past_the_socket_end_timeout()
+    {
+        var settings = NoDeadline with { SocketEndTimeout = TimeSpan.FromMilliseconds(300) };
+        var connection = Watch(Start(TestIdentities.Tapr("c1"), settings, reportClose: false));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+
+        connection.Tell(new ConnectionProtocol.Close(4100, "kicked"), TestActor);
+
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(3));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>();
+        Assert.All(_outbox.Closes, close => Assert.Equal(new CloseRequest(4100, "kicked"), close));
+    }
+
+    [Fact]
+    public async Task A_ping_read_before_the_clients_close_is_answered_before_the_socket_is_closed()
+    {
+        var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+
+        connection.Tell(ConnectionProtocol.Ping.Instance, TestActor);
+        connection.Tell(new ConnectionProtocol.SocketClosed(1000, string.Empty), TestActor);
+
+        await ExpectTerminatedAsync(connection);
+        Assert.Equal(["{\"event\":\"pong\"}"], _outbox.Sent);
+        Assert.Equal([new CloseRequest(1000, string.Empty)], _outbox.Closes);
+    }
+
+    /// <summary>Starts a connection actor; its outbox reports a close back as the real socket does, unless <paramref name="reportClose"/> is false.</summary>
+    private IActorRef Start(ConnectionIdentity identity, ConnectionSettings settings, bool reportClose = true)
+    {
+        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, _flow, _callbacks.Ref, settings), identity.Id.Value);
+        _outbox.ReportsTo = reportClose ? actor : null;
+        return actor;
+    }
 }

@@ -99,7 +99,9 @@ public sealed class ConnectionDeadlineSpecs : TestKit
     private IActorRef Start(ConnectionSettings settings, ConnectionIdentity? identity = null)
     {
         identity ??= TestIdentities.Tapr("c1");
-        return Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), identity.Id.Value);
+        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), identity.Id.Value);
+        _outbox.ReportsTo = actor;
+        return actor;
     }
 
     /// <summary>Tells <paramref name="message"/> to <paramref name="connection"/> every 50 ms, as a client would keep sending.</summary>

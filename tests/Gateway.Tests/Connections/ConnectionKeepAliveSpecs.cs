@@ -74,6 +74,8 @@ public sealed class ConnectionKeepAliveSpecs : TestKit
     {
         var identity = TestIdentities.Jac("k1");
         var settings = new ConnectionSettings(null, AnyFrameIsLiveness: false) { KeepAliveInterval = interval, KeepAliveTimeout = timeout };
-        return Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), "k1");
+        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), "k1");
+        _outbox.ReportsTo = actor;
+        return actor;
     }
 }

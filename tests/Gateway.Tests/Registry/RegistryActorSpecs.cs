@@ -227,8 +227,8 @@ public sealed class RegistryActorSpecs : TestKit
         _registry.Tell(new CloseConnections(new TargetFilter(Users: ["bob"]), 4100, "kicked"), TestActor);
 
         Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
-        Assert.Equal([new CloseRequest(4100, "kicked")], _outboxes["c3"].Closes);
-        Assert.Equal([new CloseRequest(4100, "kicked")], _outboxes["c4"].Closes);
+        Assert.Equal(new CloseRequest(4100, "kicked"), _outboxes["c3"].Closes[0]);
+        Assert.Equal(new CloseRequest(4100, "kicked"), _outboxes["c4"].Closes[0]);
         Assert.All(new[] { "c1", "c2", "c5" }, id => Assert.Empty(_outboxes[id].Closes));
     }
 
@@ -251,7 +251,7 @@ public sealed class RegistryActorSpecs : TestKit
         _registry.Tell(new CloseConnections(new TargetFilter(All: true), 1000, string.Empty), TestActor);
 
         Assert.Equal(new ConnectionsClosed(5), await ExpectMsgAsync<ConnectionsClosed>());
-        Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1000, string.Empty)], outbox.Closes));
+        Assert.All(_outboxes.Values, outbox => Assert.Equal(new CloseRequest(1000, string.Empty), outbox.Closes[0]));
     }
 
     [Theory]
@@ -371,12 +371,13 @@ public sealed class RegistryActorSpecs : TestKit
     [Fact]
     public async Task Close_all_refuses_new_connections_and_await_empty_answers_once_the_last_connection_ended()
     {
-        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"));
-        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"));
+        // The spec plays the sockets: each reports its end when the spec says so.
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), reportsClose: false);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), reportsClose: false);
 
         _registry.Tell(new CloseAll(1001, "gateway shutting down"), TestActor);
         Assert.Equal(new ConnectionsClosed(2), await ExpectMsgAsync<ConnectionsClosed>());
-        Assert.All(_outboxes.Values, outbox => Assert.Equal([new CloseRequest(1001, "gateway shutting down")], outbox.Closes));
+        Assert.All(_outboxes.Values, outbox => Assert.Equal(new CloseRequest(1001, "gateway shutting down"), outbox.Closes[0]));
         await Assert.ThrowsAsync<ShuttingDownException>(() =>
             _registry.Ask<UserProtocol.ConnectionAttached>(new RegisterConnection(TestIdentities.Tapr("c3"), new RecordingOutbox(), TestIdentities.Flow()), RemainingOrDefault));
 
@@ -409,13 +410,14 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     /// <summary>Registers and waits for the attach; <see cref="TestKitBase.LastSender"/> is then the user actor.</summary>
-    private async Task<RecordingOutbox> RegisterAsync(ConnectionIdentity identity, RecordingOutbox? outbox = null)
+    private async Task<RecordingOutbox> RegisterAsync(ConnectionIdentity identity, RecordingOutbox? outbox = null, bool reportsClose = true)
     {
         outbox ??= new RecordingOutbox();
         _registry.Tell(new RegisterConnection(identity, outbox, TestIdentities.Flow()), TestActor);
         var attached = await ExpectMsgAsync<UserProtocol.ConnectionAttached>();
         _outboxes[identity.Id.Value] = outbox;
         _connections[identity.Id.Value] = attached.Connection;
+        outbox.ReportsTo = reportsClose ? attached.Connection : null; // as the socket's read loop reports the end of a close
         return outbox;
     }
 

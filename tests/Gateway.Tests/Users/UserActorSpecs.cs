@@ -167,7 +167,14 @@ public sealed class UserActorSpecs : TestKit
 
     private async Task<IActorRef> AttachAsync(IActorRef user, ConnectionIdentity identity, IOutbox? outbox = null)
     {
-        user.Tell(new UserProtocol.AttachConnection(identity, outbox ?? new RecordingOutbox(), TestIdentities.Flow()), TestActor);
-        return (await ExpectMsgAsync<UserProtocol.ConnectionAttached>()).Connection;
+        outbox ??= new RecordingOutbox();
+        user.Tell(new UserProtocol.AttachConnection(identity, outbox, TestIdentities.Flow()), TestActor);
+        var connection = (await ExpectMsgAsync<UserProtocol.ConnectionAttached>()).Connection;
+        if (outbox is RecordingOutbox recording)
+        {
+            recording.ReportsTo = connection; // as the socket's read loop reports the end of a close
+        }
+
+        return connection;
     }
 }

@@ -20,6 +20,12 @@ internal sealed class RecordingOutbox : IOutbox
     /// <summary>What <see cref="TryEnqueue"/> answers while the outbox is open; only Enqueued records the message.</summary>
     public EnqueueResult Result { get; set; } = EnqueueResult.Enqueued;
 
+    /// <summary>
+    /// When set, the first close is reported to this actor as <see cref="Gateway.Connections.ConnectionProtocol.SocketClosed"/>,
+    /// as a real socket's read loop does once the close handshake is over.
+    /// </summary>
+    public Akka.Actor.IActorRef? ReportsTo { get; set; }
+
     /// <summary>When set, <see cref="TryEnqueue"/> throws it (to make the calling actor fail).</summary>
     public Exception? ThrowOnEnqueue { get; set; }
 
@@ -87,9 +93,16 @@ internal sealed class RecordingOutbox : IOutbox
 
     public void Close(int code, string reason, bool discardPending = false)
     {
+        bool first;
         lock (_gate)
         {
+            first = _closes.Count == 0;
             _closes.Add(new CloseRequest(code, reason, discardPending));
+        }
+
+        if (first)
+        {
+            ReportsTo?.Tell(new Gateway.Connections.ConnectionProtocol.SocketClosed(code, reason), Akka.Actor.ActorRefs.NoSender);
         }
     }
 }

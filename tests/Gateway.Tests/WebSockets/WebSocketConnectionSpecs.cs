@@ -19,6 +19,7 @@ public sealed class WebSocketConnectionSpecs
     private readonly Pipe _output = new();
     private readonly InboundBudget _budget = new(1024 * 1024);
     private readonly RecordingHandler _handler = new();
+    private WebSocketConnection? _connection;
 
     [Fact]
     public async Task A_declared_length_is_not_allocated_the_bytes_received_are_counted_as_partial()
@@ -108,11 +109,65 @@ public sealed class WebSocketConnectionSpecs
         Assert.Equal([code], _handler.Closed);
     }
 
-    private Task Run(int maxMessageBytes, InboundBudget? budget = null)
+    [Fact]
+    public async Task After_the_clients_close_the_echo_waits_for_the_handler_so_what_it_sends_first_goes_first()
     {
-        var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, TimeSpan.FromSeconds(30));
+        _handler.ClosesSocket = false;
+        var run = Run(maxMessageBytes: 1000);
+
+        await WriteAsync(CloseFrame(1000));
+        await WaitUntilAsync(() => _handler.ClosedCount == 1);
+
+        // The handler answers what the client sent before its close (a pong), then closes: the echo comes after.
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueue(OutboundMessage.Text("{\"event\":\"pong\"}")));
+        _connection.Close(1000, string.Empty);
+
+        Assert.Equal([0x1, 0x8], await ReadOpcodesUntilCloseAsync());
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task After_the_clients_close_a_handler_that_never_closes_gets_the_echo_sent_after_the_close_handshake_timeout()
+    {
+        _handler.ClosesSocket = false;
+        var run = Run(maxMessageBytes: 1000, closeHandshakeTimeout: TimeSpan.FromMilliseconds(300));
+
+        await WriteAsync(CloseFrame(1001));
+
+        Assert.Equal(1001, await ReadCloseAsync());
+        await run.WaitAsync(Timeout);
+    }
+
+    private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null)
+    {
+        var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, closeHandshakeTimeout ?? TimeSpan.FromSeconds(30));
         var connection = new WebSocketConnection(_input.Reader, _output.Writer, static () => { }, settings, NullLogger.Instance);
+        _connection = connection;
+        _handler.Connection = connection;
         return Task.Run(() => connection.RunAsync(_handler, new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
+    }
+
+    /// <summary>The opcodes of the server's frames up to and including its close frame.</summary>
+    private async Task<List<int>> ReadOpcodesUntilCloseAsync()
+    {
+        using var cancel = new CancellationTokenSource(Timeout);
+        var opcodes = new List<int>();
+        while (true)
+        {
+            var result = await _output.Reader.ReadAsync(cancel.Token);
+            var buffer = result.Buffer;
+            while (WebSocketFrames.TryReadHeader(buffer, out var header) && buffer.Length >= header.HeaderLength + header.PayloadLength)
+            {
+                opcodes.Add((int)header.Opcode);
+                buffer = buffer.Slice(header.HeaderLength + header.PayloadLength);
+                if (header.Opcode == Opcode.Close)
+                {
+                    return opcodes;
+                }
+            }
+
+            _output.Reader.AdvanceTo(buffer.Start, buffer.End);
+        }
     }
 
     private async Task WriteAsync(byte[] bytes) => await _input.Writer.WriteAsync(bytes);
@@ -189,6 +244,23 @@ public sealed class WebSocketConnectionSpecs
 
         public List<int> Closed { get; } = [];
 
+        public int ClosedCount
+        {
+            get
+            {
+                lock (Closed)
+                {
+                    return Closed.Count;
+                }
+            }
+        }
+
+        /// <summary>The socket this handler closes when told it ended, as the connection actor does.</summary>
+        public WebSocketConnection? Connection { get; set; }
+
+        /// <summary>Whether <see cref="OnClosed"/> closes <see cref="Connection"/> at once (otherwise the spec does).</summary>
+        public bool ClosesSocket { get; set; } = true;
+
         public void OnMessage(byte[] payload, bool isText) => Messages.Writer.TryWrite(payload);
 
         public void OnHeartbeat()
@@ -200,6 +272,11 @@ public sealed class WebSocketConnectionSpecs
             lock (Closed)
             {
                 Closed.Add(code);
+            }
+
+            if (ClosesSocket)
+            {
+                Connection?.Close(code, reason);
             }
         }
     }

@@ -45,7 +45,14 @@ public static class ConnectionProtocol
     /// <paramref name="DataOffset"/>/<paramref name="DataLength"/> delimit the object without surrounding whitespace.
     /// The read loop has counted <c>Frame.Length</c> against the connection's inbound flow.
     /// </summary>
-    public sealed record ForwardToApp(byte[] Frame, FrameKind Kind, int DataOffset, int DataLength) : IDeadLetterSuppression;
+    public sealed record ForwardToApp(byte[] Frame, FrameKind Kind, int DataOffset, int DataLength) : IDeadLetterSuppression
+    {
+        /// <summary>
+        /// The inbound flow <c>Frame.Length</c> is counted against. A frame that ends as a dead letter (its connection
+        /// stopped first) gives the bytes back through <see cref="UndeliveredFramesActor"/>.
+        /// </summary>
+        internal InboundFlow? Flow { get; init; }
+    }
 
     /// <summary>Write <paramref name="Message"/> to this client, in order with everything else the actor sends it.</summary>
     internal sealed record SendToClient(OutboundMessage Message) : IDeadLetterSuppression;

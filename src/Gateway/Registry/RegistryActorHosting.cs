@@ -36,5 +36,6 @@ internal static class RegistryActorHosting
                 RegistryActor.Props(registry.Get<CallbackActor>(), tapr, jac, resolver.GetService<ILoggerFactory>()),
                 "registry");
             registry.Register<RegistryActor>(actor);
+            system.ActorOf(UndeliveredFramesActor.Props(), "undelivered-frames");
         });
 }

@@ -242,6 +242,27 @@ public sealed class ConnectionActorSpecs : TestKit
         Assert.Equal([new CloseRequest(1000, string.Empty)], _outbox.Closes);
     }
 
+    [Fact]
+    public async Task A_frame_that_reaches_a_stopped_connection_gives_its_inbound_bytes_back()
+    {
+        Sys.ActorOf(UndeliveredFramesActor.Props());
+        var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+        Sys.Stop(connection);
+        await ExpectTerminatedAsync(connection);
+
+        // What a read loop does with a frame: count it, then tell the actor, which is gone.
+        var frame = "{\"n\":1}"u8.ToArray();
+        _flow.Acquire(frame.Length);
+        _flow.Acquire(frame.Length);
+        connection.Tell(new ConnectionProtocol.ForwardToApp(frame, ConnectionProtocol.FrameKind.JsonObject, 0, frame.Length) { Flow = _flow }, ActorRefs.NoSender);
+        var walker = new ConnectionProtocol.ForwardToApp(frame, ConnectionProtocol.FrameKind.JsonObject, 0, frame.Length) { Flow = _flow };
+        connection.Tell(new ConnectionProtocol.ForwardWithReply(walker, reason => OutboundMessage.Text(reason)), ActorRefs.NoSender);
+
+        await AwaitConditionAsync(() => Task.FromResult(_flow.Pending == 0));
+        Assert.Equal(0, _flow.Budget.Pending);
+    }
+
     /// <summary>Starts a connection actor; its outbox reports a close back as the real socket does, unless <paramref name="reportClose"/> is false.</summary>
     private IActorRef Start(ConnectionIdentity identity, ConnectionSettings settings, bool reportClose = true)
     {

@@ -51,7 +51,7 @@ internal sealed partial class JacInboundHandler(
                 break;
             case JacEvent.Walker walker:
                 var frame = JsonFrame.Inspect(payload);
-                var forward = new ConnectionProtocol.ForwardToApp(payload, ConnectionProtocol.FrameKind.JsonObject, frame.Start, frame.Length);
+                var forward = new ConnectionProtocol.ForwardToApp(payload, ConnectionProtocol.FrameKind.JsonObject, frame.Start, frame.Length) { Flow = flow };
                 flow.Acquire(payload.Length);
                 connection.Tell(walker.Response ? new ConnectionProtocol.ForwardWithReply(forward, WalkerError) : forward, ActorRefs.NoSender);
                 break;

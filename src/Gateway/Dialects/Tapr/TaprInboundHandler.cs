@@ -30,7 +30,7 @@ internal sealed class TaprInboundHandler(IActorRef connection, InboundFlow flow,
             ? ConnectionProtocol.FrameKind.JsonObject
             : isText ? ConnectionProtocol.FrameKind.Text : ConnectionProtocol.FrameKind.Binary;
         flow.Acquire(payload.Length);
-        connection.Tell(new ConnectionProtocol.ForwardToApp(payload, kind, frame.Start, frame.Length), ActorRefs.NoSender);
+        connection.Tell(new ConnectionProtocol.ForwardToApp(payload, kind, frame.Start, frame.Length) { Flow = flow }, ActorRefs.NoSender);
     }
 
     public void OnHeartbeat() => connection.Tell(ConnectionProtocol.Heartbeat.Instance, ActorRefs.NoSender);

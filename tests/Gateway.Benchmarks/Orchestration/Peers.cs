@@ -55,14 +55,17 @@ internal static class Peers
         return start;
     }
 
-    /// <summary>The bun binary itself (not a wrapper script), so that the process measured is the server.</summary>
+    /// <summary>
+    /// The bun binary itself (not a wrapper script), so that the process measured is the server: the
+    /// package's postinstall moves the platform package's binary to <c>bun/bin/bun.exe</c>; without it,
+    /// the binary stays in <c>@oven/bun-linux-&lt;arch&gt;</c>.
+    /// </summary>
     private static string BunBinary()
     {
         var arch = RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "aarch64" : "x64";
         var candidates = new[]
         {
             Path.Combine(Directory, "node_modules", "@oven", $"bun-linux-{arch}", "bin", "bun"),
-            Path.Combine(Directory, "node_modules", "@oven", $"bun-linux-{arch}-musl", "bin", "bun"),
             Path.Combine(Directory, "node_modules", "bun", "bin", "bun.exe"),
         };
         return candidates.FirstOrDefault(File.Exists)

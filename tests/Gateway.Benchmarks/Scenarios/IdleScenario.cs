@@ -20,6 +20,7 @@ internal static class IdleScenario
         var users = options.Int("users", 100);
         var holdSeconds = options.Double("hold-seconds", 60);
         var pingSeconds = options.Double("ping-seconds", 30);
+
         await using var bed = await Testbed.StartAsync(new TestbedSpec("idle", connections, users, "record", Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var gatewayPid = bed.Gateway.Pid;

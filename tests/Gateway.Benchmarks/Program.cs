@@ -79,6 +79,16 @@ static int Usage()
                    a baseline without the slow share, then a run where it connects and never
                    reads: healthy p99 in both, slow clients closed with 4001, gateway peak RSS
 
+        Peers: --peer ws|bun|all (idle, fanout, echo; default: the gateway alone) runs the same scenario
+                against the gateway, then against each named hand-written TAPR gateway (peers/: ws-gateway.js
+                on Node with npm ws, bun-gateway.js on Bun's built-in server; their npm packages are
+                installed with npm ci on first use), one after the other with the same options: one JSON
+                line per run, then a comparison line with each headline figure and the ratio gateway/peer
+                (idle: server CPU per connect, RSS per connection after the burst and after the hold;
+                fanout: delivered/s, server CPU per delivery, cold rate of the warm-up sends and its ratio
+                to the warm rate (--warmup-messages 100 --connections 1000 for the "first 100 broadcasts");
+                echo: round trips/s, server CPU per round trip). Ratios of one command are what count.
+
         Common: --gateway-env Key=Value (repeatable, e.g. Gateway__Limits__OutboundQueueBytes=65536)
                 --gateway-dll PATH --client-processes N (default: 2, or one per --per-process 5000)
                 --source-addresses 8 (127.0.0.2...) --connect-concurrency 128 (per process)

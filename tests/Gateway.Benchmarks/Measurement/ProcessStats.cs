@@ -96,6 +96,9 @@ public sealed class CpuSnapshot
         return snapshot;
     }
 
+    /// <summary>CPU seconds (user and system) of the process named <paramref name="name"/> at this moment; 0 when it was not read.</summary>
+    public double SecondsOf(string name) => _seconds.GetValueOrDefault(name);
+
     /// <summary>Cores used by each process between <paramref name="start"/> and this snapshot (CPU seconds over wall seconds), in the order of <paramref name="start"/>.</summary>
     public IReadOnlyList<(string Name, double Cores)> CoresSince(CpuSnapshot start)
     {

@@ -8,9 +8,10 @@ using System.Text.RegularExpressions;
 namespace Gateway.Benchmarks.Orchestration;
 
 /// <summary>
-/// The gateway under test: <c>dotnet Gateway.dll</c> from its Release build, listening on a free port of
-/// 127.0.0.1, calling the app back at <c>callbackUrl</c>, with any extra <c>Gateway__...</c> settings.
-/// Its output goes to a log file. Stopped with SIGTERM, killed if it does not exit in time.
+/// The server under test: the gateway (<c>dotnet Gateway.dll</c> from its Release build, with any extra
+/// <c>Gateway__...</c> settings) or a hand-written peer (<see cref="Peers"/>), listening on a free port of
+/// 127.0.0.1 and calling the app back at <c>callbackUrl</c>. Its output goes to a log file. Stopped with
+/// SIGTERM, killed if it does not exit in time.
 /// </summary>
 internal sealed partial class GatewayServer : IAsyncDisposable
 {
@@ -31,6 +32,9 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     }
 
     public int Pid { get; private set; }
+
+    /// <summary>What runs: <c>gateway</c>, or the name of a hand-written peer (<c>ws</c>, <c>bun</c>).</summary>
+    public string Name { get; private set; } = "gateway";
 
     /// <summary>Gateways started and not yet stopped, by pid.</summary>
     private static ConcurrentDictionary<int, Process> Running { get; } = new();
@@ -62,27 +66,12 @@ internal sealed partial class GatewayServer : IAsyncDisposable
 
     public string LogPath { get; private set; } = "";
 
-    public static async Task<GatewayServer> StartAsync(string dll, string callbackUrl, IReadOnlyDictionary<string, string> settings, string logPath)
+    /// <summary>Starts the gateway's <paramref name="dll"/> with the benchmark's logging settings and <paramref name="settings"/> on top.</summary>
+    public static Task<GatewayServer> StartAsync(string dll, string callbackUrl, IReadOnlyDictionary<string, string> settings, string logPath)
     {
-        var start = new ProcessStartInfo(Repo.DotnetHost)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
+        var start = new ProcessStartInfo(Repo.DotnetHost) { WorkingDirectory = Path.GetDirectoryName(dll)! };
         start.ArgumentList.Add(dll);
-        foreach (var key in start.Environment.Keys.ToList())
-        {
-            if (InheritedSettingsToDrop.Contains(key, StringComparer.OrdinalIgnoreCase)
-                || key.StartsWith("Gateway__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Logging__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("DOTNET_SYSTEM_NET_SOCKETS", StringComparison.OrdinalIgnoreCase))
-            {
-                start.Environment.Remove(key);
-            }
-        }
-
+        DropInheritedSettings(start);
         start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["Gateway__Callback__Url"] = callbackUrl;
@@ -98,14 +87,50 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             start.Environment[key] = value;
         }
 
+        return LaunchAsync("gateway", start, logPath);
+    }
+
+    /// <summary>
+    /// Starts the hand-written peer <paramref name="peer"/> (<see cref="Peers"/>) calling the app back at
+    /// <paramref name="callbackUrl"/>; it prints the same "Now listening on:" line and serves <c>/healthz</c>.
+    /// </summary>
+    public static Task<GatewayServer> StartPeerAsync(string peer, string callbackUrl, string logPath)
+    {
+        var start = Peers.StartInfo(peer);
+        DropInheritedSettings(start);
+        start.Environment["GATEWAY_CALLBACK_URL"] = callbackUrl;
+        start.Environment["GATEWAY_PORT"] = "0";
+        return LaunchAsync(peer, start, logPath);
+    }
+
+    private static void DropInheritedSettings(ProcessStartInfo start)
+    {
+        foreach (var key in start.Environment.Keys.ToList())
+        {
+            if (InheritedSettingsToDrop.Contains(key, StringComparer.OrdinalIgnoreCase)
+                || key.StartsWith("Gateway__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("GATEWAY_", StringComparison.Ordinal)
+                || key.StartsWith("Logging__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("DOTNET_SYSTEM_NET_SOCKETS", StringComparison.OrdinalIgnoreCase))
+            {
+                start.Environment.Remove(key);
+            }
+        }
+    }
+
+    private static async Task<GatewayServer> LaunchAsync(string name, ProcessStartInfo start, string logPath)
+    {
+        start.UseShellExecute = false;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
         var log = new StreamWriter(logPath) { AutoFlush = true };
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var server = new GatewayServer(process, log) { LogPath = logPath };
+        var server = new GatewayServer(process, log) { LogPath = logPath, Name = name };
         process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
         if (!process.Start())
         {
-            throw new InvalidOperationException("could not start the gateway");
+            throw new InvalidOperationException($"could not start the {name}");
         }
 
         server.Pid = process.Id;
@@ -120,7 +145,7 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             var first = await Task.WhenAny(server._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60))).ConfigureAwait(false);
             if (first != server._listening.Task)
             {
-                throw new InvalidOperationException($"the gateway did not start listening (see {logPath})");
+                throw new InvalidOperationException($"the {name} did not start listening (see {logPath})");
             }
 
             server.BaseUri = await server._listening.Task.ConfigureAwait(false);
@@ -208,7 +233,7 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             }
             catch (Exception exception) when (exception is TimeoutException or System.ComponentModel.Win32Exception)
             {
-                Progress.Write($"the gateway (pid {Pid}) did not exit on SIGTERM: killing it");
+                Progress.Write($"the {Name} (pid {Pid}) did not exit on SIGTERM: killing it");
                 _process.Kill(entireProcessTree: true);
                 await _process.WaitForExitAsync().ConfigureAwait(false);
             }
@@ -244,7 +269,7 @@ internal sealed partial class GatewayServer : IAsyncDisposable
 
             if (deadline.Elapsed > TimeSpan.FromSeconds(30) || _process.HasExited)
             {
-                throw new InvalidOperationException($"the gateway did not become healthy (see {LogPath})");
+                throw new InvalidOperationException($"the {Name} did not become healthy (see {LogPath})");
             }
 
             await Task.Delay(50).ConfigureAwait(false);

@@ -11,9 +11,10 @@ namespace Gateway.Benchmarks.Orchestration;
 /// <summary>
 /// What a scenario asks of its test bed: a name (for logs), connections over users, the app's mode,
 /// the share of slow connections (never read; with <c>SlowAbsent</c> not opened at all, for a baseline
-/// without them), and gateway settings the scenario needs unless <c>--gateway-env</c> overrides them.
+/// without them), gateway settings the scenario needs unless <c>--gateway-env</c> overrides them, and
+/// the server under test: the gateway (<c>Peer</c> null) or a hand-written peer (<see cref="Peers"/>).
 /// </summary>
-internal sealed record TestbedSpec(string Name, int Connections, int Users, string AppMode, double SlowShare = 0, bool SlowAbsent = false, IReadOnlyDictionary<string, string>? GatewayDefaults = null, int Nodes = 1);
+internal sealed record TestbedSpec(string Name, int Connections, int Users, string AppMode, double SlowShare = 0, bool SlowAbsent = false, IReadOnlyDictionary<string, string>? GatewayDefaults = null, int Nodes = 1, string? Peer = null);
 
 /// <summary>
 /// One gateway, one app and the client processes holding the connections, all separate processes on
@@ -159,6 +160,9 @@ internal sealed class Testbed : IAsyncDisposable
 
     public CpuSnapshot Cpu() => CpuSnapshot.Take(Processes());
 
+    /// <summary>CPU seconds the server under test (gateway or peer) used between two snapshots.</summary>
+    public static double ServerCpuSeconds(CpuSnapshot start, CpuSnapshot end) => end.SecondsOf("gateway") - start.SecondsOf("gateway");
+
     /// <summary>The gateway's RSS now, its peak so far (VmHWM), and its managed heap after the last collection.</summary>
     public async Task<JsonObject> GatewayMemoryAsync()
     {
@@ -191,6 +195,7 @@ internal sealed class Testbed : IAsyncDisposable
             }
         }
 
+        json["serverCpuSeconds"] = Math.Round(ServerCpuSeconds(start, end), 3);
         json["clients"] = clients;
         json["clientsTotal"] = Math.Round(clientsTotal, 3);
         json["total"] = Math.Round(cores.Sum(c => c.Cores), 3);
@@ -261,7 +266,7 @@ internal sealed class Testbed : IAsyncDisposable
     private async Task StartAsync(string logDirectory)
     {
         var dll = Options.String("gateway-dll", Repo.GatewayDll);
-        if (!Options.Has("gateway-dll"))
+        if (!Options.Has("gateway-dll") && Spec.Peer is null)
         {
             Repo.EnsureGatewayBuilt(dll);
         }
@@ -288,9 +293,13 @@ internal sealed class Testbed : IAsyncDisposable
             GatewaySettings[setting[..equals]] = setting[(equals + 1)..];
         }
 
-        var log = Path.Combine(logDirectory, Spec.Name + "-gateway.log");
+        var log = Path.Combine(logDirectory, Spec.Name + "-" + (Spec.Peer ?? "gateway") + ".log");
         var callback = FormattableString.Invariant($"http://127.0.0.1:{_appPort}/callback");
-        if (Spec.Nodes > 1)
+        if (Spec.Peer is not null)
+        {
+            _gateway = await GatewayServer.StartPeerAsync(Spec.Peer, callback, log).ConfigureAwait(false);
+        }
+        else if (Spec.Nodes > 1)
         {
             // A cluster on loopback: node 1 is the seed and takes the sends; the others share the app.
             var ports = Enumerable.Range(0, Spec.Nodes).Select(_ => FreePort()).ToList();
@@ -323,7 +332,7 @@ internal sealed class Testbed : IAsyncDisposable
         }
 
         await _app.SendLineAsync(JsonSerializer.Serialize(new { cmd = "gateway", url = _gateway.BaseUri.ToString() })).ConfigureAwait(false);
-        Progress.Write($"{Spec.Name}: gateway pid {_gateway.Pid} on {_gateway.BaseUri} (log {log}), app pid {_app.Pid} ({Spec.AppMode})");
+        Progress.Write($"{Spec.Name}: {_gateway.Name} pid {_gateway.Pid} on {_gateway.BaseUri} (log {log}), app pid {_app.Pid} ({Spec.AppMode})");
 
         var perProcess = Options.Int("per-process", 5000);
         var processes = Options.Int("client-processes", Math.Max(Math.Min(2, Spec.Connections), (Spec.Connections + perProcess - 1) / perProcess));

@@ -11,7 +11,10 @@ namespace Gateway.Benchmarks.Scenarios;
 /// </summary>
 internal static class EchoScenario
 {
-    public static async Task<int> RunAsync(BenchmarkOptions options)
+    public static Task<int> RunAsync(BenchmarkOptions options) =>
+        PeerComparison.RunAsync("echo", options, (peer, logs) => RunOnceAsync(options, peer, logs));
+
+    private static async Task<Report> RunOnceAsync(BenchmarkOptions options, string? peer, string logs)
     {
         var connections = options.Int("connections", 1000);
         var users = options.Int("users", 100);
@@ -20,7 +23,7 @@ internal static class EchoScenario
         var payloadBytes = options.Int("payload-bytes", 0);
         var warmupMessages = options.Int("warmup-messages", 10);
 
-        await using var bed = await Testbed.StartAsync(new TestbedSpec("echo", connections, users, "echo"), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
+        await using var bed = await Testbed.StartAsync(new TestbedSpec("echo", connections, users, "echo", Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         if (warmupMessages > 0)
@@ -33,7 +36,8 @@ internal static class EchoScenario
         Progress.Write($"echo: {messages} messages per connection, {window} in flight");
         var cpuStart = bed.Cpu();
         var result = await bed.RunPhaseAsync(new ClientCommand { Cmd = "echo", Phase = 2, Messages = messages, Window = window, PayloadBytes = payloadBytes }).ConfigureAwait(false);
-        var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
+        var cpuEnd = bed.Cpu();
+        var cpu = Testbed.CpuJson(cpuStart, cpuEnd);
         var app = await bed.AppStatsAsync().ConfigureAwait(false);
         var memory = await bed.GatewayMemoryAsync().ConfigureAwait(false);
         var roundTrips = result.Received / result.Seconds;
@@ -49,7 +53,7 @@ internal static class EchoScenario
             ["payloadBytes"] = payloadBytes,
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
-        });
+        }, peer);
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
         report["echo"] = new JsonObject
         {
@@ -81,7 +85,10 @@ internal static class EchoScenario
         report["gatewayMemory"] = memory;
         report.Target("roundTripsPerSec", ">= 10000", Report.Round(roundTrips), roundTrips >= 10_000);
         report.Target("orderHeld", "every echo back, in order", orderHeld, orderHeld);
+        report.Compare("roundTripsPerSec", roundTrips);
+        report.Compare("cpuUsPerRoundTrip", result.Received > 0 ? Testbed.ServerCpuSeconds(cpuStart, cpuEnd) * 1e6 / result.Received : 0);
+        report.Correct = orderHeld;
         report.Emit();
-        return 0;
+        return report;
     }
 }

@@ -11,7 +11,17 @@ namespace Gateway.Benchmarks.Scenarios;
 /// </summary>
 internal static class FanoutScenario
 {
-    public static async Task<int> RunAsync(BenchmarkOptions options, string name = "fanout", int defaultNodes = 1)
+    public static Task<int> RunAsync(BenchmarkOptions options, string name = "fanout", int defaultNodes = 1)
+    {
+        if (name == "cluster" && Peers.FromOptions(options).Count > 0)
+        {
+            throw new ArgumentException("--peer goes with idle, fanout and echo, not cluster");
+        }
+
+        return PeerComparison.RunAsync(name, options, (peer, logs) => RunOnceAsync(options, name, defaultNodes, peer, logs));
+    }
+
+    private static async Task<Report> RunOnceAsync(BenchmarkOptions options, string name, int defaultNodes, string? peer, string logs)
     {
         var nodes = options.Int("nodes", defaultNodes);
         var connections = options.Int("connections", 10_000);
@@ -34,12 +44,15 @@ internal static class FanoutScenario
             throw new ArgumentException("--users-per-send goes with --target users and divides --users");
         }
 
-        await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", Nodes: nodes), options, Testbed.LogDirectory(options)).ConfigureAwait(false);
+        await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", Nodes: nodes, Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
+        // The warm-up phase is the first sends the server ever handles: its rate is the cold figure.
+        double? coldDeliveredPerSec = null;
         if (warmupMessages > 0)
         {
-            await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+            var (cold, _, _) = await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+            coldDeliveredPerSec = cold.Received / cold.Seconds;
         }
 
         var report = new Report(name, options, new JsonObject
@@ -55,12 +68,25 @@ internal static class FanoutScenario
             ["payloadBytes"] = payloadBytes,
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
-        });
+        }, peer);
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
         report["gatewayMemoryConnected"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);
 
         var deliveriesPerSend = FanoutDriver.DeliveriesPerSend(connect.Opened, users, target, usersPerSend);
         var first = await PhaseAsync(bed, report, rate > 0 ? "fixedRate" : "fullSpeed", 2, messages, target, rate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+        report.Compare("deliveredPerSec", first.DeliveredPerSec);
+        report.Compare("cpuUsPerDelivered", first.CpuUsPerDelivered);
+        if (coldDeliveredPerSec is { } coldRate)
+        {
+            report["cold"] = new JsonObject
+            {
+                ["messages"] = warmupMessages,
+                ["deliveredPerSec"] = Report.Round(coldRate),
+                ["overWarm"] = Report.Round(coldRate / first.DeliveredPerSec, 3),
+            };
+            report.Compare("coldDeliveredPerSec", coldRate);
+            report.Compare("coldOverWarm", coldRate / first.DeliveredPerSec);
+        }
         if (rate <= 0)
         {
             report.Target("deliveredPerSec", ">= 200000", Report.Round(first.DeliveredPerSec), first.DeliveredPerSec >= 200_000);
@@ -76,18 +102,20 @@ internal static class FanoutScenario
             var second = await PhaseAsync(bed, report, "halfRate", 3, messages, target, halfRate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
             report.Target("p99MsAtHalfRate", "<= 50", Report.Ms(second.P99), second.P99 <= 50_000);
             report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce && second.ExactlyOnce, first.ExactlyOnce && second.ExactlyOnce);
+            report.Correct = first.ExactlyOnce && second.ExactlyOnce;
         }
         else
         {
             report.Target("exactlyOnce", "no duplicates, gaps or strays; every receipt enqueued all", first.ExactlyOnce, first.ExactlyOnce);
+            report.Correct = first.ExactlyOnce;
         }
 
         report["gatewayMemoryAfter"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);
         report.Emit();
-        return 0;
+        return report;
     }
 
-    private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce)> PhaseAsync(
+    private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce, double CpuUsPerDelivered)> PhaseAsync(
         Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend)
     {
         var peersBefore = (await bed.Gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_peer_messages_total");
@@ -126,6 +154,7 @@ internal static class FanoutScenario
                 ["routed"] = 0,
             },
         };
-        return (deliveredPerSec, result.Latency.Percentile(99), exactlyOnce);
+        var cpuUsPerDelivered = result.Received > 0 ? cpu["serverCpuSeconds"]!.GetValue<double>() * 1e6 / result.Received : 0;
+        return (deliveredPerSec, result.Latency.Percentile(99), exactlyOnce, cpuUsPerDelivered);
     }
 }

@@ -11,15 +11,17 @@ namespace Gateway.Benchmarks.Scenarios;
 /// </summary>
 internal static class IdleScenario
 {
-    public static async Task<int> RunAsync(BenchmarkOptions options)
+    public static Task<int> RunAsync(BenchmarkOptions options) =>
+        PeerComparison.RunAsync("idle", options, (peer, logs) => RunOnceAsync(options, peer, logs));
+
+    private static async Task<Report> RunOnceAsync(BenchmarkOptions options, string? peer, string logs)
     {
         var connections = options.Int("connections", 15_000);
         var users = options.Int("users", 100);
         var holdSeconds = options.Double("hold-seconds", 60);
         var pingSeconds = options.Double("ping-seconds", 30);
-        var logs = Testbed.LogDirectory(options);
 
-        await using var bed = await Testbed.StartAsync(new TestbedSpec("idle", connections, users, "record"), options, logs).ConfigureAwait(false);
+        await using var bed = await Testbed.StartAsync(new TestbedSpec("idle", connections, users, "record", Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var gatewayPid = bed.Gateway.Pid;
         var rssBefore = ProcessStats.RssBytes(gatewayPid) ?? 0;
@@ -28,6 +30,7 @@ internal static class IdleScenario
         var cpuStart = bed.Cpu();
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         var cpuConnected = bed.Cpu();
+        var rssConnected = ProcessStats.RssBytes(gatewayPid) ?? 0;
 
         await using var sampler = new RssSampler(gatewayPid, TimeSpan.FromMilliseconds(250));
         Progress.Write($"idle: holding {connect.Opened} connections for {holdSeconds} s (a ping every {pingSeconds} s each)");
@@ -52,6 +55,7 @@ internal static class IdleScenario
         var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_heap_size_bytes");
         var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_heap_size_bytes");
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
+        var rssPerConnectionConnected = connect.Opened > 0 ? (rssConnected - rssBefore) / (double)connect.Opened : 0;
         var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
 
         var report = new Report("idle", options, new JsonObject
@@ -63,7 +67,7 @@ internal static class IdleScenario
             ["clientProcesses"] = bed.Clients.Count,
             ["connectConcurrencyPerProcess"] = options.Int("connect-concurrency", 128),
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
-        });
+        }, peer);
         report["connect"] = new JsonObject
         {
             ["opened"] = connect.Opened,
@@ -85,6 +89,8 @@ internal static class IdleScenario
         report["gatewayMemory"] = new JsonObject
         {
             ["rssBeforeBytes"] = rssBefore,
+            ["rssConnectedBytes"] = rssConnected,
+            ["rssPerConnectionConnectedBytes"] = Report.Round(rssPerConnectionConnected),
             ["rssAfterBytes"] = rssAfter,
             ["rssPeakBytes"] = sampler.Peak,
             ["rssPerConnectionBytes"] = Report.Round(rssPerConnection),
@@ -103,7 +109,11 @@ internal static class IdleScenario
         report.Target("rssPerConnectionBytes", "<= 12288", Report.Round(rssPerConnection), rssPerConnection <= 12 * 1024);
         report.Target("connectsPerSec", ">= 3000", Report.Round(connectRate), connectRate >= 3000);
         report.Target("pongsMissing", "pongs == pings", pings - pongs, pongs == pings);
+        report.Compare("connectCpuUsPerConnection", connect.Opened > 0 ? Testbed.ServerCpuSeconds(cpuStart, cpuConnected) * 1e6 / connect.Opened : 0);
+        report.Compare("rssPerConnectionAfterBurstBytes", rssPerConnectionConnected);
+        report.Compare("rssPerConnectionAfterHoldBytes", rssPerConnection);
+        report.Correct = open == connections && failures == 0 && pongs == pings;
         report.Emit();
-        return 0;
+        return report;
     }
 }

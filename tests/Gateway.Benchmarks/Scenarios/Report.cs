@@ -6,24 +6,37 @@ using Gateway.Benchmarks.Measurement;
 namespace Gateway.Benchmarks.Scenarios;
 
 /// <summary>
-/// The one JSON line a scenario run prints: scenario, parameters, figures, and each target with its
-/// value and whether it was met, then <c>met</c> for all of them together.
+/// The one JSON line a scenario run prints: scenario, the server under test (<c>gateway</c> or a peer),
+/// parameters, figures, the headline figures a peer comparison puts side by side (<c>compare</c>), and
+/// each target with its value and whether it was met, then <c>met</c> for all of them together.
 /// </summary>
 internal sealed class Report
 {
     private static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly JsonObject _targets = [];
+    private readonly JsonObject _compare = [];
     private bool _allMet = true;
 
-    public Report(string scenario, BenchmarkOptions options, JsonObject parameters)
+    public Report(string scenario, BenchmarkOptions options, JsonObject parameters, string? server = null)
     {
         Root["scenario"] = scenario;
+        Root["server"] = server ?? "gateway";
+        Server = server ?? "gateway";
         Root["parameters"] = parameters;
         Root["options"] = Counts(options.Given().ToDictionary(p => p.Key, p => p.Value));
     }
 
     public JsonObject Root { get; } = [];
+
+    /// <summary><c>gateway</c>, or the peer this run measured.</summary>
+    public string Server { get; }
+
+    /// <summary>The headline figures a peer comparison divides (gateway over peer), by name; names carry their unit.</summary>
+    public IReadOnlyDictionary<string, double> Compared => _compare.ToDictionary(p => p.Key, p => p.Value!.GetValue<double>());
+
+    /// <summary>Whether the run's correctness check held (exactly once, order): a figure of a run that failed it compares nothing.</summary>
+    public bool Correct { get; set; } = true;
 
     public JsonNode? this[string key]
     {
@@ -40,9 +53,14 @@ internal sealed class Report
 
     public bool Met => _allMet;
 
+    /// <summary>A headline figure for <c>--peer</c> comparisons (also printed in this run's line under <c>compare</c>).</summary>
+    public void Compare(string name, double value) => _compare[name] = Math.Round(value, 3);
+
     /// <summary>Prints the line on stdout.</summary>
     public void Emit()
     {
+        Root["compare"] = _compare;
+        Root["correct"] = Correct;
         Root["targets"] = _targets;
         Root["met"] = _allMet;
         Console.Out.WriteLine(Root.ToJsonString(Json));

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Text;
 using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Faults;
@@ -94,12 +93,7 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
             "the client's sends to stall");
     }
 
-    private static byte[] Message(int n)
-    {
-        var head = $"{{\"event\":\"bulk\",\"n\":{n},\"pad\":\"";
-        var text = head + new string('x', MessageBytes - head.Length - 2) + "\"}";
-        return Encoding.UTF8.GetBytes(text);
-    }
+    private static byte[] Message(int n) => PaddedJson.NumberedBytes("bulk", n, MessageBytes);
 
     private static string Describe(RecordedCallback callback) =>
         callback.Action == "message" ? "message " + callback.Json!.Value.GetProperty("data").GetProperty("n").GetInt32() : callback.Action!;

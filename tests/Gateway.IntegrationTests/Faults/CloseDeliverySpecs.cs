@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Text;
 using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Faults;
@@ -99,11 +98,7 @@ public sealed class CloseDeliverySpecs(CloseDeliverySpecs.Fixture fixture, ITest
             .Select(r => r.Action == "message" ? "message " + r.Json!.Value.GetProperty("data").GetProperty("n").GetInt32() : r.Action!)
             .Distinct().ToList();
 
-    private static byte[] Message(int n)
-    {
-        var head = $"{{\"n\":{n},\"pad\":\"";
-        return Encoding.UTF8.GetBytes(head + new string('x', MessageBytes - head.Length - 2) + "\"}");
-    }
+    private static byte[] Message(int n) => PaddedJson.NumberedBytes("bulk", n, MessageBytes);
 
     /// <summary>A gateway that stops reading a socket once 64 KiB of it wait for the app and retries quickly.</summary>
     public sealed class Fixture : GatewayFixture

@@ -127,11 +127,7 @@ public sealed class SlowConsumerSpecs(SlowConsumerSpecs.Fixture fixture, ITestOu
         return waited.Max();
     }
 
-    private static string Payload(int n)
-    {
-        var head = string.Create(CultureInfo.InvariantCulture, $"{{\"event\":\"big\",\"n\":{n},\"pad\":\"");
-        return head + new string('x', PayloadBytes - head.Length - 2) + "\"}";
-    }
+    private static string Payload(int n) => PaddedJson.Numbered("big", n, PayloadBytes);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 

@@ -18,7 +18,7 @@ public sealed class SoakSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Under_churn_faults_and_admin_load_every_connection_keeps_the_contract()
     {
-        var settings = SoakSettings.FromEnvironment(seconds: 60, sockets: 400);
+        var settings = SoakSettings.FromEnvironment(seconds: 60, sockets: 300);
         output.WriteLine($"soak {settings}");
         await using var driver = await SoakDriver.StartAsync(settings);
         var firstLine = driver.Gateway.Output.Count;
@@ -84,6 +84,7 @@ public sealed class SoakSpecs(ITestOutputHelper output)
             output.WriteLine(line);
         }
 
+        output.WriteLine($"the gateway's whole log: {driver.SaveGatewayLog()}");
         if (driver.ViolationCount > 0)
         {
             var violations = driver.DescribeViolations();

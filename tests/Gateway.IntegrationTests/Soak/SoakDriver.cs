@@ -451,6 +451,27 @@ public sealed partial class SoakDriver : IAsyncDisposable
             ? line[line.IndexOf("Compacted", StringComparison.Ordinal)..]
             : "none logged";
 
+    /// <summary>
+    /// The runtime's GC figures from <c>/metrics</c> (every <c>dotnet_gc_*</c> series with "heap" or "committed" in its
+    /// name, summed over labels), to tell memory the GC keeps committed from a leak; empty when unreadable.
+    /// </summary>
+    public async Task<string> GcFiguresAsync()
+    {
+        try
+        {
+            using var answer = await _admin.GetAsync(new Uri("/metrics", UriKind.Relative)).ConfigureAwait(false);
+            var samples = PrometheusText.Parse(await answer.Content.ReadAsStringAsync().ConfigureAwait(false));
+            return string.Join(", ", samples
+                .Where(x => x.Name.StartsWith("dotnet_gc_", StringComparison.Ordinal) && (x.Name.Contains("heap", StringComparison.Ordinal) || x.Name.Contains("committed", StringComparison.Ordinal)) && !x.Name.EndsWith("_total", StringComparison.Ordinal))
+                .GroupBy(x => x.Name)
+                .Select(g => $"{g.Key} {Mib((long)g.Sum(x => x.Value))} MiB"));
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+        {
+            return string.Empty;
+        }
+    }
+
     /// <summary>Writes the gateway's whole log to <c>GATEWAY_TEST_ARTIFACTS</c> (default <c>artifacts/</c> beside the tests); returns the path.</summary>
     public string SaveGatewayLog()
     {
@@ -505,6 +526,7 @@ public sealed partial class SoakDriver : IAsyncDisposable
     public async Task<IReadOnlyList<string>> ReportAsync(TimeSpan elapsed, int duplicates, long rssAfter)
     {
         var retries = await MetricAsync("gateway_callback_retries_total").ConfigureAwait(false);
+        var gc = Gateway.HasExited ? string.Empty : await GcFiguresAsync().ConfigureAwait(false);
         var clients = Clients;
         var sent = clients.Sum(c => (long)c.Sent);
         var delivered = App.Connections.Values.Sum(l => (long)l.Entries.Where(e => e.Kind == CallbackKind.Message).Select(e => e.Seq).Distinct().Count());
@@ -521,7 +543,7 @@ public sealed partial class SoakDriver : IAsyncDisposable
             $"close codes seen by clients (ending:code=count): {codes}",
             $"messages sent {sent}, delivered {delivered} (distinct), duplicates {duplicates}; pings {clients.Sum(c => c.PingsSent)}, pongs {clients.Sum(c => c.PongsReceived)}",
             $"app: requests {App.Requests}, answered 503 {App.Refused}, hung past the timeout {App.Hung}, malformed {App.Malformed}; time per mode: {modes}",
-            string.Create(inv, $"gateway: callback retries {retries?.ToString("0", inv) ?? "n/a"}, peak callbacks pending {PeakPending}; RSS before {Mib(RssBaseline)} MiB, peak {Mib(RssPeak)} MiB, after {Mib(rssAfter)} MiB (last heap compaction: {LastCompaction()})"),
+            string.Create(inv, $"gateway: callback retries {retries?.ToString("0", inv) ?? "n/a"}, peak callbacks pending {PeakPending}; RSS before {Mib(RssBaseline)} MiB, peak {Mib(RssPeak)} MiB, after {Mib(rssAfter)} MiB (last heap compaction: {LastCompaction()}; at the end: {(gc.Length > 0 ? gc : "n/a")})"),
             string.Create(inv, $"admin: slowest call {TimeSpan.FromTicks(Interlocked.Read(ref _slowestAdminTicks)).TotalSeconds:0.00} s; {counters}"),
             $"violations: {ViolationCount}",
             string.Create(inv, $"SOAK seed={Settings.Seed} seconds={elapsed.TotalSeconds:0} max_sockets={Settings.Sockets} connections={clients.Count} sent={sent} delivered={delivered} duplicates={duplicates} retries={retries?.ToString("0", inv) ?? "n/a"} peak_pending={PeakPending} closes=[{codes}] rss_mib={Mib(RssBaseline)}/{Mib(RssPeak)}/{Mib(rssAfter)} violations={ViolationCount}"),

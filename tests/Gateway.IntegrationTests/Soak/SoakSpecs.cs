@@ -10,6 +10,7 @@ namespace Gateway.IntegrationTests.Soak;
 /// Bounded here (about a minute); <c>GATEWAY_SOAK_SECONDS</c> / <c>GATEWAY_SOAK_SOCKETS</c> make it longer,
 /// <c>GATEWAY_SOAK_SEED</c> replays a run's choices.
 /// </summary>
+[Collection(SoakCollection.Name)]
 public sealed class SoakSpecs(ITestOutputHelper output)
 {
     /// <summary>How far above its idle RSS the gateway may stay once the run is over.</summary>
@@ -104,4 +105,11 @@ public sealed class SoakSpecs(ITestOutputHelper output)
             Assert.Fail($"soak seed {driver.Settings.Seed}: {driver.ViolationCount} violations.\n{violations}");
         }
     }
+}
+
+/// <summary>The soak runs alone: on two cores, other specs beside it would stall both (and it them).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SoakCollection
+{
+    public const string Name = "Soak, alone";
 }

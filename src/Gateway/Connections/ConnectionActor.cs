@@ -260,6 +260,12 @@ public sealed partial class ConnectionActor : ActorBase
     private void HandleDeadlineCheck()
     {
         var timeout = _settings.PingTimeout!.Value;
+        if (_flow.HoldsBackReading)
+        {
+            // The gateway is not reading this socket (backpressure), so its pings may be waiting unread: no verdict.
+            _lastLiveness = Stopwatch.GetTimestamp();
+        }
+
         var idle = Stopwatch.GetElapsedTime(_lastLiveness);
         if (idle >= timeout)
         {
@@ -281,6 +287,13 @@ public sealed partial class ConnectionActor : ActorBase
     private void HandleKeepAliveTick()
     {
         var sinceSent = Stopwatch.GetElapsedTime(_keepAlivePingSent);
+        if (_awaitingPong && sinceSent >= _settings.KeepAliveTimeout && _flow.HoldsBackReading)
+        {
+            // The pong may be waiting unread behind data the gateway holds back (backpressure): wait another timeout.
+            _keepAlivePingSent = Stopwatch.GetTimestamp();
+            sinceSent = TimeSpan.Zero;
+        }
+
         if (_awaitingPong && sinceSent >= _settings.KeepAliveTimeout)
         {
             CloseSocket(CloseCodes.PingTimeout, "ping timeout");

@@ -122,6 +122,12 @@ internal sealed class InboundFlow(long limit, InboundBudget budget)
 
     public bool HasCredit => Volatile.Read(ref _pending) < limit && budget.HasRoom;
 
+    /// <summary>
+    /// Whether the read loop may be holding this socket's bytes back (no credit, or no room to grow a partial
+    /// message): liveness frames can then sit unread, so deadlines must not judge the client meanwhile.
+    /// </summary>
+    public bool HoldsBackReading => !HasCredit || !budget.HasRoomForPartial;
+
     /// <summary>Counts <paramref name="bytes"/> as waiting for the app.</summary>
     public void Acquire(long bytes)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Gateway.Callbacks;
 using Gateway.Connections;
 using Gateway.Tests.WebSockets;
+using Gateway.WebSockets;
 
 namespace Gateway.Tests.Connections;
 
@@ -96,10 +97,27 @@ public sealed class ConnectionDeadlineSpecs : TestKit
         await ExpectTerminatedAsync(connection);
     }
 
-    private IActorRef Start(ConnectionSettings settings, ConnectionIdentity? identity = null)
+    [Fact]
+    public async Task While_backpressure_holds_the_socket_back_the_deadline_does_not_close_it()
+    {
+        // The app is behind with this connection: its pings may be waiting unread behind its data.
+        var flow = TestIdentities.Flow(limit: 100);
+        flow.Acquire(100);
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: false), flow: flow));
+
+        await ExpectNoMsgAsync(Timeout * 3);
+        Assert.Empty(_outbox.Closes);
+
+        // Reading resumes and nothing comes: now the deadline judges.
+        flow.Release(100);
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(3));
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    private IActorRef Start(ConnectionSettings settings, ConnectionIdentity? identity = null, InboundFlow? flow = null)
     {
         identity ??= TestIdentities.Tapr("c1");
-        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), identity.Id.Value);
+        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, flow ?? TestIdentities.Flow(), _callbacks.Ref, settings), identity.Id.Value);
         _outbox.ReportsTo = actor;
         return actor;
     }

@@ -35,6 +35,21 @@ public sealed class ConnectionKeepAliveSpecs : TestKit
     }
 
     [Fact]
+    public async Task An_unanswered_ping_does_not_close_a_socket_that_backpressure_holds_back()
+    {
+        var flow = TestIdentities.Flow(limit: 100);
+        flow.Acquire(100);
+        var connection = Watch(Start(Interval, Interval, flow));
+
+        await ExpectNoMsgAsync(Interval * 5);
+        Assert.Empty(_outbox.Closes);
+
+        flow.Release(100);
+        await ExpectTerminatedAsync(connection, Dilated(TimeSpan.FromSeconds(3)));
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    [Fact]
     public async Task Answered_pings_keep_the_connection_open_and_keep_coming()
     {
         var connection = Watch(Start(Interval, Interval));
@@ -70,11 +85,11 @@ public sealed class ConnectionKeepAliveSpecs : TestKit
         Assert.Equal(TimeSpan.FromSeconds(20), ConnectionSettings.KeepAlive(TimeSpan.FromSeconds(20)));
     }
 
-    private IActorRef Start(TimeSpan? interval, TimeSpan timeout)
+    private IActorRef Start(TimeSpan? interval, TimeSpan timeout, InboundFlow? flow = null)
     {
         var identity = TestIdentities.Jac("k1");
         var settings = new ConnectionSettings(null, AnyFrameIsLiveness: false) { KeepAliveInterval = interval, KeepAliveTimeout = timeout };
-        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, TestIdentities.Flow(), _callbacks.Ref, settings), "k1");
+        var actor = Sys.ActorOf(ConnectionActor.Props(identity, _outbox, flow ?? TestIdentities.Flow(), _callbacks.Ref, settings), "k1");
         _outbox.ReportsTo = actor;
         return actor;
     }

@@ -28,6 +28,7 @@ internal static class IdleScenario
         var cpuStart = bed.Cpu();
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         var cpuConnected = bed.Cpu();
+        var rssConnected = ProcessStats.RssBytes(gatewayPid) ?? 0;
 
         await using var sampler = new RssSampler(gatewayPid, TimeSpan.FromMilliseconds(250));
         Progress.Write($"idle: holding {connect.Opened} connections for {holdSeconds} s (a ping every {pingSeconds} s each)");
@@ -52,6 +53,10 @@ internal static class IdleScenario
         var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_heap_size_bytes");
         var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_heap_size_bytes");
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
+        var rssPerConnectionConnected = connect.Opened > 0 ? (rssConnected - rssBefore) / (double)connect.Opened : 0;
+        var gatewayConnectCores = cpuConnected.CoresSince(cpuStart).FirstOrDefault(c => c.Name == "gateway").Cores;
+        var connectWall = System.Diagnostics.Stopwatch.GetElapsedTime(cpuStart.Timestamp, cpuConnected.Timestamp).TotalSeconds;
+        var gatewayCpuPerConnection = connect.Opened > 0 ? gatewayConnectCores * connectWall / connect.Opened : 0;
         var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
 
         var report = new Report("idle", options, new JsonObject
@@ -85,6 +90,8 @@ internal static class IdleScenario
         report["gatewayMemory"] = new JsonObject
         {
             ["rssBeforeBytes"] = rssBefore,
+            ["rssConnectedBytes"] = rssConnected,
+            ["rssPerConnectionConnectedBytes"] = Report.Round(rssPerConnectionConnected),
             ["rssAfterBytes"] = rssAfter,
             ["rssPeakBytes"] = sampler.Peak,
             ["rssPerConnectionBytes"] = Report.Round(rssPerConnection),
@@ -96,6 +103,7 @@ internal static class IdleScenario
         report["cpuCores"] = new JsonObject
         {
             ["connect"] = Testbed.CpuJson(cpuStart, cpuConnected),
+            ["gatewayConnectCpuMicrosecondsPerConnection"] = Report.Round(gatewayCpuPerConnection * 1e6),
             ["hold"] = Testbed.CpuJson(cpuConnected, cpuHeld),
         };
         report.Target("held", $"== {connections}", open, open == connections);

@@ -34,7 +34,7 @@ def figures(scenario, report):
 
 rows = {}
 for name in sorted(os.listdir(out)):
-    if not name.endswith(".json"):
+    if not name.endswith(".json") or name.startswith("engine-memory"):
         continue
     tag = name[:-5]
     scenario, engine, run = tag.rsplit("-", 2)

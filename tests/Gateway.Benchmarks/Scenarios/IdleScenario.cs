@@ -50,8 +50,9 @@ internal static class IdleScenario
 
         var failures = connect.Failed + (connect.Opened - open);
         var connectRate = connect.Opened / connect.Seconds;
-        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_heap_size_bytes");
-        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_heap_size_bytes");
+        // The runtime's own meter: the heap (all generations) as the last collection left it.
+        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
+        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
         var rssPerConnectionConnected = connect.Opened > 0 ? (rssConnected - rssBefore) / (double)connect.Opened : 0;
         var gatewayConnectCores = cpuConnected.CoresSince(cpuStart).FirstOrDefault(c => c.Name == "gateway").Cores;

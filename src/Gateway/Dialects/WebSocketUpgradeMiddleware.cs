@@ -87,7 +87,7 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
                 return null;
             }
 
-            if (UpgradeRequest.TryParse(buffer, out var request, out var headEnd, out var needMore))
+            if (UpgradeRequest.TryParse(buffer, _routes.Value.HeadLimits, out var request, out var headEnd, out var needMore))
             {
                 // Only a request that passes the whole validation is served here; every refusal of a malformed
                 // or non-upgrade request is made on the HTTP path, by the same validation, so both agree.
@@ -123,8 +123,11 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
     }
 
     /// <summary>The dialect paths, resolved once the application is built.</summary>
-    private sealed class Routes(Dictionary<string, IDialect> byPath, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
+    private sealed class Routes(Dictionary<string, IDialect> byPath, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log, HeadLimits headLimits)
     {
+        /// <summary>Kestrel's request head limits, which the lean path stays within.</summary>
+        public HeadLimits HeadLimits { get; } = headLimits;
+
         public GatewayRuntime Runtime { get; } = runtime;
 
         public ConnectionLimiter Limiter { get; } = limiter;
@@ -135,7 +138,8 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
             services.GetRequiredService<DialectRegistry>().ByPath,
             services.GetRequiredService<GatewayRuntime>(),
             services.GetRequiredService<ConnectionLimiter>(),
-            services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects"));
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects"),
+            HeadLimits.From(services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>().Value.Limits));
 
         public IDialect? Match(string path) => byPath.TryGetValue(path.TrimEnd('/'), out var dialect) ? dialect : null;
     }

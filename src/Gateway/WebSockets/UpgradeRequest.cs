@@ -6,6 +6,31 @@ using Microsoft.Extensions.Primitives;
 namespace Gateway.WebSockets;
 
 /// <summary>
+/// Kestrel's bounds on a request head (<c>KestrelServerOptions.Limits</c>), which the lean path must not exceed:
+/// a head it serves is one Kestrel would have parsed too.
+/// </summary>
+/// <param name="MaxRequestLineBytes">Kestrel's <c>MaxRequestLineSize</c> (default 8,192), counting the CRLF.</param>
+/// <param name="MaxHeadersBytes">Kestrel's <c>MaxRequestHeadersTotalSize</c> (default 32,768).</param>
+/// <param name="MaxHeaderCount">Kestrel's <c>MaxRequestHeaderCount</c> (default 100).</param>
+internal readonly record struct HeadLimits(int MaxRequestLineBytes, int MaxHeadersBytes, int MaxHeaderCount)
+{
+    /// <summary>Kestrel's defaults.</summary>
+    public static HeadLimits KestrelDefaults { get; } = new(8 * 1024, 32 * 1024, 100);
+
+    /// <summary>The limits of the given Kestrel options.</summary>
+    public static HeadLimits From(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits limits) =>
+        new(limits.MaxRequestLineSize, limits.MaxRequestHeadersTotalSize, limits.MaxRequestHeaderCount);
+
+    /// <summary>
+    /// Whether a head is well inside every limit: a request line (without its CRLF) and headers (in bytes, and in
+    /// number) that Kestrel accepts. Within 64 bytes of a byte limit Kestrel decides, so that no off-by-one in how
+    /// it counts can make the lean path serve a head Kestrel refuses.
+    /// </summary>
+    public bool Admits(int requestLineBytes, int headerBytes, int headerCount) =>
+        requestLineBytes + 2 < MaxRequestLineBytes - 64 && headerBytes < MaxHeadersBytes - 64 && headerCount <= MaxHeaderCount;
+}
+
+/// <summary>
 /// The parts of an HTTP upgrade request the gateway looks at, whichever way it arrived: parsed by
 /// Kestrel (the HTTP path) or by <see cref="TryParse"/> straight off the connection (the lean path).
 /// Header names compare case-insensitively; a repeated header keeps all its values in order.
@@ -13,9 +38,6 @@ namespace Gateway.WebSockets;
 internal sealed class UpgradeRequest
 {
     private const int MaxHeadBytes = 16 * 1024;
-
-    /// <summary>Kestrel's default <c>MaxRequestHeaderCount</c>: past it the request is Kestrel's to refuse (431).</summary>
-    private const int MaxHeaderCount = 100;
 
     private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
 
@@ -72,11 +94,12 @@ internal sealed class UpgradeRequest
     /// yet, and false without it when this is not a request this parser represents exactly: anything
     /// malformed (a bare CR or LF, another control character, a folded line, whitespace before a colon, a
     /// name that is not a token, a request line that is not <c>METHOD SP /target SP HTTP/1.1</c>), a
-    /// percent-encoded or non-ASCII path, or more than 100 headers. Kestrel's HTTP stack then parses the
-    /// connection as usual, and the same <see cref="WebSocketHandshake.Validate"/> judges the request there, so
-    /// both paths answer alike (RFC 9112 §2.2, §3, §5).
+    /// percent-encoded or non-ASCII path, or a head at or near one of Kestrel's <paramref name="limits"/> (a
+    /// request line that Kestrel would answer with 414, headers it would answer with 431). Kestrel's HTTP stack
+    /// then parses the connection as usual, and the same <see cref="WebSocketHandshake.Validate"/> judges the
+    /// request there, so both paths answer alike (RFC 9112 §2.2, §3, §5).
     /// </summary>
-    public static bool TryParse(ReadOnlySequence<byte> buffer, out UpgradeRequest? request, out SequencePosition headEnd, out bool needMore)
+    public static bool TryParse(ReadOnlySequence<byte> buffer, HeadLimits limits, out UpgradeRequest? request, out SequencePosition headEnd, out bool needMore)
     {
         request = null;
         headEnd = buffer.Start;
@@ -103,9 +126,9 @@ internal sealed class UpgradeRequest
 
         var text = Encoding.Latin1.GetString(bytes);
         var lines = text.Split("\r\n");
-        if (lines.Length - 1 > MaxHeaderCount)
+        if (!limits.Admits(lines[0].Length, bytes.Length - lines[0].Length, lines.Length - 1))
         {
-            return false;
+            return false; // Kestrel's to refuse (414, 431) or to serve when just under its limits
         }
 
         var requestLine = lines[0].Split(' ');

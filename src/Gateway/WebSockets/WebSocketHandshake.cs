@@ -25,9 +25,15 @@ internal static class WebSocketHandshake
     private static readonly SearchValues<char> TokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
-    /// <summary>RFC 3986 §3.2.2/§3.2.3 characters of <c>host [":" port]</c> (reg-name, IPv4, IP-literal, port).</summary>
+    /// <summary>
+    /// Characters of a host name or IPv4 address as Kestrel (and Http.Sys) accept them: RFC 3986's reg-name
+    /// without <c>* + , ; =</c> and percent-encoding.
+    /// </summary>
     private static readonly SearchValues<char> HostChars =
-        SearchValues.Create("!$&'()*+,;=-._~:[]%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+        SearchValues.Create("!$&'()-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    /// <summary>What an IPv6 literal may hold between its brackets, as Kestrel checks it.</summary>
+    private static readonly SearchValues<char> IPv6Chars = SearchValues.Create("0123456789ABCDEFabcdef:.");
 
     private static readonly HandshakeRefusal NotAnUpgrade =
         new(StatusCodes.Status426UpgradeRequired, "Upgrade Required", [("Upgrade", "websocket")]);
@@ -41,7 +47,7 @@ internal static class WebSocketHandshake
     /// <item>HTTP/1.1 (RFC 6455 §4.2.1 item 1; this listener serves HTTP/1.1 only): else 400;</item>
     /// <item>an origin-form (or absolute http/https) request target without control characters, spaces or a fragment (RFC 9112 §3.2): else 400;</item>
     /// <item>every header name a token and every value field-content, no CR, LF, NUL or other control character but HTAB (RFC 9110 §5.1, §5.5): else 400;</item>
-    /// <item>exactly one valid <c>Host</c> (RFC 9112 §3.2): else 400;</item>
+    /// <item>exactly one <c>Host</c> (RFC 9112 §3.2), valid by Kestrel's rules (<see cref="IsHost"/>): else 400;</item>
     /// <item>no body: neither <c>Transfer-Encoding</c> nor a <c>Content-Length</c> other than 0 (RFC 6455 §4.1 item 1): else 400;</item>
     /// <item>GET with <c>Upgrade: websocket</c> and <c>Connection: Upgrade</c> (RFC 6455 §4.2.1 items 1, 3, 4): else 426 with <c>Upgrade: websocket</c>;</item>
     /// <item>one <c>Sec-WebSocket-Version: 13</c> (§4.2.1 item 6, §4.4): else 426 with <c>Sec-WebSocket-Version: 13</c>;</item>
@@ -250,7 +256,57 @@ internal static class WebSocketHandshake
         return true;
     }
 
-    private static bool IsHost(string? host) => host is not null && !host.AsSpan().ContainsAnyExcept(HostChars);
+    /// <summary>
+    /// A <c>Host</c> value Kestrel accepts for an origin-form request (its <c>IsHostHeaderValid</c>), so the lean
+    /// path serves no request Kestrel would answer with 400: empty (RFC 9112 §3.2 allows it), or a host name or
+    /// IPv4 address of <see cref="HostChars"/>, or an IPv6 literal (<c>[</c>, hex digits, <c>:</c> and <c>.</c>,
+    /// <c>]</c>, at least <c>[::1]</c>), either followed by <c>:</c> and one or more digits.
+    /// </summary>
+    internal static bool IsHost(string? host)
+    {
+        if (host is null)
+        {
+            return false;
+        }
+
+        if (host.Length == 0)
+        {
+            return true;
+        }
+
+        int end;
+        if (host[0] == '[')
+        {
+            end = host.IndexOf(']', StringComparison.Ordinal);
+            if (end < 4 || host.AsSpan(1, end - 1).ContainsAnyExcept(IPv6Chars))
+            {
+                return false;
+            }
+
+            end++;
+        }
+        else
+        {
+            end = host.AsSpan().IndexOfAnyExcept(HostChars);
+            if (end == 0)
+            {
+                return false;
+            }
+
+            if (end < 0)
+            {
+                return true;
+            }
+        }
+
+        if (end == host.Length)
+        {
+            return true;
+        }
+
+        // The port: ":" and at least one digit, nothing else.
+        return host[end] == ':' && end + 1 < host.Length && !host.AsSpan(end + 1).ContainsAnyExceptInRange('0', '9');
+    }
 
     private static bool IsValidKey(string key)
     {

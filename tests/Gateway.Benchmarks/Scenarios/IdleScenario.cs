@@ -52,10 +52,14 @@ internal static class IdleScenario
 
         var failures = connect.Failed + (connect.Opened - open);
         var connectRate = connect.Opened / connect.Seconds;
-        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_heap_size_bytes");
-        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_heap_size_bytes");
+        // The runtime's own meter: the heap (all generations) as the last collection left it.
+        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
+        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
         var rssPerConnectionConnected = connect.Opened > 0 ? (rssConnected - rssBefore) / (double)connect.Opened : 0;
+        var gatewayConnectCores = cpuConnected.CoresSince(cpuStart).FirstOrDefault(c => c.Name == "gateway").Cores;
+        var connectWall = System.Diagnostics.Stopwatch.GetElapsedTime(cpuStart.Timestamp, cpuConnected.Timestamp).TotalSeconds;
+        var gatewayCpuPerConnection = connect.Opened > 0 ? gatewayConnectCores * connectWall / connect.Opened : 0;
         var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
 
         var report = new Report("idle", options, new JsonObject
@@ -102,6 +106,7 @@ internal static class IdleScenario
         report["cpuCores"] = new JsonObject
         {
             ["connect"] = Testbed.CpuJson(cpuStart, cpuConnected),
+            ["gatewayConnectCpuMicrosecondsPerConnection"] = Report.Round(gatewayCpuPerConnection * 1e6),
             ["hold"] = Testbed.CpuJson(cpuConnected, cpuHeld),
         };
         report.Target("held", $"== {connections}", open, open == connections);

@@ -42,6 +42,33 @@ public sealed class HandshakeValidationSpecs(EdgeGatewaysFixture fixture, ITestO
         { "two Sec-WebSocket-Version headers", Request(extra: ["Sec-WebSocket-Version: 13"]), 426 },
         { "no Connection: Upgrade", Request(connection: "keep-alive"), 426 },
         { "Upgrade other than websocket", Request(upgrade: "h2c"), 426 },
+
+        // Kestrel's rules for a request head, which the lean path must not be looser than (its HttpUtilities.IsHostHeaderValid
+        // and KestrelServerLimits): each of these got a 101 on the lean path and a 4xx from Kestrel.
+        { "a Host port that is not a number", Request(host: "127.0.0.1:abc"), 400 },
+        { "a Host with an empty port", Request(host: "127.0.0.1:"), 400 },
+        { "a Host with two ports", Request(host: "127.0.0.1:1:2"), 400 },
+        { "a Host with a comma", Request(host: "a,b"), 400 },
+        { "a Host with a semicolon", Request(host: "a;b"), 400 },
+        { "a Host with an asterisk", Request(host: "a*b"), 400 },
+        { "a Host with a plus", Request(host: "a+b"), 400 },
+        { "a Host with an equals sign", Request(host: "a=b"), 400 },
+        { "a percent-encoded Host", Request(host: "a%41b"), 400 },
+        { "an IPv6 Host that is not hex", Request(host: "[zz::1]"), 400 },
+        { "an IPv6 Host without its closing bracket", Request(host: "[::1"), 400 },
+        { "a request line longer than Kestrel's MaxRequestLineSize", Request(requestLine: "GET /ws?t=" + new string('a', 9000) + " HTTP/1.1"), 414 },
+        { "more headers than Kestrel's MaxRequestHeaderCount", Request(extra: [.. Enumerable.Range(0, 100).Select(i => $"X-H{i}: v")]), 431 },
+    };
+
+    /// <summary>Request heads at the edge of Kestrel's rules that it accepts: both paths must upgrade them.</summary>
+    public static TheoryData<string, string> AcceptedByKestrel => new()
+    {
+        { "an empty Host (RFC 9112 §3.2)", Request(host: "") },
+        { "a Host with a port", Request(host: "example.com:8080") },
+        { "a Host with every sub-delimiter Kestrel allows", Request(host: "a!$&'()-._~b") },
+        { "an IPv6 Host with a port", Request(host: "[::1]:8080") },
+        { "a request line just under Kestrel's MaxRequestLineSize", Request(requestLine: "GET /ws?t=" + new string('a', 8000) + " HTTP/1.1") },
+        { "as many headers as Kestrel's MaxRequestHeaderCount", Request(extra: [.. Enumerable.Range(0, 95).Select(i => $"X-H{i}: v")]) },
     };
 
     [Theory]
@@ -67,6 +94,17 @@ public sealed class HandshakeValidationSpecs(EdgeGatewaysFixture fixture, ITestO
         Assert.Empty(ErrorLines(Fixture.Lean, leanLine));
         Assert.Empty(ErrorLines(Fixture.Http, httpLine));
         await AssertStillServingAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(AcceptedByKestrel), DisableDiscoveryEnumeration = true)]
+    public async Task Both_paths_upgrade_a_head_at_the_edge_of_what_Kestrel_accepts(string what, string request)
+    {
+        var lean = await SendAsync(Fixture.Lean, request, keepOpen: true);
+        var http = await SendAsync(Fixture.Http, request, keepOpen: true);
+
+        Assert.True(lean.Status == 101, $"{what}: the lean path answered {lean.StatusLine} {lean.BodyText}");
+        Assert.True(http.Status == 101, $"{what}: the HTTP path answered {http.StatusLine} {http.BodyText}");
     }
 
     [Theory]

@@ -49,4 +49,12 @@ public sealed class GatewayClusterOptions
     /// <c>acceptable-heartbeat-pause</c>). Default 3 s, Akka's default.
     /// </summary>
     public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How long after this node is <c>Up</c> it sends every call to every node before routing sends and closes by
+    /// the replicated directory (users, channels): long enough for its replica to receive what its peers wrote
+    /// before they saw it join (a few gossip rounds of 2 s). Conn ids are routed by their tag from the start.
+    /// Default 5 s.
+    /// </summary>
+    public TimeSpan DirectoryWarmup { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -57,4 +57,43 @@ public sealed class GatewayClusterOptions
     /// Default 5 s.
     /// </summary>
     public TimeSpan DirectoryWarmup { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How this node finds its peers: <see cref="ClusterDiscovery.Seeds"/> (the default: <see cref="SeedNodes"/>) or
+    /// <see cref="ClusterDiscovery.Kubernetes"/> (also spelled <c>Dns</c>): Akka.Management + Cluster Bootstrap over
+    /// the DNS A records of <see cref="ServiceName"/>, a headless Service selecting the gateway's pods. In that mode
+    /// <see cref="SeedNodes"/> is ignored and the management endpoint listens on <see cref="ManagementPort"/>.
+    /// </summary>
+    public ClusterDiscovery Discovery { get; set; } = ClusterDiscovery.Seeds;
+
+    /// <summary>
+    /// Bootstrap mode: the headless Service's DNS name that resolves to every gateway pod (e.g.
+    /// <c>myapp-gateway-peers</c>, or <c>myapp-gateway-peers.myns.svc.cluster.local</c>). Default <c>gateway</c>.
+    /// </summary>
+    public string ServiceName { get; set; } = "gateway";
+
+    /// <summary>Bootstrap mode: the Akka.Management HTTP port; peers probe <c>/bootstrap/seed-nodes</c> on it. Default 8558.</summary>
+    public int ManagementPort { get; set; } = 8558;
+
+    /// <summary>
+    /// Bootstrap mode: how many pods must be discovered (and agree) before the lowest-addressed one forms a new
+    /// cluster; a pod that finds an existing cluster joins it regardless. Default 2.
+    /// </summary>
+    public int RequiredContactPoints { get; set; } = 2;
+}
+
+/// <summary>How a gateway finds its peers (<see cref="GatewayClusterOptions.Discovery"/>).</summary>
+public enum ClusterDiscovery
+{
+    /// <summary>The configured <see cref="GatewayClusterOptions.SeedNodes"/>.</summary>
+    Seeds,
+
+    /// <summary>
+    /// Cluster Bootstrap over the DNS records of a headless Service (no RBAC). Named for where it is meant to run;
+    /// it does not read the Kubernetes API (Akka.Discovery.KubernetesApi fails with the served KubernetesClient).
+    /// </summary>
+    Kubernetes,
+
+    /// <summary>The same as <see cref="Kubernetes"/>, for any DNS name that resolves to every peer.</summary>
+    Dns = Kubernetes,
 }

@@ -1,11 +1,10 @@
 using System.Globalization;
+using System.Net;
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.DistributedData;
 using Akka.Hosting;
-using Akka.Management;
-using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
 using Gateway.Hosting;
 using Gateway.Registry;
@@ -70,7 +69,6 @@ internal static class ClusterHosting
                 SeedNodes = options.Discovery == ClusterDiscovery.Seeds ? options.SeedNodes : [],
                 SplitBrainResolver = new KeepMajorityOption(),
             })
-            .AddDiscovery(options)
             .AddHocon(Config(options), HoconAddMode.Prepend)
             .AddHocon(DistributedData.DefaultConfig(), HoconAddMode.Append)
             .WithActors((system, registry, resolver) =>
@@ -85,40 +83,14 @@ internal static class ClusterHosting
                 var peers = system.ActorOf(PeersActor.Props(registryActor, options.NodeTimeout, resolver.GetService<ILogger<PeersActor>>(), resolver.GetService<GatewayMetrics>(), replicator, options.DirectoryWarmup), "peers");
                 registry.Register<PeersActor>(peers);
                 registryActor.Tell(new RegistryProtocol.UsePeers(peers, directory));
+                if (options.Discovery != ClusterDiscovery.Seeds)
+                {
+                    system.ActorOf(
+                        SeedDiscoveryActor.Props(options, cluster.SelfAddress, Dns.GetHostAddressesAsync, seeds => cluster.JoinSeedNodes(seeds), resolver.GetService<ILogger<SeedDiscoveryActor>>()),
+                        "seed-discovery");
+                }
             });
         return builder;
-    }
-
-    /// <summary>
-    /// The bootstrap mode: Akka.Management's HTTP endpoint on <see cref="GatewayClusterOptions.ManagementPort"/> and
-    /// Cluster Bootstrap, which looks up <see cref="GatewayClusterOptions.ServiceName"/> in DNS (a headless Service:
-    /// one A record per pod), probes those pods' management endpoints, and joins the cluster they are in or, once
-    /// <see cref="GatewayClusterOptions.RequiredContactPoints"/> of them agree, forms one (the lowest address first).
-    /// Akka.Discovery.KubernetesApi is not used: with the KubernetesClient the feed serves it fails at its first
-    /// lookup (docs/cluster.md).
-    /// </summary>
-    private static AkkaConfigurationBuilder AddDiscovery(this AkkaConfigurationBuilder builder, GatewayClusterOptions options)
-    {
-        if (options.Discovery == ClusterDiscovery.Seeds)
-        {
-            return builder;
-        }
-
-        return builder
-            .WithAkkaManagement(management =>
-            {
-                management.HostName = options.Hostname;
-                management.Port = options.ManagementPort;
-                management.BindHostName = string.IsNullOrEmpty(options.BindHostname) ? options.Hostname : options.BindHostname;
-                management.BindPort = options.ManagementPort;
-            })
-            .AddHocon(DnsServiceDiscovery.Config(options.ManagementPort), HoconAddMode.Prepend)
-            .WithClusterBootstrap(bootstrap =>
-            {
-                bootstrap.ContactPointDiscovery.ServiceName = options.ServiceName;
-                bootstrap.ContactPointDiscovery.DiscoveryMethod = DnsServiceDiscovery.Method;
-                bootstrap.ContactPointDiscovery.RequiredContactPointsNr = options.RequiredContactPoints;
-            });
     }
 
     /// <summary>Serialization, split-brain resolver timing, failure detector and downing behaviour.</summary>

@@ -60,26 +60,24 @@ public sealed class GatewayClusterOptions
 
     /// <summary>
     /// How this node finds its peers: <see cref="ClusterDiscovery.Seeds"/> (the default: <see cref="SeedNodes"/>) or
-    /// <see cref="ClusterDiscovery.Kubernetes"/> (also spelled <c>Dns</c>): Akka.Management + Cluster Bootstrap over
-    /// the DNS A records of <see cref="ServiceName"/>, a headless Service selecting the gateway's pods. In that mode
-    /// <see cref="SeedNodes"/> is ignored and the management endpoint listens on <see cref="ManagementPort"/>.
+    /// <see cref="ClusterDiscovery.Kubernetes"/> (also spelled <c>Dns</c>): the seed nodes are the pods the DNS name
+    /// <see cref="ServiceName"/> (a headless Service) resolves to, on <see cref="Port"/> (<see cref="SeedDiscoveryActor"/>).
+    /// In that mode <see cref="SeedNodes"/> is ignored, and <see cref="Hostname"/> must be the pod IP.
     /// </summary>
     public ClusterDiscovery Discovery { get; set; } = ClusterDiscovery.Seeds;
 
     /// <summary>
-    /// Bootstrap mode: the headless Service's DNS name that resolves to every gateway pod (e.g.
+    /// Discovery mode: the headless Service's DNS name that resolves to every gateway pod (e.g.
     /// <c>myapp-gateway-peers</c>, or <c>myapp-gateway-peers.myns.svc.cluster.local</c>). Default <c>gateway</c>.
     /// </summary>
     public string ServiceName { get; set; } = "gateway";
 
-    /// <summary>Bootstrap mode: the Akka.Management HTTP port; peers probe <c>/bootstrap/seed-nodes</c> on it. Default 8558.</summary>
-    public int ManagementPort { get; set; } = 8558;
-
     /// <summary>
-    /// Bootstrap mode: how many pods must be discovered (and agree) before the lowest-addressed one forms a new
-    /// cluster; a pod that finds an existing cluster joins it regardless. Default 2.
+    /// Discovery mode: how many pods the name must resolve to before this node joins; only the lowest address ever
+    /// forms a new cluster, the others join it. Default 1 (a single replica forms its own cluster); set it to the
+    /// replica count to keep pods of a fresh rollout from starting on partial DNS answers.
     /// </summary>
-    public int RequiredContactPoints { get; set; } = 2;
+    public int RequiredContactPoints { get; set; } = 1;
 }
 
 /// <summary>How a gateway finds its peers (<see cref="GatewayClusterOptions.Discovery"/>).</summary>
@@ -89,8 +87,9 @@ public enum ClusterDiscovery
     Seeds,
 
     /// <summary>
-    /// Cluster Bootstrap over the DNS records of a headless Service (no RBAC). Named for where it is meant to run;
-    /// it does not read the Kubernetes API (Akka.Discovery.KubernetesApi fails with the served KubernetesClient).
+    /// The DNS records of a headless Service (no RBAC). Named for where it is meant to run; it does not read the
+    /// Kubernetes API: Akka.Discovery.KubernetesApi and Akka.Management fail with the packages the feed serves
+    /// (docs/cluster.md).
     /// </summary>
     Kubernetes,
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Akka.Configuration;
 using Akka.Discovery;
 using Akka.Discovery.KubernetesApi;
@@ -16,8 +17,8 @@ namespace Gateway.Tests.Cluster;
 /// the feed serves 19 (and 21): one spec runs that combination against a fake API server (a real Kestrel on
 /// loopback serving the pods list the plugin asks for, with a service account's token and namespace files) and
 /// pins down that it fails, which is why the gateway discovers peers through DNS instead. When a release of the
-/// plugin works with the served client, that spec fails, and the Kubernetes API can be used again. The DNS
-/// discovery the gateway does use resolves a real name.
+/// plugin works with the served client, that spec fails, and the Kubernetes API can be used again. The seed lists
+/// the gateway's own DNS discovery derives are specified here too.
 /// </summary>
 public sealed class ClusterDiscoverySpecs : TestKit, IAsyncLifetime
 {
@@ -101,16 +102,31 @@ public sealed class ClusterDiscoverySpecs : TestKit, IAsyncLifetime
     }
 
     [Fact]
-    public async Task Dns_discovery_gives_every_address_of_the_name_with_the_management_port()
+    public void From_dns_the_lowest_address_lists_itself_first_and_the_others_list_only_their_peers()
     {
-        var discovery = new DnsServiceDiscovery((ExtendedActorSystem)Own(ActorSystem.Create("dns", ConfigurationFactory.ParseString(DnsServiceDiscovery.Config(9558)))));
+        var a = Node("10.1.0.5");
+        var b = Node("10.1.0.6");
+        IPAddress[] both = [IPAddress.Parse("10.1.0.6"), IPAddress.Parse("10.1.0.5"), IPAddress.Parse("10.1.0.5")];
 
-        var resolved = await discovery.Lookup(new Lookup("localhost"), TimeSpan.FromSeconds(10));
-        var unknown = await discovery.Lookup(new Lookup("no-such-host.invalid"), TimeSpan.FromSeconds(10));
-
-        Assert.Contains(resolved.Addresses, static t => t.Host == "127.0.0.1" && t.Port == 9558);
-        Assert.Empty(unknown.Addresses);
+        Assert.Equal([a, b], SeedDiscoveryActor.SeedsFor(a, both, required: 2));
+        Assert.Equal([a], SeedDiscoveryActor.SeedsFor(b, both, required: 2));
     }
+
+    [Fact]
+    public void From_dns_a_node_waits_for_enough_pods_and_never_forms_a_cluster_unless_it_is_the_lowest_listed()
+    {
+        var a = Node("10.1.0.5");
+        var b = Node("10.1.0.6");
+
+        Assert.Null(SeedDiscoveryActor.SeedsFor(a, [IPAddress.Parse("10.1.0.5")], required: 2));
+        Assert.Equal([a], SeedDiscoveryActor.SeedsFor(a, [IPAddress.Parse("10.1.0.5")], required: 1));
+
+        // Not (yet) in DNS itself: it may join the pods it sees, never form its own cluster, even though it is lower.
+        Assert.Equal([a], SeedDiscoveryActor.SeedsFor(Node("10.1.0.4"), [IPAddress.Parse("10.1.0.5")], required: 1));
+        Assert.Null(SeedDiscoveryActor.SeedsFor(b, [], required: 1));
+    }
+
+    private static Address Node(string host) => new("akka.tcp", "gateway", host, 4053);
 
     private ServiceDiscovery LoadKubernetesDiscovery()
     {

@@ -111,6 +111,22 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleAbandon(AbandonConnection abandon)
     {
+        // Still waiting for the directory: it was never handed to its user actor, so undo the registration here.
+        foreach (var (token, waiting) in _awaitingDirectory)
+        {
+            if (waiting.Attach.Identity.Id == abandon.Id)
+            {
+                _awaitingDirectory.Remove(token);
+                if (_users.TryGetValue(waiting.Attach.Identity.User, out var waitingSlot))
+                {
+                    waitingSlot.Routed--;
+                }
+
+                HandleConnectionEnded(new UserProtocol.ConnectionEnded(abandon.Id));
+                return;
+            }
+        }
+
         if (_index.TryGet(abandon.Id, out var connection) && _users.TryGetValue(connection.Identity.User, out var slot))
         {
             slot.Actor.Tell(new UserProtocol.AbandonConnection(abandon.Id));

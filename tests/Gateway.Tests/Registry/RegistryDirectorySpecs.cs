@@ -58,4 +58,21 @@ public sealed class RegistryDirectorySpecs : TestKit
 
         Assert.Equal([OwnerDirectory.UserEntry("bob")], (await _directory.ExpectMsgAsync<DirectoryProtocol.Withdraw>()).Entries);
     }
+
+    [Fact]
+    public async Task A_connection_abandoned_while_its_entries_are_being_published_is_unregistered()
+    {
+        _registry.Tell(new RegisterConnection(TestIdentities.Tapr("c2", user: "carol"), new RecordingOutbox(), TestIdentities.Flow()), TestActor);
+        var publish = await _directory.ExpectMsgAsync<DirectoryProtocol.Publish>();
+
+        _registry.Tell(new AbandonConnection(new ConnectionId("c2")));
+
+        Assert.Equal([OwnerDirectory.UserEntry("carol")], (await _directory.ExpectMsgAsync<DirectoryProtocol.Withdraw>()).Entries);
+        _registry.Tell(GetStats.Instance, TestActor);
+        Assert.Equal(0, (await ExpectMsgAsync<RegistryStats>()).Connections);
+
+        // A late answer from the directory attaches nothing.
+        _directory.Reply(new DirectoryProtocol.Published(publish.Token));
+        await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+    }
 }

@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Net;
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
+using Akka.DistributedData;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Gateway.Hosting;
@@ -22,6 +24,12 @@ public sealed class ClusterMembership(bool enabled)
 
     /// <summary>True with clustering off, else while this node is an <c>Up</c> member.</summary>
     public bool IsUp => !Enabled || _up;
+
+    /// <summary>
+    /// This node's <see cref="Cluster.NodeTag"/>, which the connection ids it makes carry; null with clustering off
+    /// (ids are then plain) and until the actor system has started.
+    /// </summary>
+    public string? NodeTag { get; internal set; }
 
     internal void MarkUp() => _up = true;
 
@@ -58,19 +66,29 @@ internal static class ClusterHosting
             })
             .WithClustering(new ClusterOptions
             {
-                SeedNodes = options.SeedNodes,
+                SeedNodes = options.Discovery == ClusterDiscovery.Seeds ? options.SeedNodes : [],
                 SplitBrainResolver = new KeepMajorityOption(),
             })
             .AddHocon(Config(options), HoconAddMode.Prepend)
+            .AddHocon(DistributedData.DefaultConfig(), HoconAddMode.Append)
             .WithActors((system, registry, resolver) =>
             {
                 var cluster = Akka.Cluster.Cluster.Get(system);
+                membership.NodeTag = Cluster.NodeTag.Of(cluster.SelfAddress);
                 cluster.RegisterOnMemberUp(membership.MarkUp);
                 cluster.RegisterOnMemberRemoved(membership.MarkRemoved);
                 var registryActor = registry.Get<RegistryActor>();
-                var peers = system.ActorOf(PeersActor.Props(registryActor, options.NodeTimeout, resolver.GetService<ILogger<PeersActor>>(), resolver.GetService<GatewayMetrics>()), "peers");
+                var replicator = DistributedData.Get(system).Replicator;
+                var directory = system.ActorOf(DirectoryActor.Props(replicator, cluster.SelfUniqueAddress, options.NodeTimeout, resolver.GetService<ILogger<DirectoryActor>>()), "directory");
+                var peers = system.ActorOf(PeersActor.Props(registryActor, options.NodeTimeout, resolver.GetService<ILogger<PeersActor>>(), resolver.GetService<GatewayMetrics>(), replicator, options.DirectoryWarmup), "peers");
                 registry.Register<PeersActor>(peers);
-                registryActor.Tell(new RegistryProtocol.UsePeers(peers));
+                registryActor.Tell(new RegistryProtocol.UsePeers(peers, directory));
+                if (options.Discovery != ClusterDiscovery.Seeds)
+                {
+                    system.ActorOf(
+                        SeedDiscoveryActor.Props(options, cluster.SelfAddress, Dns.GetHostAddressesAsync, seeds => cluster.JoinSeedNodes(seeds), resolver.GetService<ILogger<SeedDiscoveryActor>>()),
+                        "seed-discovery");
+                }
             });
         return builder;
     }

@@ -49,4 +49,50 @@ public sealed class GatewayClusterOptions
     /// <c>acceptable-heartbeat-pause</c>). Default 3 s, Akka's default.
     /// </summary>
     public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How long after this node is <c>Up</c> it sends every call to every node before routing sends and closes by
+    /// the replicated directory (users, channels): long enough for its replica to receive what its peers wrote
+    /// before they saw it join (a few gossip rounds of 2 s). Conn ids are routed by their tag from the start.
+    /// Default 5 s.
+    /// </summary>
+    public TimeSpan DirectoryWarmup { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How this node finds its peers: <see cref="ClusterDiscovery.Seeds"/> (the default: <see cref="SeedNodes"/>) or
+    /// <see cref="ClusterDiscovery.Kubernetes"/> (also spelled <c>Dns</c>): the seed nodes are the pods the DNS name
+    /// <see cref="ServiceName"/> (a headless Service) resolves to, on <see cref="Port"/> (<see cref="SeedDiscoveryActor"/>).
+    /// In that mode <see cref="SeedNodes"/> is ignored, and <see cref="Hostname"/> must be the pod IP.
+    /// </summary>
+    public ClusterDiscovery Discovery { get; set; } = ClusterDiscovery.Seeds;
+
+    /// <summary>
+    /// Discovery mode: the headless Service's DNS name that resolves to every gateway pod (e.g.
+    /// <c>myapp-gateway-peers</c>, or <c>myapp-gateway-peers.myns.svc.cluster.local</c>). Default <c>gateway</c>.
+    /// </summary>
+    public string ServiceName { get; set; } = "gateway";
+
+    /// <summary>
+    /// Discovery mode: how many pods the name must resolve to before this node joins; only the lowest address ever
+    /// forms a new cluster, the others join it. Default 1 (a single replica forms its own cluster); set it to the
+    /// replica count to keep pods of a fresh rollout from starting on partial DNS answers.
+    /// </summary>
+    public int RequiredContactPoints { get; set; } = 1;
+}
+
+/// <summary>How a gateway finds its peers (<see cref="GatewayClusterOptions.Discovery"/>).</summary>
+public enum ClusterDiscovery
+{
+    /// <summary>The configured <see cref="GatewayClusterOptions.SeedNodes"/>.</summary>
+    Seeds,
+
+    /// <summary>
+    /// The DNS records of a headless Service (no RBAC). Named for where it is meant to run; it does not read the
+    /// Kubernetes API: Akka.Discovery.KubernetesApi and Akka.Management fail with the packages the feed serves
+    /// (docs/cluster.md).
+    /// </summary>
+    Kubernetes,
+
+    /// <summary>The same as <see cref="Kubernetes"/>, for any DNS name that resolves to every peer.</summary>
+    Dns = Kubernetes,
 }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.DistributedData;
 using Gateway.Hosting;
 using Gateway.Registry;
 using static Gateway.Cluster.PeersProtocol;
@@ -12,8 +13,11 @@ namespace Gateway.Cluster;
 /// call into a <see cref="ScatterGatherActor"/> over the reachable nodes, relays jac routes to the other
 /// nodes, and hands the registry commands that peers send it to its own registry. Each node's registry acts
 /// on its own sockets only, so every socket is matched once, and its close callback goes to its own app.
+/// A send or close by conn ids goes to the nodes their tags name (<see cref="NodeTag"/>); by users or channels,
+/// to the nodes the <see cref="OwnerDirectory"/> says hold them, read from this node's replica at the time of the
+/// call (<see cref="OwnerDirectory.Decide"/>); anything else, or any doubt, to every reachable node.
 /// </summary>
-public sealed partial class PeersActor : ReceiveActor
+public sealed partial class PeersActor : ReceiveActor, IWithTimers
 {
     private readonly IActorRef _registry;
     private readonly TimeSpan _nodeTimeout;
@@ -22,15 +26,26 @@ public sealed partial class PeersActor : ReceiveActor
     private readonly Akka.Cluster.Cluster _cluster;
     private readonly HashSet<Address> _up = [];
     private readonly HashSet<Address> _unreachable = [];
+    private readonly Dictionary<Address, UniqueAddress> _unique = [];
+    private readonly IActorRef? _replicator;
+    private readonly TimeSpan _warmup;
+    private readonly Dictionary<long, Lookup> _lookups = [];
+    private long _nextLookup;
+    private bool _routing;
     private long _broadcastMessages;
+    private long _routedMessages;
     private long _relayedRoutes;
 
     /// <param name="registry">This node's <see cref="RegistryActor"/>.</param>
     /// <param name="nodeTimeout">How long a gather waits for a node (<see cref="GatewayClusterOptions.NodeTimeout"/>).</param>
     /// <param name="log">Where it logs.</param>
     /// <param name="metrics">Counts peer messages by routing, relayed routes and reachable nodes; none when null.</param>
-    internal PeersActor(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log, GatewayMetrics? metrics = null)
+    /// <param name="replicator">The Akka.DistributedData replicator the directory is read from; null: every call is broadcast.</param>
+    /// <param name="warmup">How long after this node is <c>Up</c> it broadcasts before routing by the directory (<see cref="GatewayClusterOptions.DirectoryWarmup"/>).</param>
+    internal PeersActor(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log, GatewayMetrics? metrics = null, IActorRef? replicator = null, TimeSpan warmup = default)
     {
+        _replicator = replicator;
+        _warmup = warmup;
         _registry = registry;
         _nodeTimeout = nodeTimeout;
         _log = log;
@@ -40,8 +55,18 @@ public sealed partial class PeersActor : ReceiveActor
         Receive<ClusterEvent.MemberUp>(up =>
         {
             _up.Add(up.Member.Address);
+            _unique[up.Member.Address] = up.Member.UniqueAddress;
+            if (up.Member.Address.Equals(_cluster.SelfAddress) && _replicator is not null)
+            {
+                Timers.StartSingleTimer(WarmedUp.Instance, WarmedUp.Instance, _warmup);
+            }
+
             ReportReachable();
         });
+        Receive<WarmedUp>(_ => _routing = true);
+        Receive<GetSuccess>(found => LookedUp(found.Request, found.Key, found.Data as ORSet<string>));
+        Receive<NotFound>(notFound => LookedUp(notFound.Request, notFound.Key, null));
+        Receive<IGetResponse>(failed => LookedUp(failed.Request, failed.Key, null));
         Receive<ClusterEvent.MemberRemoved>(removed => Lost(removed.Member.Address, forget: true));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
         {
@@ -57,11 +82,11 @@ public sealed partial class PeersActor : ReceiveActor
         Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(HandleQuarantined);
 
         // From this node's admin edge.
-        Receive<ClusterSend>(send => Gather(new RegistryProtocol.SendToConnections(send.Filter, send.Message), PeerMessageSerializer.SizeOf(send.Message, send.Filter)));
-        Receive<ClusterClose>(close => Gather(new RegistryProtocol.CloseConnections(close.Filter, close.Code, close.Reason), 0));
-        Receive<ClusterList>(_ => Gather(RegistryProtocol.GetConnections.Instance, 0));
+        Receive<ClusterSend>(send => Route(new RegistryProtocol.SendToConnections(send.Filter, send.Message), send.Filter, PeerMessageSerializer.SizeOf(send.Message, send.Filter)));
+        Receive<ClusterClose>(close => Route(new RegistryProtocol.CloseConnections(close.Filter, close.Code, close.Reason), close.Filter, 0));
+        Receive<ClusterList>(_ => Gather(RegistryProtocol.GetConnections.Instance, 0, Sender, null));
         Receive<Relay>(HandleRelay);
-        Receive<GetPeerStats>(_ => Sender.Tell(new PeerStats(Reachable().Count(), _broadcastMessages, _relayedRoutes)));
+        Receive<GetPeerStats>(_ => Sender.Tell(new PeerStats(Reachable().Count(), _broadcastMessages, _relayedRoutes, _routedMessages)));
 
         // From a gather (on any node): run it on this node's sockets; the registry answers the gather directly.
         Receive<RegistryProtocol.SendToConnections>(command => _registry.Forward(command));
@@ -70,9 +95,11 @@ public sealed partial class PeersActor : ReceiveActor
         Receive<RegistryProtocol.Route>(route => _registry.Forward(route with { Relayed = true }));
     }
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     /// <summary>The peers actor's props; one per node, named <c>peers</c>.</summary>
-    internal static Props Props(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log, GatewayMetrics? metrics = null) =>
-        ActorFactory<PeersActor>.Props(() => new PeersActor(registry, nodeTimeout, log, metrics));
+    internal static Props Props(IActorRef registry, TimeSpan nodeTimeout, ILogger<PeersActor> log, GatewayMetrics? metrics = null, IActorRef? replicator = null, TimeSpan warmup = default) =>
+        ActorFactory<PeersActor>.Props(() => new PeersActor(registry, nodeTimeout, log, metrics, replicator, warmup));
 
     /// <summary>A gather that fails is a bug in combining answers; its caller times out, the others go on.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -109,6 +136,7 @@ public sealed partial class PeersActor : ReceiveActor
         if (forget)
         {
             _up.Remove(node);
+            _unique.Remove(node);
             _unreachable.Remove(node);
         }
         else
@@ -124,11 +152,83 @@ public sealed partial class PeersActor : ReceiveActor
         }
     }
 
-    private void Gather(object command, long bytes)
+    /// <summary>
+    /// A send or close: by tag or by directory when this node may route (warmed up, a replicator), else to every
+    /// reachable node. A directory lookup reads each target node's buckets from the local replica first.
+    /// </summary>
+    private void Route(object command, RegistryProtocol.TargetFilter filter, long bytes)
+    {
+        var plan = _replicator is null ? OwnerDirectory.Plan.Broadcast : OwnerDirectory.PlanFor(filter);
+        if (plan.Kind == OwnerDirectory.PlanKind.ByDirectory && !_routing)
+        {
+            // Warming up: this replica may still lack entries a peer wrote before it saw this node join.
+            plan = OwnerDirectory.Plan.Broadcast;
+        }
+
+        switch (plan.Kind)
+        {
+            case OwnerDirectory.PlanKind.ByTag:
+                Gather(command, bytes, Sender, OwnerDirectory.Decide(plan, filter, SelfWithTag(), OthersWithTags(), static (_, _) => null));
+                return;
+            case OwnerDirectory.PlanKind.ByDirectory:
+                var nodes = Reachable().Where(_unique.ContainsKey).ToList();
+                if (!nodes.Contains(_cluster.SelfAddress))
+                {
+                    nodes.Add(_cluster.SelfAddress);
+                    _unique[_cluster.SelfAddress] = _cluster.SelfUniqueAddress;
+                }
+
+                var buckets = plan.Entries.Select(OwnerDirectory.BucketOf).Distinct().ToList();
+                var id = ++_nextLookup;
+                var lookup = new Lookup(command, filter, bytes, Sender, plan, nodes.Count * buckets.Count);
+                _lookups[id] = lookup;
+                foreach (var node in nodes)
+                {
+                    foreach (var bucket in buckets)
+                    {
+                        var key = OwnerDirectory.KeyOf(_unique[node], bucket);
+                        lookup.Keys[key.Id] = (node, bucket);
+                        _replicator!.Tell(Dsl.Get(key, ReadLocal.Instance, id));
+                    }
+                }
+
+                return;
+            default:
+                Gather(command, bytes, Sender, null);
+                return;
+        }
+    }
+
+    private void LookedUp(object? request, IKey key, ORSet<string>? bucket)
+    {
+        if (request is not long id || !_lookups.TryGetValue(id, out var lookup) || !lookup.Keys.TryGetValue(key.Id, out var at))
+        {
+            return;
+        }
+
+        lookup.Buckets[at] = bucket;
+        if (lookup.Buckets.Count < lookup.Expected)
+        {
+            return;
+        }
+
+        _lookups.Remove(id);
+        var targets = OwnerDirectory.Decide(lookup.Plan, lookup.Filter, SelfWithTag(), OthersWithTags(), (node, entry) =>
+            lookup.Buckets.TryGetValue((node, OwnerDirectory.BucketOf(entry)), out var held) ? OwnerDirectory.Holds(held, entry) : null);
+        Gather(lookup.Command, lookup.Bytes, lookup.ReplyTo, targets);
+    }
+
+    private (Address Node, string Tag) SelfWithTag() => (_cluster.SelfAddress, NodeTag.Of(_cluster.SelfAddress));
+
+    private List<(Address Node, string Tag)> OthersWithTags() =>
+        [.. Reachable().Where(node => !node.Equals(_cluster.SelfAddress)).Select(static node => (node, NodeTag.Of(node)))];
+
+    /// <summary>Runs <paramref name="command"/> on <paramref name="only"/> (routed), or on every reachable node when null (broadcast).</summary>
+    private void Gather(object command, long bytes, IActorRef replyTo, IReadOnlySet<Address>? only)
     {
         if (bytes > PeerMessageSerializer.MaxSerializedBytes)
         {
-            Sender.Tell(new Status.Failure(new PeerMessageTooLargeException(bytes)));
+            replyTo.Tell(new Status.Failure(new PeerMessageTooLargeException(bytes)));
             return;
         }
 
@@ -136,17 +236,27 @@ public sealed partial class PeersActor : ReceiveActor
         var targets = new Dictionary<Address, ICanTell> { [self] = Self };
         foreach (var node in Reachable())
         {
-            if (!node.Equals(self))
+            if (!node.Equals(self) && (only is null || only.Contains(node)))
             {
                 targets[node] = PeerOn(node);
-                _broadcastMessages++;
             }
         }
 
-        _metrics?.PeerMessages("broadcast", targets.Count - 1);
+        var messages = targets.Count - 1;
+        if (only is null)
+        {
+            _broadcastMessages += messages;
+            _metrics?.PeerMessages("broadcast", messages);
+        }
+        else
+        {
+            _routedMessages += messages;
+            _metrics?.PeerMessages("routed", messages);
+        }
 
+        // Only a list reports missing nodes; a routed call does not wait on nodes it does not need.
         var missing = _up.Where(_unreachable.Contains).Select(static node => node.ToString());
-        Context.ActorOf(ScatterGatherActor.Props(command, targets, sender => sender.Path.Address.HasLocalScope ? self : sender.Path.Address, Sender, _nodeTimeout, missing));
+        Context.ActorOf(ScatterGatherActor.Props(command, targets, sender => sender.Path.Address.HasLocalScope ? self : sender.Path.Address, replyTo, _nodeTimeout, missing));
     }
 
     private void HandleRelay(Relay relay)
@@ -168,6 +278,31 @@ public sealed partial class PeersActor : ReceiveActor
                 _metrics?.RoutesRelayed(1);
             }
         }
+    }
+
+    /// <summary>A directory lookup in progress: the call, and each (node, bucket) read so far (null: not in the replica).</summary>
+    private sealed class Lookup(object command, RegistryProtocol.TargetFilter filter, long bytes, IActorRef replyTo, OwnerDirectory.Plan plan, int expected)
+    {
+        public object Command { get; } = command;
+
+        public RegistryProtocol.TargetFilter Filter { get; } = filter;
+
+        public long Bytes { get; } = bytes;
+
+        public IActorRef ReplyTo { get; } = replyTo;
+
+        public OwnerDirectory.Plan Plan { get; } = plan;
+
+        public int Expected { get; } = expected;
+
+        public Dictionary<string, (Address Node, int Bucket)> Keys { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<(Address Node, int Bucket), ORSet<string>?> Buckets { get; } = [];
+    }
+
+    private sealed class WarmedUp
+    {
+        public static readonly WarmedUp Instance = new();
     }
 
     private ActorSelection PeerOn(Address node) => Context.ActorSelection(new RootActorPath(node) / "user" / "peers");

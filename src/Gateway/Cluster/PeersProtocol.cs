@@ -50,8 +50,8 @@ public static class PeersProtocol
         }
     }
 
-    /// <summary>Nodes this node can reach now, and peer messages sent so far (each one to one node).</summary>
-    public sealed record PeerStats(int ReachableNodes, long BroadcastMessages, long RelayedRoutes);
+    /// <summary>Nodes this node can reach now, and peer messages sent so far (each one to one node): to every node (broadcast), only to owners (routed), and relayed jac routes.</summary>
+    public sealed record PeerStats(int ReachableNodes, long BroadcastMessages, long RelayedRoutes, long RoutedMessages = 0);
 
     /// <summary>A message too large to cross nodes (<see cref="PeerMessageSerializer.MaxSerializedBytes"/>).</summary>
     public sealed class PeerMessageTooLargeException(long bytes)

@@ -106,7 +106,7 @@ internal sealed class GatewayMetrics : IDisposable
         _meter.CreateObservableUpDownCounter("gateway.inbound.pending", () => _inboundPendingBytes?.Invoke() ?? 0, "By", "Client bytes read and held until the app has taken them (backpressure), plus bytes of messages still arriving.");
         _meter.CreateObservableGauge("gateway.connection.limit", () => _connectionLimit?.Invoke() ?? 0, "{connection}", "Most concurrent WebSocket connections admitted.");
         _meter.CreateObservableGauge("gateway.user.active", () => _users?.Invoke() ?? 0, "{user}", "Users with at least one open connection (sampled once a second).");
-        _peerMessages = _meter.CreateCounter<long>("gateway.cluster.peer_messages", "{message}", "Admin commands sent to other gateways of the cluster, by routing (broadcast: scatter-gather to every reachable node).");
+        _peerMessages = _meter.CreateCounter<long>("gateway.cluster.peer_messages", "{message}", "Admin commands sent to other gateways of the cluster, by routing (routed: only to the nodes that hold a match; broadcast: scatter-gather to every reachable node).");
         _routesRelayed = _meter.CreateCounter<long>("gateway.cluster.routes_relayed", "{message}", "jac user/channel/client events relayed to other gateways of the cluster (one per node per event).");
         _meter.CreateObservableGauge(
             "gateway.cluster.reachable_nodes",

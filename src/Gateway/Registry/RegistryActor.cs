@@ -25,6 +25,9 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly List<IActorRef> _emptyWaiters = [];
     private bool _shuttingDown;
     private IActorRef? _peers;
+    private IActorRef? _directory;
+    private readonly Dictionary<long, (IActorRef User, UserProtocol.AttachConnection Attach, IActorRef ReplyTo)> _awaitingDirectory = [];
+    private long _nextPublish;
 
     /// <param name="callbacks">The <see cref="Callbacks.CallbackActor"/> every connection tells its events.</param>
     /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
@@ -47,7 +50,12 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<CloseConnections>(HandleClose);
         Receive<GetConnections>(_ => Sender.Tell(BuildList()));
         Receive<RegistryProtocol.Route>(HandleRoute);
-        Receive<UsePeers>(use => _peers = use.Peers);
+        Receive<UsePeers>(use =>
+        {
+            _peers = use.Peers;
+            _directory = use.Directory;
+        });
+        Receive<Cluster.DirectoryProtocol.Published>(HandlePublished);
         Receive<IdentityChanged>(HandleIdentityChanged);
         Receive<CloseAll>(HandleCloseAll);
         Receive<AwaitEmpty>(_ => HandleAwaitEmpty());
@@ -79,11 +87,46 @@ public sealed partial class RegistryActor : ReceiveActor
         _index.Add(new IndexedConnection(identity, register.Outbox));
         var slot = UserSlotFor(identity.User);
         slot.Routed++;
-        slot.Actor.Forward(new UserProtocol.AttachConnection(identity, register.Outbox, register.Flow));
+        var attach = new UserProtocol.AttachConnection(identity, register.Outbox, register.Flow);
+        if (_directory is null)
+        {
+            slot.Actor.Forward(attach);
+            return;
+        }
+
+        // Clustered: the socket takes this node's sends at once (it is indexed), but its app hears `open` only
+        // once every peer's directory replica knows this node holds its user and channel (DirectoryActor).
+        var token = ++_nextPublish;
+        _awaitingDirectory[token] = (slot.Actor, attach, Sender);
+        _directory.Tell(new Cluster.DirectoryProtocol.Publish(Cluster.OwnerDirectory.EntriesOf(identity), token));
+    }
+
+    private void HandlePublished(Cluster.DirectoryProtocol.Published published)
+    {
+        if (_awaitingDirectory.Remove(published.Token, out var waiting))
+        {
+            waiting.User.Tell(waiting.Attach, waiting.ReplyTo);
+        }
     }
 
     private void HandleAbandon(AbandonConnection abandon)
     {
+        // Still waiting for the directory: it was never handed to its user actor, so undo the registration here.
+        foreach (var (token, waiting) in _awaitingDirectory)
+        {
+            if (waiting.Attach.Identity.Id == abandon.Id)
+            {
+                _awaitingDirectory.Remove(token);
+                if (_users.TryGetValue(waiting.Attach.Identity.User, out var waitingSlot))
+                {
+                    waitingSlot.Routed--;
+                }
+
+                HandleConnectionEnded(new UserProtocol.ConnectionEnded(abandon.Id));
+                return;
+            }
+        }
+
         if (_index.TryGet(abandon.Id, out var connection) && _users.TryGetValue(connection.Identity.User, out var slot))
         {
             slot.Actor.Tell(new UserProtocol.AbandonConnection(abandon.Id));
@@ -92,7 +135,11 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleConnectionEnded(UserProtocol.ConnectionEnded ended)
     {
-        _index.Remove(ended.Id);
+        if (_index.Remove(ended.Id) is { } removed && _directory is not null)
+        {
+            _directory.Tell(new Cluster.DirectoryProtocol.Withdraw(Cluster.OwnerDirectory.EntriesOf(removed.Identity)));
+        }
+
         if (_index.Count == 0 && _emptyWaiters.Count > 0)
         {
             foreach (var waiter in _emptyWaiters)
@@ -191,6 +238,10 @@ public sealed partial class RegistryActor : ReceiveActor
     {
         if (_index.TryGet(changed.Current.Id, out var connection))
         {
+            // The new user is published without holding anything back (the socket is already open): a peer that
+            // knows the user only on other nodes may miss this socket until the write lands (docs/cluster.md).
+            _directory?.Tell(new Cluster.DirectoryProtocol.Publish(Cluster.OwnerDirectory.EntriesOf(changed.Current), 0));
+            _directory?.Tell(new Cluster.DirectoryProtocol.Withdraw(Cluster.OwnerDirectory.EntriesOf(connection.Identity)));
             _index.Update(connection, changed.Current);
         }
     }

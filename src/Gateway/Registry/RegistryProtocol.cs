@@ -66,8 +66,12 @@ public static class RegistryProtocol
     /// </summary>
     internal sealed record Route(RouteKind Kind, IReadOnlyList<string> Targets, OutboundMessage Message, bool Relayed = false);
 
-    /// <summary>From now on, relay jac routes through <paramref name="Peers"/> (the <see cref="Gateway.Cluster.PeersActor"/>); sent once at start when clustering is on.</summary>
-    internal sealed record UsePeers(Akka.Actor.IActorRef Peers);
+    /// <summary>
+    /// From now on, relay jac routes through <paramref name="Peers"/> (the <see cref="Gateway.Cluster.PeersActor"/>),
+    /// and publish each new connection's users and channels to <paramref name="Directory"/> (the
+    /// <see cref="Gateway.Cluster.DirectoryActor"/>) before attaching it; sent once at start when clustering is on.
+    /// </summary>
+    internal sealed record UsePeers(Akka.Actor.IActorRef Peers, Akka.Actor.IActorRef? Directory = null);
 
     /// <summary>Whom a jac event addresses.</summary>
     public enum RouteKind

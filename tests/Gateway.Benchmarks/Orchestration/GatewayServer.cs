@@ -166,7 +166,8 @@ internal sealed partial class GatewayServer : IAsyncDisposable
 
     /// <summary>
     /// The <c>/metrics</c> gauges and counters by name, each the sum of its labelled series (by dialect,
-    /// close code, ...); a histogram's <c>_bucket</c> series are skipped.
+    /// close code, ...); a histogram's <c>_bucket</c> series are skipped. Each series is also summed under
+    /// <c>name|label=value</c> for each of its labels (e.g. <c>gateway_cluster_peer_messages_total|gateway_cluster_routing=routed</c>).
     /// </summary>
     public async Task<Dictionary<string, double>> MetricsAsync()
     {
@@ -194,6 +195,14 @@ internal sealed partial class GatewayServer : IAsyncDisposable
                 && double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
             {
                 metrics[name] = metrics.GetValueOrDefault(name) + value;
+                if (labels >= 0)
+                {
+                    foreach (var pair in line[(labels + 1)..(valueStart - 2)].Split(',', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        var key = $"{name}|{pair.Replace("\"", string.Empty, StringComparison.Ordinal)}";
+                        metrics[key] = metrics.GetValueOrDefault(key) + value;
+                    }
+                }
             }
         }
 

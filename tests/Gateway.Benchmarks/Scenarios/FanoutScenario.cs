@@ -118,9 +118,13 @@ internal static class FanoutScenario
     private static async Task<(double DeliveredPerSec, long P99, bool ExactlyOnce, double CpuUsPerDelivered)> PhaseAsync(
         Testbed bed, Report report, string name, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend)
     {
-        var peersBefore = (await bed.Gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_peer_messages_total");
+        const string Broadcast = "gateway_cluster_peer_messages_total|gateway_cluster_routing=broadcast";
+        const string Routed = "gateway_cluster_peer_messages_total|gateway_cluster_routing=routed";
+        var before = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
         var (result, sends, cpu) = await FanoutDriver.RunPhaseAsync(bed, phase, messages, target, rate, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
-        var peerMessages = (await bed.Gateway.MetricsAsync().ConfigureAwait(false)).GetValueOrDefault("gateway_cluster_peer_messages_total") - peersBefore;
+        var after = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
+        var broadcastMessages = after.GetValueOrDefault(Broadcast) - before.GetValueOrDefault(Broadcast);
+        var routedMessages = after.GetValueOrDefault(Routed) - before.GetValueOrDefault(Routed);
         var deliveredPerSec = result.Received / result.Seconds;
         // What the connections taking part expect in all (distinct receipts plus gaps); the gateway's receipts must say the same.
         var expected = result.Received + result.Missing;
@@ -150,8 +154,8 @@ internal static class FanoutScenario
             ["cpuCores"] = cpu,
             ["peerMessagesPerSend"] = new JsonObject
             {
-                ["broadcast"] = sends.Sends > 0 ? Report.Round(peerMessages / sends.Sends, 2) : 0,
-                ["routed"] = 0,
+                ["broadcast"] = sends.Sends > 0 ? Report.Round(broadcastMessages / sends.Sends, 2) : 0,
+                ["routed"] = sends.Sends > 0 ? Report.Round(routedMessages / sends.Sends, 2) : 0,
             },
         };
         var cpuUsPerDelivered = result.Received > 0 ? cpu["serverCpuSeconds"]!.GetValue<double>() * 1e6 / result.Received : 0;

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Cluster;
 
@@ -162,5 +164,118 @@ public sealed class ClusterAdminSpecs(ClusterFixture fixture, ITestOutputHelper 
         Assert.Equal("{\"marker\":1}", await onFirst.ReceiveTextAsync());
         Assert.Equal("{\"marker\":1}", await onSecond.ReceiveTextAsync());
         Assert.Equal("{\"marker\":1}", await sender.ReceiveTextAsync());
+    }
+
+    [Fact]
+    public async Task A_send_to_a_user_on_one_other_node_is_routed_to_that_node_only_and_arrives_once()
+    {
+        var user = Unique("routed");
+        var (client, _) = await ConnectTaprAsync(_cluster[1], user);
+        await WaitUntilRoutingAsync(_cluster[0]);
+        var (broadcast, routed) = await PeerMessagesAsync(_cluster[0]);
+
+        var response = await _cluster[0].Gateway.Admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":{{\"n\":1}}}}");
+        var marker = await _cluster[0].Gateway.Admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":\"marker\"}}");
+
+        Assert.Equal("{\"code\":0,\"data\":{\"matched\":1,\"enqueued\":1,\"dropped\":0},\"message\":\"success\"}", response.Text);
+        Assert.Contains("\"matched\":1", marker.Text, StringComparison.Ordinal);
+        Assert.Equal("{\"n\":1}", await client.ReceiveTextAsync());
+        Assert.Equal("\"marker\"", await client.ReceiveTextAsync());
+
+        // Two calls, each one peer message to node 2 only; nothing to node 3, nothing broadcast.
+        Assert.Equal((broadcast, routed + 2), await PeerMessagesAsync(_cluster[0]));
+    }
+
+    [Fact]
+    public async Task A_send_by_conn_id_goes_only_to_the_node_its_id_names()
+    {
+        var (client, connId) = await ConnectTaprAsync(_cluster[2], Unique("tagged"));
+        var (broadcast, routed) = await PeerMessagesAsync(_cluster[1]);
+
+        var response = await _cluster[1].Gateway.Admin.SendAsync($"{{\"conn_id\":\"{connId}\",\"payload\":7}}");
+
+        Assert.Contains("\"matched\":1", response.Text, StringComparison.Ordinal);
+        Assert.Equal("7", await client.ReceiveTextAsync());
+        Assert.Equal((broadcast, routed + 1), await PeerMessagesAsync(_cluster[1]));
+    }
+
+    [Fact]
+    public async Task A_send_by_token_only_is_broadcast_to_every_node()
+    {
+        var user = Unique("token");
+        var (client, _) = await ConnectTaprAsync(_cluster[1], user);
+        var (broadcast, routed) = await PeerMessagesAsync(_cluster[0]);
+
+        // A public TAPR socket's token is a random UUID nobody knows: the filter matches nothing, on every node.
+        var response = await _cluster[0].Gateway.Admin.SendAsync($"{{\"tokens\":[\"{Guid.NewGuid()}\"],\"payload\":1}}");
+
+        Assert.Contains("\"matched\":0", response.Text, StringComparison.Ordinal);
+        Assert.Equal((broadcast + 2, routed), await PeerMessagesAsync(_cluster[0]));
+        await client.AssertNoMessageAsync(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task A_socket_that_just_opened_is_never_missed_by_a_routed_send()
+    {
+        // The user is in the directory already (on node 1), so sends to it are routed, not broadcast; each new
+        // socket on nodes 2 and 3 is sent to the moment its app hears `open`, from a third node.
+        var user = Unique("fresh");
+        var clients = new List<WsClient> { (await ConnectTaprAsync(_cluster[0], user)).Client };
+        await WaitUntilRoutingAsync(_cluster[2]);
+        await WaitUntilRoutingAsync(_cluster[1]);
+        var (broadcastBefore, _) = await PeerMessagesAsync(_cluster[1]);
+        var (broadcastBefore3, _) = await PeerMessagesAsync(_cluster[2]);
+        for (var round = 1; round <= 6; round++)
+        {
+            var (on, from) = round % 2 == 0 ? (_cluster[1], _cluster[2]) : (_cluster[2], _cluster[1]);
+            clients.Add((await ConnectTaprAsync(on, user)).Client);
+
+            var response = await from.Gateway.Admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":{round}}}");
+
+            Assert.Contains($"\"matched\":{clients.Count},", response.Text, StringComparison.Ordinal);
+            foreach (var client in clients)
+            {
+                Assert.Equal(round.ToString(CultureInfo.InvariantCulture), await client.ReceiveTextAsync());
+            }
+        }
+
+        Assert.Equal(broadcastBefore, (await PeerMessagesAsync(_cluster[1])).Broadcast);
+        Assert.Equal(broadcastBefore3, (await PeerMessagesAsync(_cluster[2])).Broadcast);
+
+        // A user nobody held a moment ago: found too (routed or, while unknown, broadcast).
+        var newcomer = Unique("newcomer");
+        var (fresh, _) = await ConnectTaprAsync(_cluster[1], newcomer);
+        var first = await _cluster[0].Gateway.Admin.SendAsync($"{{\"users\":[\"{newcomer}\"],\"payload\":\"hello\"}}");
+        Assert.Contains("\"matched\":1,", first.Text, StringComparison.Ordinal);
+        Assert.Equal("\"hello\"", await fresh.ReceiveTextAsync());
+    }
+
+    /// <summary>The node's peer messages so far, broadcast and routed (0 before its first).</summary>
+    private static async Task<(double Broadcast, double Routed)> PeerMessagesAsync(ClusterNode node)
+    {
+        var series = PrometheusText.Parse((await node.Gateway.Admin.GetAsync("/metrics")).Text).Where(s => s.Name == "gateway_cluster_peer_messages_total").ToList();
+        return (Sum("broadcast"), Sum("routed"));
+
+        double Sum(string routing) => series.Where(s => s.Labels.TryGetValue("gateway_cluster_routing", out var value) && value == routing).Sum(s => s.Value);
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="node"/> routes by the directory (its warm-up after joining is over): a send to a
+    /// user with a socket of its own on another node counts as routed.
+    /// </summary>
+    private async Task WaitUntilRoutingAsync(ClusterNode node)
+    {
+        var other = _cluster.Nodes.First(n => n != node);
+        var probe = Unique("probe");
+        await ConnectTaprAsync(other, probe);
+        await Wait.UntilAsync(
+            async () =>
+            {
+                var (_, before) = await PeerMessagesAsync(node);
+                await node.Gateway.Admin.SendAsync($"{{\"users\":[\"{probe}\"],\"payload\":0}}");
+                return (await PeerMessagesAsync(node)).Routed > before;
+            },
+            TestTimeouts.Long,
+            $"{node} to route by the directory");
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Akka.Actor;
+using Gateway.Cluster;
 using Gateway.Connections;
 using Gateway.Hosting;
 using Gateway.WebSockets;
@@ -11,7 +12,7 @@ namespace Gateway.Dialects.Jac;
 /// <c>&lt;epoch&gt;:&lt;hex&gt;</c> client and channel ids, the connection event on accept, and client events
 /// for direct messages, re-authentication and walkers.
 /// </summary>
-internal sealed partial class JacDialect(JacAuthenticator authenticator, GatewayMetrics metrics, ILogger log, WebSocketSettings socket, OriginPolicy origins) : IDialect
+internal sealed partial class JacDialect(JacAuthenticator authenticator, GatewayMetrics metrics, ILogger log, WebSocketSettings socket, OriginPolicy origins, ClusterMembership? membership = null) : IDialect
 {
     /// <summary>The runtime's socket settings with <c>Gateway:Jac:MaxMessageBytes</c> (16 MiB, jac-cloud's) as the message bound.</summary>
     public WebSocketSettings Socket { get; } = socket;
@@ -30,7 +31,7 @@ internal sealed partial class JacDialect(JacAuthenticator authenticator, Gateway
 
         var channel = request.Query("channel_id");
         var identity = new ConnectionIdentity(
-            new ConnectionId(NewId()),
+            new ConnectionId(NodeTag.StampJac(NewId(), membership?.NodeTag)),
             Dialect.Jac,
             authentication.RootId,
             authentication.Token,

@@ -1,3 +1,4 @@
+using Gateway.Cluster;
 using Gateway.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -20,7 +21,7 @@ public static partial class JacEndpoints
 
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
         var socket = runtime.Socket with { MaxMessageBytes = options.MaxMessageBytes };
-        var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log, socket, new OriginPolicy(options.AllowedOrigins));
+        var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log, socket, new OriginPolicy(options.AllowedOrigins), app.Services.GetRequiredService<ClusterMembership>());
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var path = "/" + options.Path.Trim('/');
         app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);

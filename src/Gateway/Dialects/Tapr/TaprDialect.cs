@@ -1,5 +1,6 @@
 using System.Globalization;
 using Akka.Actor;
+using Gateway.Cluster;
 using Gateway.Connections;
 using Gateway.Hosting;
 using Gateway.WebSockets;
@@ -11,7 +12,7 @@ namespace Gateway.Dialects.Tapr;
 /// absent), the token from the <c>auth_token</c> cookie (a random UUID and <c>access_public</c> when
 /// absent), a UUID (or counter) connection id, nothing sent on connect unless asked.
 /// </summary>
-internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics, WebSocketSettings socket) : IDialect
+internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics, WebSocketSettings socket, ClusterMembership? membership = null) : IDialect
 {
     private long _counter;
 
@@ -39,7 +40,7 @@ internal sealed class TaprDialect(TaprOptions options, GatewayMetrics metrics, W
 
         var id = string.Equals(options.ConnIdFormat, "counter", StringComparison.OrdinalIgnoreCase)
             ? Interlocked.Increment(ref _counter).ToString(CultureInfo.InvariantCulture)
-            : Guid.NewGuid().ToString();
+            : NodeTag.NewUuid(membership?.NodeTag);
 
         return (new ConnectionIdentity(
             new ConnectionId(id),

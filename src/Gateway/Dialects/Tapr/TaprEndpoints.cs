@@ -1,3 +1,4 @@
+using Gateway.Cluster;
 using Gateway.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +13,7 @@ public static class TaprEndpoints
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Tapr;
         var runtime = app.Services.GetRequiredService<GatewayRuntime>();
-        var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>(), runtime.Socket);
+        var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>(), runtime.Socket, app.Services.GetRequiredService<ClusterMembership>());
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Tapr");
         var path = "/" + options.Path.Trim('/');

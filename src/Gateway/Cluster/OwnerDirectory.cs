@@ -84,15 +84,20 @@ internal static class OwnerDirectory
         {
             case PlanKind.ByTag:
                 var tags = filter.ConnIds!.Select(static id => NodeTag.Read(id)!).ToHashSet(StringComparer.Ordinal);
+                var unclaimed = new HashSet<string>(tags, StringComparer.Ordinal);
+                unclaimed.Remove(self.Tag);
                 foreach (var (node, tag) in others)
                 {
                     if (tags.Contains(tag))
                     {
                         targets.Add(node);
+                        unclaimed.Remove(tag);
                     }
                 }
 
-                return targets;
+                // A tag no reachable node claims: an id minted by a node this one does not see as Up yet, or by a
+                // version that did not tag its ids (a rolling upgrade). Broadcast rather than miss its socket.
+                return unclaimed.Count == 0 ? targets : null;
             case PlanKind.ByDirectory:
                 var held = plan.Users.Concat(plan.Channels).ToDictionary(static e => e, static _ => false, StringComparer.Ordinal);
                 foreach (var (node, _) in others)

@@ -122,11 +122,18 @@ internal sealed class InboundFlow(long limit, InboundBudget budget)
 
     public bool HasCredit => Volatile.Read(ref _pending) < limit && budget.HasRoom;
 
+    private volatile bool _holdsBackReading;
+
     /// <summary>
-    /// Whether the read loop may be holding this socket's bytes back (no credit, or no room to grow a partial
-    /// message): liveness frames can then sit unread, so deadlines must not judge the client meanwhile.
+    /// Whether this socket's read loop is parked by backpressure right now (waiting for credit, or for room to grow
+    /// a partial message): its liveness frames can then sit unread, so deadlines must not judge the client meanwhile.
+    /// Set by the read loop itself, so a socket waiting in an ordinary read is never exempt.
     /// </summary>
-    public bool HoldsBackReading => !HasCredit || !budget.HasRoomForPartial;
+    public bool HoldsBackReading
+    {
+        get => _holdsBackReading;
+        set => _holdsBackReading = value;
+    }
 
     /// <summary>Counts <paramref name="bytes"/> as waiting for the app.</summary>
     public void Acquire(long bytes)

@@ -268,6 +268,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         Volatile.Write(ref _creditWait, cancel);
+        flow.HoldsBackReading = true;
         try
         {
             if (!IsClosed)
@@ -281,6 +282,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
         finally
         {
+            flow.HoldsBackReading = false;
             Volatile.Write(ref _creditWait, null);
             cancel.Dispose();
         }
@@ -729,6 +731,12 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closePayload = payload;
             _closeCode = code;
             _closeReason = reason;
+
+            // Whoever started the close, the TCP connection is gone within the handshake timeout. Armed before the
+            // teardown can be released (below), so the teardown always finds and disposes it.
+            var timer = new CancellationTokenSource(_settings.CloseHandshakeTimeout);
+            timer.Token.UnsafeRegister(static state => ((WebSocketConnection)state!).OnCloseTimeout(), this);
+            Interlocked.Exchange(ref _closeTimer, timer)?.Dispose();
             _closeRequestedSignal?.TrySetResult();
             if (discardPending)
             {
@@ -751,19 +759,22 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             // The read loop finished waiting meanwhile.
         }
-
-        // Whoever started the close, the TCP connection is gone within the handshake timeout.
-        var timer = new CancellationTokenSource(_settings.CloseHandshakeTimeout);
-        timer.Token.UnsafeRegister(static state => ((WebSocketConnection)state!).OnCloseTimeout(), this);
-        Interlocked.Exchange(ref _closeTimer, timer)?.Dispose();
     }
 
     private void OnCloseTimeout()
     {
         Log.CloseHandshakeTimedOut(_log, _settings.CloseHandshakeTimeout);
-        _input.CancelPendingRead();
-        _output.CancelPendingFlush();
-        _abort();
+        try
+        {
+            _input.CancelPendingRead();
+            _output.CancelPendingFlush();
+            _abort();
+        }
+        catch (Exception exception) when (exception is InvalidOperationException or ObjectDisposedException)
+        {
+            // The connection finished meanwhile; this runs on a timer thread, where nothing may escape.
+            Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
+        }
     }
 
     private void Notify(int code, string reason)
@@ -921,6 +932,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closeSent = true;
             _draining = false;
             _drained?.TrySetResult();
+            _closeRequestedSignal?.TrySetResult(); // nothing more can be sent: the teardown need not wait for a close
         }
 
         _input.CancelPendingRead();
@@ -1004,7 +1016,8 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
         catch (TimeoutException)
         {
-            RequestClose(echo, CloseCodes.Abnormal, "close not answered by the connection", discardPending: true);
+            var code = echo.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(echo) : CloseCodes.NoStatus;
+            RequestClose(echo, code, "close not answered by the connection", discardPending: true);
         }
     }
 

@@ -70,6 +70,18 @@ public sealed class OwnerRoutingSpecs
     }
 
     [Fact]
+    public void An_id_whose_tag_no_reachable_node_claims_is_broadcast()
+    {
+        // Minted by a node not seen Up yet, or by a version that did not tag ids (a plain UUID reads as a tag).
+        var plain = Guid.NewGuid().ToString();
+        var onNode3 = NodeTag.NewUuid(NodeTag.Of(Node3));
+
+        Assert.Null(Decide(new TargetFilter(ConnIds: [plain])));
+        Assert.Null(Decide(new TargetFilter(ConnIds: [onNode3, plain])));
+        Assert.Equal([Self], Decide(new TargetFilter(ConnIds: [NodeTag.NewUuid(NodeTag.Of(Self))])));
+    }
+
+    [Fact]
     public void Tagged_ids_keep_the_contract_shapes()
     {
         var tag = NodeTag.Of("10.1.2.3", 4053);

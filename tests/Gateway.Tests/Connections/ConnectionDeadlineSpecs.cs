@@ -100,16 +100,30 @@ public sealed class ConnectionDeadlineSpecs : TestKit
     [Fact]
     public async Task While_backpressure_holds_the_socket_back_the_deadline_does_not_close_it()
     {
-        // The app is behind with this connection: its pings may be waiting unread behind its data.
-        var flow = TestIdentities.Flow(limit: 100);
-        flow.Acquire(100);
+        // The read loop is parked by backpressure: the client's pings may be waiting unread behind its data.
+        var flow = TestIdentities.Flow();
+        flow.HoldsBackReading = true;
         var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: false), flow: flow));
 
         await ExpectNoMsgAsync(Timeout * 3);
         Assert.Empty(_outbox.Closes);
 
         // Reading resumes and nothing comes: now the deadline judges.
-        flow.Release(100);
+        flow.HoldsBackReading = false;
+        await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(3));
+        Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
+    }
+
+    [Fact]
+    public async Task A_budget_full_of_other_clients_partial_messages_does_not_suspend_the_deadline()
+    {
+        // Clients that fill the shared budget with half-sent messages must not keep every socket, their own
+        // included, from ever being judged: only a read loop that is itself parked is exempt.
+        var flow = TestIdentities.Flow();
+        flow.Budget.AddPartial(flow.Budget.Limit);
+        Assert.False(flow.Budget.HasRoomForPartial);
+        var connection = Watch(Start(new ConnectionSettings(Timeout, AnyFrameIsLiveness: false), flow: flow));
+
         await ExpectTerminatedAsync(connection, TimeSpan.FromSeconds(3));
         Assert.Equal(new CloseRequest(4000, "ping timeout"), _outbox.Closes[0]);
     }

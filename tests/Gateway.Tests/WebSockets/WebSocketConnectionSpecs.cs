@@ -138,13 +138,32 @@ public sealed class WebSocketConnectionSpecs
         await run.WaitAsync(Timeout);
     }
 
-    private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null)
+    [Fact]
+    public async Task The_read_loop_says_when_backpressure_parks_it_and_when_it_reads_again()
+    {
+        var flow = new InboundFlow(100, _budget);
+        var run = Run(maxMessageBytes: 1000, flow: flow);
+        Assert.False(flow.HoldsBackReading);
+
+        // The app is behind with this connection: the loop parks before its next read.
+        flow.Acquire(100);
+        await WriteAsync(Frame(0x81, "{}"u8.ToArray()));
+        await WaitUntilAsync(() => flow.HoldsBackReading);
+
+        flow.Release(100);
+        await _handler.Messages.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        await WaitUntilAsync(() => !flow.HoldsBackReading);
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+    }
+
+    private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null, InboundFlow? flow = null)
     {
         var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, closeHandshakeTimeout ?? TimeSpan.FromSeconds(30));
         var connection = new WebSocketConnection(_input.Reader, _output.Writer, static () => { }, settings, NullLogger.Instance);
         _connection = connection;
         _handler.Connection = connection;
-        return Task.Run(() => connection.RunAsync(_handler, new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
+        return Task.Run(() => connection.RunAsync(_handler, flow ?? new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
     }
 
     /// <summary>The opcodes of the server's frames up to and including its close frame.</summary>

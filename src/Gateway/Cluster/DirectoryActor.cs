@@ -34,6 +34,7 @@ public sealed partial class DirectoryActor : ReceiveActor, IWithTimers
     private HashSet<string> _inFlightEntries = new(StringComparer.Ordinal);
     private int _inFlightWrites;
     private bool _anyTimedOut;
+    private bool _retrying;
 
     /// <param name="replicator">This node's Akka.DistributedData replicator.</param>
     /// <param name="self">This node.</param>
@@ -52,6 +53,8 @@ public sealed partial class DirectoryActor : ReceiveActor, IWithTimers
         Receive<UpdateSuccess>(success => Written(success.Request, timedOut: false));
         Receive<UpdateTimeout>(timeout => Written(timeout.Request, timedOut: true));
         Receive<IUpdateResponse>(failure => Written(failure.Request, timedOut: true));
+        Receive<ClusterEvent.MemberRemoved>(HandleMemberRemoved);
+        Receive<IDeleteResponse>(_ => { });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -60,13 +63,35 @@ public sealed partial class DirectoryActor : ReceiveActor, IWithTimers
     internal static Props Props(IActorRef replicator, UniqueAddress self, TimeSpan writeTimeout, ILogger<DirectoryActor> log) =>
         ActorFactory<DirectoryActor>.Props(() => new DirectoryActor(replicator, self, writeTimeout, log));
 
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+
     protected override void PreStart()
     {
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
+
         // Every bucket gets the marker: a peer that has this node's bucket knows what it holds; one that has
         // not (yet) includes this node in every call.
         for (var bucket = 0; bucket < OwnerDirectory.Buckets; bucket++)
         {
             _replicator.Tell(Dsl.Update(OwnerDirectory.KeyOf(_self, bucket), ORSet<string>.Empty, WriteLocal.Instance, Marker.Instance, set => set.Add(_self, OwnerDirectory.Marker)));
+        }
+    }
+
+    /// <summary>
+    /// A node incarnation that left or was downed never writes its keys again (a restart gets a new uid): the
+    /// nodes delete them (every node, so no removal is missed when leadership moves; a delete is idempotent), so
+    /// replicas do not carry every dead incarnation's entries forever.
+    /// </summary>
+    private void HandleMemberRemoved(ClusterEvent.MemberRemoved removed)
+    {
+        if (removed.Member.UniqueAddress.Equals(_self))
+        {
+            return;
+        }
+
+        for (var bucket = 0; bucket < OwnerDirectory.Buckets; bucket++)
+        {
+            _replicator.Tell(Dsl.Delete(OwnerDirectory.KeyOf(removed.Member.UniqueAddress, bucket), WriteLocal.Instance));
         }
     }
 
@@ -155,6 +180,13 @@ public sealed partial class DirectoryActor : ReceiveActor, IWithTimers
         _pending.Clear();
         _inFlightWaiters = [.. _waiting];
         _waiting.Clear();
+        _retrying = false;
+        WriteInFlight();
+    }
+
+    /// <summary>Writes the entries in flight with <c>WriteAll</c>, one update per bucket.</summary>
+    private void WriteInFlight()
+    {
         _anyTimedOut = false;
         var consistency = new WriteAll(_writeTimeout);
         foreach (var group in _inFlightEntries.GroupBy(OwnerDirectory.BucketOf))
@@ -186,10 +218,22 @@ public sealed partial class DirectoryActor : ReceiveActor, IWithTimers
             return;
         }
 
+        if (_anyTimedOut && !_retrying)
+        {
+            // Not every node acknowledged: one is slow (a GC pause, a starved CPU) or joined meanwhile. A node that
+            // lacks these entries would route past the new socket, so write once more before announcing: by then a
+            // node that is gone has been marked unreachable and WriteAll no longer waits for it. Two attempts stay
+            // within the registration timeout (10 s) at the default node timeout (3 s).
+            Log.WriteTimedOut(_log, _inFlightEntries.Count, _writeTimeout.TotalMilliseconds);
+            _retrying = true;
+            WriteInFlight();
+            return;
+        }
+
         if (_anyTimedOut)
         {
-            // Not every node acknowledged (one is slow, or joined meanwhile): announce anyway, as a broadcast call
-            // would also leave such a node out, but write these entries again with the next publish.
+            // Still not acknowledged by every node: announce anyway (the connection must not wait forever), and
+            // write these entries again with the next publish. docs/cluster.md names this window.
             Log.WriteTimedOut(_log, _inFlightEntries.Count, _writeTimeout.TotalMilliseconds);
         }
         else

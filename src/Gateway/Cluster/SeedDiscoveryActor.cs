@@ -27,6 +27,13 @@ public sealed partial class SeedDiscoveryActor : ReceiveActor, IWithTimers
     private readonly ILogger _log;
     private readonly Address _self;
     private IReadOnlyList<Address> _joined = [];
+    private int _aloneAnswers;
+
+    /// <summary>
+    /// How many answers in a row must name this pod alone before it forms a cluster by itself: pods that start
+    /// together may each see only their own record at first (DNS lags), and each would form its own cluster.
+    /// </summary>
+    internal const int AloneAnswersToForm = 3;
 
     /// <param name="options">The service name and the contact points required.</param>
     /// <param name="self">This node's address (its host is the pod IP its A record carries).</param>
@@ -106,8 +113,10 @@ public sealed partial class SeedDiscoveryActor : ReceiveActor, IWithTimers
             {
                 return new Resolved(await resolve(name, timeout.Token).ConfigureAwait(false), null);
             }
-            catch (Exception exception) when (exception is SocketException or OperationCanceledException)
+            catch (Exception exception)
             {
+                // Any failure (no such name, a timeout, a malformed name) is "nothing resolved": keep trying, or
+                // discovery would stop for good and this node never join.
                 return new Resolved([], exception.Message);
             }
         }).PipeTo(Self);
@@ -120,6 +129,13 @@ public sealed partial class SeedDiscoveryActor : ReceiveActor, IWithTimers
         if (seeds is null)
         {
             Log.Waiting(_log, _serviceName, resolved.Addresses.Length, _requiredContactPoints, resolved.Error ?? "too few peers");
+            return;
+        }
+
+        _aloneAnswers = seeds.Count == 1 && seeds[0].Equals(_self) ? _aloneAnswers + 1 : 0;
+        if (_aloneAnswers is > 0 and < AloneAnswersToForm)
+        {
+            Log.Waiting(_log, _serviceName, resolved.Addresses.Length, _requiredContactPoints, "only this pod so far; waiting for the records to settle");
             return;
         }
 

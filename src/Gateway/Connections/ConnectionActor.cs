@@ -52,10 +52,8 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 /// its <c>close</c>, and a ping read before the client's close frame is answered before the gateway's close
 /// frame (the socket sends that frame only when this actor closes it). When the actor decides the close itself
 /// it closes the socket and waits for that report, at most <see cref="ConnectionSettings.SocketEndTimeout"/>.
-/// </remarks>
-/// <remarks>
-/// Written as a single <see cref="Receive"/> switch rather than <c>Receive&lt;T&gt;</c> registrations: there is
-/// one of these per socket, and per-instance handler delegates would cost more than the actor itself.
+/// <para>Written as a single <see cref="Receive"/> switch rather than <c>Receive&lt;T&gt;</c> registrations: there is
+/// one of these per socket, and per-instance handler delegates would cost more than the actor itself.</para>
 /// </remarks>
 public sealed partial class ConnectionActor : ActorBase
 {

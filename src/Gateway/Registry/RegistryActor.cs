@@ -119,7 +119,9 @@ public sealed partial class RegistryActor : ReceiveActor
                 _awaitingDirectory.Remove(token);
                 if (_users.TryGetValue(waiting.Attach.Identity.User, out var waitingSlot))
                 {
+                    // The user actor may have been created for this connection alone: let it report idle.
                     waitingSlot.Routed--;
+                    waitingSlot.Actor.Tell(UserProtocol.CheckIdle.Instance);
                 }
 
                 HandleConnectionEnded(new UserProtocol.ConnectionEnded(abandon.Id));

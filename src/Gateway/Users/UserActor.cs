@@ -35,6 +35,7 @@ public sealed partial class UserActor : ReceiveActor
         Receive<AttachConnection>(HandleAttach);
         Receive<AbandonConnection>(abandon => Context.Stop(Context.Child(abandon.Id.Value)));
         Receive<ConnectionEnded>(HandleConnectionEnded);
+        Receive<CheckIdle>(_ => CheckIdle());
     }
 
     internal static Props Props(string user, IActorRef registry, IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILogger<UserActor> log) =>

@@ -24,4 +24,17 @@ public static class UserProtocol
     /// <paramref name="Attached"/> attach requests. The registry stops it unless it has routed more.
     /// </summary>
     public sealed record UserIdle(string User, long Attached);
+
+    /// <summary>
+    /// From the registry, after it took back an attach it had routed to this user actor but never sent (the
+    /// connection was abandoned while the cluster directory was written): answer <see cref="UserIdle"/> if idle.
+    /// </summary>
+    internal sealed class CheckIdle
+    {
+        public static readonly CheckIdle Instance = new();
+
+        private CheckIdle()
+        {
+        }
+    }
 }

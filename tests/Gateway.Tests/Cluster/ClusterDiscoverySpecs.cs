@@ -126,6 +126,35 @@ public sealed class ClusterDiscoverySpecs : TestKit, IAsyncLifetime
         Assert.Null(SeedDiscoveryActor.SeedsFor(b, [], required: 1));
     }
 
+    [Fact]
+    public async Task From_dns_a_pod_that_sees_only_itself_forms_a_cluster_only_after_the_answer_has_settled()
+    {
+        // Pods that start together may each see only their own record at first; each forming alone would split.
+        var system = Own(ActorSystem.Create("alone", ConfigurationFactory.ParseString("""
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+            """)));
+        var self = Node("127.0.0.1");
+        var answers = 0;
+        var joined = new TaskCompletionSource<(int Answers, IReadOnlyList<Address> Seeds)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = new GatewayClusterOptions { ServiceName = "gateway", RequiredContactPoints = 1 };
+        system.ActorOf(SeedDiscoveryActor.Props(
+            options,
+            self,
+            (_, _) =>
+            {
+                Interlocked.Increment(ref answers);
+                return Task.FromResult<IPAddress[]>([IPAddress.Parse("127.0.0.1")]);
+            },
+            seeds => joined.TrySetResult((Volatile.Read(ref answers), seeds)),
+            NullLogger<SeedDiscoveryActor>.Instance));
+
+        var (answersWhenJoined, seeds) = await joined.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(answersWhenJoined >= SeedDiscoveryActor.AloneAnswersToForm, $"formed alone after {answersWhenJoined} answers");
+        Assert.Equal([self], seeds);
+    }
+
     private static Address Node(string host) => new("akka.tcp", "gateway", host, 4053);
 
     private ServiceDiscovery LoadKubernetesDiscovery()

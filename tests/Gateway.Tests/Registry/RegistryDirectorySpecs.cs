@@ -74,5 +74,12 @@ public sealed class RegistryDirectorySpecs : TestKit
         // A late answer from the directory attaches nothing.
         _directory.Reply(new DirectoryProtocol.Published(publish.Token));
         await ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+
+        // The user actor made for that connection alone does not stay behind.
+        await AwaitAssertAsync(async () =>
+        {
+            _registry.Tell(GetStats.Instance, TestActor);
+            Assert.Equal(new RegistryStats(0, 0, 0), await ExpectMsgAsync<RegistryStats>());
+        });
     }
 }

@@ -245,7 +245,9 @@ public sealed class ConnectionActorSpecs : TestKit
     [Fact]
     public async Task A_frame_that_reaches_a_stopped_connection_gives_its_inbound_bytes_back()
     {
-        Sys.ActorOf(UndeliveredFramesActor.Props());
+        // Answering Identify proves its PreStart ran, so it is subscribed before anything is dead-lettered.
+        var undelivered = Sys.ActorOf(UndeliveredFramesActor.Props());
+        await undelivered.Ask<ActorIdentity>(new Identify(1), RemainingOrDefault);
         var connection = Watch(Start(TestIdentities.Tapr("c1"), NoDeadline));
         await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
         Sys.Stop(connection);

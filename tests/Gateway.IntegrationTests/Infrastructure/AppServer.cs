@@ -1,11 +1,5 @@
-using System.Net;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.IntegrationTests.Infrastructure;
 
@@ -22,14 +16,14 @@ public sealed class AppServer : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly List<RecordedCallback> _records = [];
     private TaskCompletionSource _changed = NewSignal();
-    private WebApplication? _app;
-    private CancellationTokenSource _stopping = new();
+    private readonly LoopbackListener _listener;
     private int _failNext;
     private int _failStatus = 500;
 
     private AppServer(int port)
     {
         Port = port;
+        _listener = new LoopbackListener(HandleAsync, TimeSpan.FromSeconds(2));
     }
 
     /// <summary>The port; fixed for the server's life, across stops and restarts.</summary>
@@ -39,7 +33,7 @@ public sealed class AppServer : IAsyncDisposable
     public Uri CallbackUrl => new($"http://127.0.0.1:{Port}{CallbackPath}");
 
     /// <summary>Whether it is listening.</summary>
-    public bool IsRunning => _app is not null;
+    public bool IsRunning => _listener.IsRunning;
 
     /// <summary>Status of every answer unless scripted otherwise. Default 200.</summary>
     public int StatusCode { get; set; } = 200;
@@ -90,51 +84,10 @@ public sealed class AppServer : IAsyncDisposable
     }
 
     /// <summary>Starts (or restarts) listening on <see cref="Port"/>.</summary>
-    public async Task StartAsync()
-    {
-        if (_app is not null)
-        {
-            return;
-        }
-
-        _stopping = new CancellationTokenSource();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(2));
-        var port = Port;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(IPAddress.Loopback, port);
-            kestrel.Limits.MaxRequestBodySize = null;
-            kestrel.AddServerHeader = false;
-        });
-        var app = builder.Build();
-        app.Run(HandleAsync);
-        await app.StartAsync().ConfigureAwait(false);
-        if (Port == 0)
-        {
-            var address = app.Urls.First();
-            Port = new Uri(address).Port;
-        }
-
-        _app = app;
-    }
+    public async Task StartAsync() => Port = await _listener.StartAsync(Port).ConfigureAwait(false);
 
     /// <summary>Stops listening (the app is down); requests in progress are cut. <see cref="StartAsync()"/> brings it back on the same port.</summary>
-    public async Task StopAsync()
-    {
-        var app = _app;
-        if (app is null)
-        {
-            return;
-        }
-
-        _app = null;
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await app.StopAsync().ConfigureAwait(false);
-        await app.DisposeAsync().ConfigureAwait(false);
-        _stopping.Dispose();
-    }
+    public Task StopAsync() => _listener.StopAsync();
 
     /// <summary>The requests whose body names <paramref name="connId"/>, in arrival order.</summary>
     public IReadOnlyList<RecordedCallback> ForConnection(string connId) => Requests.Where(r => r.ConnId == connId).ToList();
@@ -255,7 +208,7 @@ public sealed class AppServer : IAsyncDisposable
 
         if (reply.Delay > TimeSpan.Zero)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _listener.Stopping);
             try
             {
                 await Task.Delay(reply.Delay, linked.Token).ConfigureAwait(false);

@@ -1,12 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using Gateway.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.IntegrationTests.Soak;
 
@@ -39,8 +34,7 @@ public sealed class SoakApp : IAsyncDisposable
     private readonly ConcurrentDictionary<string, ConnectionLog> _connections = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _modeGate = new(1, 1);
     private readonly TimeSpan _hangFor;
-    private WebApplication? _app;
-    private CancellationTokenSource _stopping = new();
+    private readonly LoopbackListener _listener;
     private volatile AppMode _mode = AppMode.Healthy;
     private long _requests;
     private long _refused;
@@ -51,6 +45,7 @@ public sealed class SoakApp : IAsyncDisposable
     {
         Port = port;
         _hangFor = hangFor;
+        _listener = new LoopbackListener(HandleAsync, TimeSpan.FromSeconds(1));
     }
 
     /// <summary>The port, the same across stops and restarts.</summary>
@@ -117,42 +112,9 @@ public sealed class SoakApp : IAsyncDisposable
         _modeGate.Dispose();
     }
 
-    private async Task ListenAsync()
-    {
-        if (_app is not null)
-        {
-            return;
-        }
+    private Task ListenAsync() => _listener.StartAsync(Port);
 
-        _stopping = new CancellationTokenSource();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(1));
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(IPAddress.Loopback, Port);
-            kestrel.AddServerHeader = false;
-        });
-        var app = builder.Build();
-        app.Run(HandleAsync);
-        await app.StartAsync().ConfigureAwait(false);
-        _app = app;
-    }
-
-    private async Task StopListeningAsync()
-    {
-        var app = _app;
-        if (app is null)
-        {
-            return;
-        }
-
-        _app = null;
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await app.StopAsync().ConfigureAwait(false);
-        await app.DisposeAsync().ConfigureAwait(false);
-        _stopping.Dispose();
-    }
+    private Task StopListeningAsync() => _listener.StopAsync();
 
     private async Task HandleAsync(HttpContext context)
     {
@@ -180,7 +142,7 @@ public sealed class SoakApp : IAsyncDisposable
         {
             // The work is done now; the answer comes after the gateway has given up on this attempt.
             Interlocked.Increment(ref _hung);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _listener.Stopping);
             try
             {
                 await Task.Delay(_hangFor, linked.Token).ConfigureAwait(false);

@@ -27,6 +27,9 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
     private readonly HashSet<Address> _up = [];
     private readonly HashSet<Address> _unreachable = [];
     private readonly Dictionary<Address, UniqueAddress> _unique = [];
+
+    // Each Up node's tag (NodeTag.Of), computed once when it comes Up rather than on every routed call.
+    private readonly Dictionary<Address, string> _tags = [];
     private readonly IActorRef? _replicator;
     private readonly TimeSpan _warmup;
     private readonly Dictionary<long, Lookup> _lookups = [];
@@ -56,6 +59,7 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         {
             _up.Add(up.Member.Address);
             _unique[up.Member.Address] = up.Member.UniqueAddress;
+            _tags[up.Member.Address] = NodeTag.Of(up.Member.Address);
             if (up.Member.Address.Equals(_cluster.SelfAddress) && _replicator is not null)
             {
                 Timers.StartSingleTimer(WarmedUp.Instance, WarmedUp.Instance, _warmup);
@@ -137,6 +141,7 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         {
             _up.Remove(node);
             _unique.Remove(node);
+            _tags.Remove(node);
             _unreachable.Remove(node);
         }
         else
@@ -218,10 +223,12 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         Gather(lookup.Command, lookup.Bytes, lookup.ReplyTo, targets);
     }
 
-    private (Address Node, string Tag) SelfWithTag() => (_cluster.SelfAddress, NodeTag.Of(_cluster.SelfAddress));
+    private (Address Node, string Tag) SelfWithTag() => (_cluster.SelfAddress, TagOf(_cluster.SelfAddress));
 
     private List<(Address Node, string Tag)> OthersWithTags() =>
-        [.. Reachable().Where(node => !node.Equals(_cluster.SelfAddress)).Select(static node => (node, NodeTag.Of(node)))];
+        [.. Reachable().Where(node => !node.Equals(_cluster.SelfAddress)).Select(node => (node, TagOf(node)))];
+
+    private string TagOf(Address node) => _tags.TryGetValue(node, out var tag) ? tag : NodeTag.Of(node);
 
     /// <summary>Runs <paramref name="command"/> on <paramref name="only"/> (routed), or on every reachable node when null (broadcast).</summary>
     private void Gather(object command, long bytes, IActorRef replyTo, IReadOnlySet<Address>? only)

@@ -1,0 +1,324 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// The <see cref="Stream"/> the BCL's WebSocket (<see cref="System.Net.WebSockets.WebSocket.CreateFromStream(Stream, System.Net.WebSockets.WebSocketCreationOptions)"/>)
+/// runs on: the upgraded connection's pipes, without copies kept alive between reads. It owns neither pipe: the
+/// <see cref="WebSocketConnection"/> completes them, after the close handshake, so that a WebSocket the BCL aborted
+/// (protocol error) still leaves the connection to be drained (RFC 6455 §7.1.1) instead of reset.
+/// </summary>
+/// <remarks>
+/// <para>Reads: a zero-byte read waits for data and consumes nothing, so an idle socket holds no receive buffer
+/// (the transport itself waits with zero-byte reads). Bytes arriving after a keep-alive ping, and otherwise at most
+/// once a second, are reported as a heartbeat: the BCL answers the client's pings and swallows its pongs, so "bytes
+/// from the client" is the liveness signal (PROTOCOL.md §5).</para>
+/// <para>Writes: one frame per call (the BCL writes each frame's header and payload in one buffer, under its own
+/// send lock), flushed at once. A gate serializes them with the keep-alive pings the gateway writes itself
+/// (<see cref="WritePingAsync"/>: the BCL has no API to send one), the only writes not made under the BCL's lock.</para>
+/// </remarks>
+internal sealed class TransportStream(PipeReader input, PipeWriter output) : Stream
+{
+    /// <summary>An unmasked ping frame with no payload (RFC 6455 §5.5.2).</summary>
+    private static readonly byte[] PingFrame = [0x89, 0x00];
+
+    /// <summary>Milliseconds between heartbeats reported for ordinary traffic.</summary>
+    private const long HeartbeatEveryMs = 1000;
+
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private Action? _heartbeat;
+    private long _lastHeartbeat;
+    private volatile bool _pongWanted;
+    private int _closeFrameCode;
+    private FrameBoundaries _boundaries;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    /// <summary>
+    /// The code of the first close frame written to the client (1005 for one without a code), 0 before any: tells a
+    /// close the BCL sent by itself for a protocol error (1002) or invalid UTF-8 (1007) apart from a lost connection.
+    /// </summary>
+    public int CloseFrameCode => Volatile.Read(ref _closeFrameCode);
+
+    /// <summary>Called (on the read loop) when bytes arrive after a keep-alive ping, and otherwise at most once a second.</summary>
+    public void OnHeartbeat(Action heartbeat) => _heartbeat = heartbeat;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = result.Buffer;
+        if (result.IsCanceled)
+        {
+            input.AdvanceTo(buffer.Start);
+            throw new OperationCanceledException("the connection is closing");
+        }
+
+        if (destination.IsEmpty || buffer.IsEmpty)
+        {
+            // Nothing consumed or examined: the next read returns at once with these bytes (or 0 at the end).
+            input.AdvanceTo(buffer.Start);
+            return 0;
+        }
+
+        var count = (int)Math.Min(buffer.Length, destination.Length);
+        var taken = buffer.Slice(0, count);
+        taken.CopyTo(destination.Span);
+        input.AdvanceTo(taken.End);
+        _boundaries.Follow(destination.Span[..count]);
+        NoteReceived();
+        return count;
+    }
+
+    /// <summary>
+    /// After the BCL failed the WebSocket (and sent its close frame), reads and drops bytes, frame by frame from where
+    /// the BCL stopped, until the client's close frame, the end of the connection, or a cancelled read (the close
+    /// handshake timeout): closing with unread bytes would reset the connection and lose our close frame (RFC 6455
+    /// §7.1.1; §7.1.7: nothing more is processed). True when the client's close frame arrived.
+    /// </summary>
+    public async Task<bool> DiscardUntilCloseFrameAsync()
+    {
+        while (!_boundaries.CloseFrameEnded)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            foreach (var segment in buffer)
+            {
+                var used = _boundaries.Follow(segment.Span);
+                consumed = buffer.GetPosition(used, consumed);
+                if (_boundaries.CloseFrameEnded)
+                {
+                    break;
+                }
+            }
+
+            input.AdvanceTo(consumed);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return _boundaries.CloseFrameEnded;
+            }
+        }
+
+        return true;
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+    {
+        NoteCloseFrame(source.Span);
+        if (!_writeGate.Wait(0))
+        {
+            return WriteAfterGateAsync(source);
+        }
+
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = output.WriteAsync(source, CancellationToken.None);
+        }
+        catch
+        {
+            _writeGate.Release();
+            throw;
+        }
+
+        if (flush.IsCompletedSuccessfully)
+        {
+            _writeGate.Release();
+            return flush.Result.IsCanceled ? ValueTask.FromException(new OperationCanceledException("the connection is closing")) : ValueTask.CompletedTask;
+        }
+
+        return AwaitFlushThenReleaseAsync(flush);
+    }
+
+    /// <summary>Writes a keep-alive ping (RFC 6455 §5.5.2); the next bytes from the client count as its answer.</summary>
+    public ValueTask WritePingAsync()
+    {
+        _pongWanted = true;
+        return WriteAsync(PingFrame);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Every write is flushed as it is made.</summary>
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("synchronous I/O");
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("synchronous I/O");
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private void NoteReceived()
+    {
+        if (_heartbeat is null)
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        if (_pongWanted || now - _lastHeartbeat >= HeartbeatEveryMs)
+        {
+            _pongWanted = false;
+            _lastHeartbeat = now;
+            _heartbeat();
+        }
+    }
+
+    /// <summary>Server frames are unmasked: a close frame is <c>0x88</c>, a length byte, then the code (if any).</summary>
+    private void NoteCloseFrame(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length >= 2 && frame[0] == 0x88 && Volatile.Read(ref _closeFrameCode) == 0)
+        {
+            var code = frame[1] >= 2 && frame.Length >= 4 ? BinaryPrimitives.ReadUInt16BigEndian(frame[2..]) : CloseCodes.NoStatus;
+            Interlocked.CompareExchange(ref _closeFrameCode, code, 0);
+        }
+    }
+
+    private async ValueTask WriteAfterGateAsync(ReadOnlyMemory<byte> source)
+    {
+        await _writeGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var flush = await output.WriteAsync(source, CancellationToken.None).ConfigureAwait(false);
+            if (flush.IsCanceled)
+            {
+                throw new OperationCanceledException("the connection is closing");
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private async ValueTask AwaitFlushThenReleaseAsync(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            if ((await flush.ConfigureAwait(false)).IsCanceled)
+            {
+                throw new OperationCanceledException("the connection is closing");
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Where frames begin and end in the bytes handed to the BCL, from their headers' lengths alone (RFC 6455 §5.2: no
+    /// unmasking, no validation), so that after the BCL refused a frame reading can go on from the next boundary to the
+    /// client's close frame. A few fields per socket; per read, a header is looked at once and a payload skipped whole.
+    /// </summary>
+    private struct FrameBoundaries
+    {
+        private long _left;
+        private int _stage;
+        private int _opcode;
+        private int _lengthBytes;
+        private bool _masked;
+
+        /// <summary>A length that cannot be followed (a 64-bit length with its top bit set): only the end of the connection ends the drain.</summary>
+        public bool Lost { get; private set; }
+
+        /// <summary>The client's close frame has been read whole.</summary>
+        public bool CloseFrameEnded { get; private set; }
+
+        /// <summary>Follows <paramref name="bytes"/>; returns how many were taken (all but what follows a close frame that ends inside them).</summary>
+        public int Follow(ReadOnlySpan<byte> bytes)
+        {
+            var i = 0;
+            while (i < bytes.Length && !CloseFrameEnded && !Lost)
+            {
+                switch (_stage)
+                {
+                    case 0: // first byte: FIN, RSV, opcode
+                        _opcode = bytes[i++] & 0x0F;
+                        _stage = 1;
+                        break;
+                    case 1: // second byte: MASK, 7-bit length
+                        var second = bytes[i++];
+                        _masked = (second & 0x80) != 0;
+                        _left = second & 0x7F;
+                        _lengthBytes = _left switch { 126 => 2, 127 => 8, _ => 0 };
+                        if (_lengthBytes > 0)
+                        {
+                            _left = 0;
+                            _stage = 2;
+                        }
+                        else
+                        {
+                            EndHeader();
+                        }
+
+                        break;
+                    case 2: // extended length, big-endian
+                        _left = (_left << 8) | bytes[i++];
+                        if (--_lengthBytes == 0)
+                        {
+                            if (_left < 0)
+                            {
+                                Lost = true;
+                                break;
+                            }
+
+                            EndHeader();
+                        }
+
+                        break;
+                    default: // mask key and payload, skipped whole
+                        var skip = (int)Math.Min(_left, bytes.Length - i);
+                        i += skip;
+                        _left -= skip;
+                        if (_left == 0)
+                        {
+                            EndFrame();
+                        }
+
+                        break;
+                }
+            }
+
+            return CloseFrameEnded ? i : bytes.Length;
+        }
+
+        private void EndHeader()
+        {
+            _left += _masked ? 4 : 0;
+            _stage = 3;
+            if (_left == 0)
+            {
+                EndFrame();
+            }
+        }
+
+        private void EndFrame()
+        {
+            CloseFrameEnded = _opcode == 0x8;
+            _stage = 0;
+        }
+    }
+}

@@ -27,6 +27,7 @@ try
         "cluster" => await FanoutScenario.RunAsync(options, "cluster", defaultNodes: 3),
         "echo" => await EchoScenario.RunAsync(options),
         "slow" => await SlowScenario.RunAsync(options),
+        "socket-memory" => await SocketMemoryScenario.RunAsync(options),
         "app" => await CallbackApp.RunAsync(options),
         "client" => await ClientWorker.RunAsync(options),
         _ => Usage(),

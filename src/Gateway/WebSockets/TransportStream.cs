@@ -28,8 +28,9 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
     /// <summary>Milliseconds between heartbeats reported for ordinary traffic.</summary>
     private const long HeartbeatEveryMs = 1000;
 
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
-    private Action? _heartbeat;
+    private int _writing;
+    private TaskCompletionSource? _writeGateOpened;
+    private IInboundHandler? _handler;
     private long _lastHeartbeat;
     private volatile bool _pongWanted;
     private int _closeFrameCode;
@@ -51,8 +52,16 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
     /// </summary>
     public int CloseFrameCode => Volatile.Read(ref _closeFrameCode);
 
-    /// <summary>Called (on the read loop) when bytes arrive after a keep-alive ping, and otherwise at most once a second.</summary>
-    public void OnHeartbeat(Action heartbeat) => _heartbeat = heartbeat;
+    /// <summary>Told <see cref="IInboundHandler.OnHeartbeat"/> (on the read loop) when bytes arrive after a keep-alive ping, and otherwise at most once a second.</summary>
+    public void ReportHeartbeatsTo(IInboundHandler handler) => _handler = handler;
+
+    /// <summary>
+    /// Whether the BCL has nothing buffered that it has not handed over: every byte it read belongs to the
+    /// <paramref name="messagesReceived"/> messages it returned, or to control frames it handled before them. Then the
+    /// read loop may wait for bytes on the pipe itself, so that an idle socket keeps no receive of the BCL (and no read
+    /// of this stream) suspended.
+    /// </summary>
+    public bool BclHoldsNothing(long messagesReceived) => _boundaries.HoldsNothingAfter(messagesReceived);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -117,7 +126,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
         NoteCloseFrame(source.Span);
-        if (!_writeGate.Wait(0))
+        if (!TryEnterWriteGate())
         {
             return WriteAfterGateAsync(source);
         }
@@ -129,13 +138,13 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         }
         catch
         {
-            _writeGate.Release();
+            ExitWriteGate();
             throw;
         }
 
         if (flush.IsCompletedSuccessfully)
         {
-            _writeGate.Release();
+            ExitWriteGate();
             return flush.Result.IsCanceled ? ValueTask.FromException(new OperationCanceledException("the connection is closing")) : ValueTask.CompletedTask;
         }
 
@@ -172,7 +181,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
 
     private void NoteReceived()
     {
-        if (_heartbeat is null)
+        if (_handler is null)
         {
             return;
         }
@@ -182,7 +191,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         {
             _pongWanted = false;
             _lastHeartbeat = now;
-            _heartbeat();
+            _handler.OnHeartbeat();
         }
     }
 
@@ -196,9 +205,51 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         }
     }
 
+    private bool TryEnterWriteGate() => Interlocked.CompareExchange(ref _writing, 1, 0) == 0;
+
+    /// <summary>Waits for the write in progress (contended only by a keep-alive ping against a pong or close the BCL writes).</summary>
+    private async Task EnterWriteGateAsync()
+    {
+        while (!TryEnterWriteGate())
+        {
+            Task opened;
+            lock (this)
+            {
+                _writeGateOpened ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                opened = _writeGateOpened.Task;
+            }
+
+            // An exit between the failed entry and publishing the waiter would not have seen it.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _writing) == 0)
+            {
+                continue;
+            }
+
+            await opened.ConfigureAwait(false);
+        }
+    }
+
+    private void ExitWriteGate()
+    {
+        Volatile.Write(ref _writing, 0);
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _writeGateOpened) is not null)
+        {
+            TaskCompletionSource? opened;
+            lock (this)
+            {
+                opened = _writeGateOpened;
+                _writeGateOpened = null;
+            }
+
+            opened?.TrySetResult();
+        }
+    }
+
     private async ValueTask WriteAfterGateAsync(ReadOnlyMemory<byte> source)
     {
-        await _writeGate.WaitAsync().ConfigureAwait(false);
+        await EnterWriteGateAsync().ConfigureAwait(false);
         try
         {
             var flush = await output.WriteAsync(source, CancellationToken.None).ConfigureAwait(false);
@@ -209,7 +260,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         }
         finally
         {
-            _writeGate.Release();
+            ExitWriteGate();
         }
     }
 
@@ -224,28 +275,39 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         }
         finally
         {
-            _writeGate.Release();
+            ExitWriteGate();
         }
     }
 
     /// <summary>
     /// Where frames begin and end in the bytes handed to the BCL, from their headers' lengths alone (RFC 6455 §5.2: no
     /// unmasking, no validation), so that after the BCL refused a frame reading can go on from the next boundary to the
-    /// client's close frame. A few fields per socket; per read, a header is looked at once and a payload skipped whole.
+    /// client's close frame, and so that the read loop knows when the BCL holds no unread frame. A few bytes per socket;
+    /// per read, a header is looked at once and a payload skipped whole.
     /// </summary>
     private struct FrameBoundaries
     {
+        private const byte FirstByte = 0, SecondByte = 1, ExtendedLength = 2, Body = 3;
+
         private long _left;
-        private int _stage;
-        private int _opcode;
-        private int _lengthBytes;
+        private long _messages;
+        private byte _stage;
+        private byte _first;
+        private byte _lengthBytes;
         private bool _masked;
+        private bool _controlSinceMessage;
 
         /// <summary>A length that cannot be followed (a 64-bit length with its top bit set): only the end of the connection ends the drain.</summary>
         public bool Lost { get; private set; }
 
         /// <summary>The client's close frame has been read whole.</summary>
         public bool CloseFrameEnded { get; private set; }
+
+        /// <summary>
+        /// True when the bytes followed end exactly after the last frame of message <paramref name="messages"/> (or after
+        /// control frames before it): nothing read belongs to a later frame.
+        /// </summary>
+        public readonly bool HoldsNothingAfter(long messages) => _stage == FirstByte && _messages == messages && !_controlSinceMessage;
 
         /// <summary>Follows <paramref name="bytes"/>; returns how many were taken (all but what follows a close frame that ends inside them).</summary>
         public int Follow(ReadOnlySpan<byte> bytes)
@@ -255,11 +317,11 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
             {
                 switch (_stage)
                 {
-                    case 0: // first byte: FIN, RSV, opcode
-                        _opcode = bytes[i++] & 0x0F;
-                        _stage = 1;
+                    case FirstByte: // FIN, RSV, opcode
+                        _first = bytes[i++];
+                        _stage = SecondByte;
                         break;
-                    case 1: // second byte: MASK, 7-bit length
+                    case SecondByte: // MASK, 7-bit length
                         var second = bytes[i++];
                         _masked = (second & 0x80) != 0;
                         _left = second & 0x7F;
@@ -267,7 +329,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
                         if (_lengthBytes > 0)
                         {
                             _left = 0;
-                            _stage = 2;
+                            _stage = ExtendedLength;
                         }
                         else
                         {
@@ -275,7 +337,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
                         }
 
                         break;
-                    case 2: // extended length, big-endian
+                    case ExtendedLength: // big-endian
                         _left = (_left << 8) | bytes[i++];
                         if (--_lengthBytes == 0)
                         {
@@ -308,7 +370,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         private void EndHeader()
         {
             _left += _masked ? 4 : 0;
-            _stage = 3;
+            _stage = Body;
             if (_left == 0)
             {
                 EndFrame();
@@ -317,8 +379,19 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
 
         private void EndFrame()
         {
-            CloseFrameEnded = _opcode == 0x8;
-            _stage = 0;
+            var opcode = _first & 0x0F;
+            if ((opcode & 0x8) != 0)
+            {
+                CloseFrameEnded = opcode == 0x8;
+                _controlSinceMessage = true;
+            }
+            else if ((_first & 0x80) != 0)
+            {
+                _messages++;
+                _controlSinceMessage = false;
+            }
+
+            _stage = FirstByte;
         }
     }
 }

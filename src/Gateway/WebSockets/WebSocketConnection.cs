@@ -65,6 +65,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     private byte[]? _message;
     private int _messageLength;
     private long _budgetHeld;
+    private long _messagesReceived;
 
     // Closing (RFC 6455 §7.1.1): messages are read and dropped until the peer's close frame, the close timeout, or
     // the end of the connection, so our close frame is not overtaken by a TCP reset.
@@ -202,9 +203,10 @@ internal sealed partial class WebSocketConnection : IOutbox
         _handler = handler;
         _flow = flow;
         _connectionAborted = connectionAborted;
-        _transport.OnHeartbeat(handler.OnHeartbeat);
+        _transport.ReportHeartbeatsTo(handler);
         try
         {
+            var bytesWaiting = false;
             while (true)
             {
                 if (!flow.HasCredit && !IsClosed)
@@ -223,7 +225,24 @@ internal sealed partial class WebSocketConnection : IOutbox
                     break;
                 }
 
-                // Wait for a frame header without holding a buffer; control frames are answered by the BCL.
+                if (!bytesWaiting && _transport.BclHoldsNothing(_messagesReceived))
+                {
+                    // Idle: wait for bytes on the pipe itself (consuming nothing), so an idle socket keeps no receive of
+                    // the BCL suspended, only this loop.
+                    var peek = await _input.ReadAsync().ConfigureAwait(false);
+                    _input.AdvanceTo(peek.Buffer.Start);
+                    if (peek.IsCanceled)
+                    {
+                        throw new OperationCanceledException("the connection is closing");
+                    }
+
+                    bytesWaiting = true;
+                    continue; // credit and closing are looked at again before the BCL reads
+                }
+
+                bytesWaiting = false;
+
+                // Read a frame header without holding a buffer; control frames are answered by the BCL.
                 var head = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
                 if (head.MessageType != WebSocketMessageType.Close && IsClosed)
                 {
@@ -304,6 +323,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         var isText = head.MessageType == WebSocketMessageType.Text;
         if (head.EndOfMessage)
         {
+            _messagesReceived++;
             Deliver([], isText);
             return true;
         }
@@ -343,6 +363,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
             if (result.EndOfMessage)
             {
+                _messagesReceived++;
                 if (TryCopy(first.AsSpan(0, result.Count)) is { } whole)
                 {
                     Deliver(whole, isText);
@@ -388,6 +409,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             _messageLength += result.Count;
             if (result.EndOfMessage)
             {
+                _messagesReceived++;
                 var message = _message.Length == _messageLength ? _message : TryCopy(_message.AsSpan(0, _messageLength));
                 DropMessage(); // do not keep an assembly buffer on an idle socket
                 if (message is not null)

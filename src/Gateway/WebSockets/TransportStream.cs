@@ -17,7 +17,7 @@ namespace Gateway.WebSockets;
 /// once a second, are reported as a heartbeat: the BCL answers the client's pings and swallows its pongs, so "bytes
 /// from the client" is the liveness signal (PROTOCOL.md §5).</para>
 /// <para>Writes: one frame per call (the BCL writes each frame's header and payload in one buffer, under its own
-/// send lock), flushed at once. A gate serializes them with the keep-alive pings the gateway writes itself
+/// send lock), flushed at once unless the socket's writer has more frames to follow (<see cref="Corked"/>). A gate serializes them with the keep-alive pings the gateway writes itself
 /// (<see cref="WritePingAsync"/>: the BCL has no API to send one), the only writes not made under the BCL's lock.</para>
 /// </remarks>
 internal sealed class TransportStream(PipeReader input, PipeWriter output) : Stream
@@ -29,6 +29,7 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
     private const long HeartbeatEveryMs = 1000;
 
     private int _writing;
+    private volatile bool _corked;
     private TaskCompletionSource? _writeGateOpened;
     private IInboundHandler? _handler;
     private long _lastHeartbeat;
@@ -134,6 +135,14 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         ValueTask<FlushResult> flush;
         try
         {
+            if (_corked)
+            {
+                // More frames follow at once: copied now, flushed with the last of them.
+                output.Write(source.Span);
+                ExitWriteGate();
+                return ValueTask.CompletedTask;
+            }
+
             flush = output.WriteAsync(source, CancellationToken.None);
         }
         catch
@@ -149,6 +158,17 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         }
 
         return AwaitFlushThenReleaseAsync(flush);
+    }
+
+    /// <summary>
+    /// Corking: while set, writes are copied into the pipe and not flushed, so that frames queued for one socket leave in
+    /// one flush (and, with Kestrel's socket sender, one send). Set only by the socket's one writer, for every frame of a
+    /// batch but the last; the last write, made uncorked, flushes them all (and any pong the BCL wrote meanwhile).
+    /// </summary>
+    public bool Corked
+    {
+        get => _corked;
+        set => _corked = value;
     }
 
     /// <summary>Writes a keep-alive ping (RFC 6455 §5.5.2); the next bytes from the client count as its answer.</summary>
@@ -252,6 +272,12 @@ internal sealed class TransportStream(PipeReader input, PipeWriter output) : Str
         await EnterWriteGateAsync().ConfigureAwait(false);
         try
         {
+            if (_corked)
+            {
+                output.Write(source.Span);
+                return;
+            }
+
             var flush = await output.WriteAsync(source, CancellationToken.None).ConfigureAwait(false);
             if (flush.IsCanceled)
             {

@@ -23,6 +23,9 @@ internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueue
 /// </remarks>
 internal sealed partial class WebSocketConnection : IOutbox
 {
+    /// <summary>Most frames written in one flush.</summary>
+    private const int MaxBatch = 64;
+
     /// <summary>The first read of a message: one that arrives whole in it is copied out exactly sized.</summary>
     private const int FirstReadBytes = 4096;
 
@@ -751,10 +754,15 @@ internal sealed partial class WebSocketConnection : IOutbox
     private void ScheduleDrain() =>
         ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.DrainAsync(), this, preferLocal: false);
 
+    /// <summary>
+    /// Writes what is queued, then the close frame if one was asked for. Frames queued together leave in one flush:
+    /// every write but the last of a batch (at most <see cref="MaxBatch"/>) is corked.
+    /// </summary>
     private async Task DrainAsync()
     {
         try
         {
+            var batch = 0;
             while (true)
             {
                 OutboundMessage? next = null;
@@ -770,6 +778,8 @@ internal sealed partial class WebSocketConnection : IOutbox
 
                         _queuedBytes -= message.Payload.Length;
                         next = message;
+                        batch = queue.Count > 0 && batch + 1 < MaxBatch ? batch + 1 : 0;
+                        _transport.Corked = batch > 0;
                     }
                     else if (_sendCloseFrame && !_closeSent)
                     {
@@ -795,6 +805,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
         catch (Exception exception)
         {
+            _transport.Corked = false;
             OnWriteFailed(exception);
         }
     }

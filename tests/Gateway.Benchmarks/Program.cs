@@ -28,6 +28,7 @@ try
         "echo" => await EchoScenario.RunAsync(options),
         "slow" => await SlowScenario.RunAsync(options),
         "socket-memory" => await SocketMemoryScenario.RunAsync(options),
+        "socket-send" => await SocketSendScenario.RunAsync(options),
         "app" => await CallbackApp.RunAsync(options),
         "client" => await ClientWorker.RunAsync(options),
         _ => Usage(),
@@ -79,6 +80,13 @@ static int Usage()
                    --repeat 1 (baseline and slow runs alternated N times; medians compared)
                    a baseline without the slow share, then a run where it connects and never
                    reads: healthy p99 in both, slow clients closed with 4001, gateway peak RSS
+          socket-memory  --sockets 20000 --repeat 3
+                   in process, no gateway started: managed bytes per idle socket of the WebSocket
+                   layer (WebSocketConnection on the BCL's WebSocket) over in-memory pipes, minus
+                   the same pipes without a socket
+          socket-send  --sockets 1000 --messages 2000 --payload-bytes 20 --repeat 3
+                   in process: CPU per message written by the WebSocket layer, one message to every
+                   socket per round (as a broadcast), over in-memory pipes each drained by a reader
 
         Peers: --peer ws|bun|all (idle, fanout, echo; default: the gateway alone) runs the same scenario
                 against the gateway, then against each named hand-written TAPR gateway (peers/: ws-gateway.js

@@ -17,8 +17,9 @@ namespace Gateway.WebSockets;
 /// once a second, are reported as a heartbeat: the BCL answers the client's pings and swallows its pongs, so "bytes
 /// from the client" is the liveness signal (PROTOCOL.md §5).</para>
 /// <para>Writes: one frame per call (the BCL writes each frame's header and payload in one buffer, under its own
-/// send lock), flushed at once unless the socket's writer has more frames to follow (<see cref="Corked"/>). A gate serializes them with the keep-alive pings the gateway writes itself
-/// (<see cref="WritePingAsync"/>: the BCL has no API to send one), the only writes not made under the BCL's lock.</para>
+/// send lock), flushed at once unless the socket's writer has more frames to follow (<see cref="Corked"/>). A gate
+/// serializes them with the keep-alive pings the gateway writes itself (<see cref="WritePingAsync"/>: the BCL has no
+/// API to send one), the only writes not made under the BCL's lock.</para>
 /// </remarks>
 internal sealed class TransportStream(PipeReader input, PipeWriter output) : Stream
 {

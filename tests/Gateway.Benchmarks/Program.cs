@@ -82,8 +82,8 @@ static int Usage()
                    reads: healthy p99 in both, slow clients closed with 4001, gateway peak RSS
           socket-memory  --sockets 20000 --repeat 3
                    in process, no gateway started: managed bytes per idle socket of the WebSocket
-                   layer (WebSocketConnection on the BCL's WebSocket) over in-memory pipes, minus
-                   the same pipes without a socket
+                   layer (WebSocketConnection) over in-memory pipes, minus the same pipes without
+                   a socket
           socket-send  --sockets 1000 --messages 2000 --payload-bytes 20 --repeat 3
                    in process: CPU per message written by the WebSocket layer, one message to every
                    socket per round (as a broadcast), over in-memory pipes each drained by a reader

@@ -2,14 +2,6 @@ using System.Text;
 
 namespace Gateway.WebSockets;
 
-/// <summary>What the gateway sends: a text or binary message, or a keep-alive ping (RFC 6455 §5.2 opcodes).</summary>
-internal enum Opcode : byte
-{
-    Text = 0x1,
-    Binary = 0x2,
-    Ping = 0x9,
-}
-
 /// <summary>
 /// A message waiting to be written to one or more clients. The payload is encoded once and shared
 /// by every recipient's outbox; only the 2-10 byte frame header is produced per write.
@@ -76,10 +68,7 @@ internal interface IInboundHandler
     /// <summary>A complete data message; <paramref name="payload"/> is owned by the handler from now on.</summary>
     void OnMessage(byte[] payload, bool isText);
 
-    /// <summary>
-    /// Proof the client is there: bytes arrived after a keep-alive ping, or, for ordinary traffic (including the
-    /// client's protocol pings and pongs, which the BCL answers and swallows), at most once a second.
-    /// </summary>
+    /// <summary>A WebSocket protocol ping or pong arrived (proof the client is there).</summary>
     void OnHeartbeat();
 
     /// <summary>

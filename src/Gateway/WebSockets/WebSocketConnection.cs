@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.IO.Pipelines;
-using System.Net.WebSockets;
+using System.Text;
+using System.Text.Unicode;
 
 namespace Gateway.WebSockets;
 
@@ -8,29 +10,18 @@ namespace Gateway.WebSockets;
 internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout);
 
 /// <summary>
-/// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The framing is the BCL's
-/// (<see cref="WebSocket.CreateFromStream(Stream, WebSocketCreationOptions)"/>, the implementation behind Kestrel's
-/// <c>AcceptWebSocketAsync</c>: masking, fragmentation, control frames and pongs, UTF-8 validation of text, close
-/// codes) over a <see cref="TransportStream"/> on the connection's pipes. Around it this class keeps what a gateway
-/// needs and the BCL leaves to its caller: the bounded outbox (<see cref="IOutbox"/>), memory that follows the bytes
-/// received and the inbound budget, the message size limit (1009), keep-alive pings on the shared scheduler, and the
-/// close sequence (RFC 6455 §5.5.1, §7.1.1).
+/// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The connection's task runs
+/// <see cref="RunAsync"/>, the read loop; writes go through the bounded outbox and are drained by
+/// one writer at a time, scheduled on demand (an idle socket has no writer task and holds no
+/// buffer: reads are zero-byte until data arrives).
 /// </summary>
-/// <remarks>
-/// The connection's task runs <see cref="RunAsync"/>, the read loop; writes go through the outbox and are drained by
-/// one writer at a time, scheduled on demand. An idle socket has no writer task and holds no receive buffer: it waits
-/// with a zero-byte receive, and a buffer is taken only once a frame header has arrived.
-/// </remarks>
 internal sealed partial class WebSocketConnection : IOutbox
 {
-    /// <summary>Most frames written in one flush.</summary>
     private const int MaxBatch = 64;
 
-    /// <summary>The first read of a message: one that arrives whole in it is copied out exactly sized.</summary>
-    private const int FirstReadBytes = 4096;
+    /// <summary>The first allocation of a message that does not arrive whole in one read.</summary>
+    private const int MinimumGrowth = 4096;
 
-    private readonly TransportStream _transport;
-    private readonly WebSocket _socket;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly Action _abort;
@@ -39,60 +30,61 @@ internal sealed partial class WebSocketConnection : IOutbox
     private readonly Hosting.GatewayMetrics? _metrics;
     private readonly Action<int>? _ended;
 
-    // Outbox, guarded by a lock on this instance (internal; actors only ever see it as IOutbox, and no extra lock
-    // object per socket).
+    // Outbox, guarded by a lock on this instance (internal; actors only ever see it as IOutbox, and
+    // no extra lock object per socket).
     private Queue<Queued>? _queue;
     private long _queuedBytes;
     private bool _draining;
     private bool _closeRequested;
-    private bool _sendCloseFrame;
+    private byte[]? _closePayload;
     private bool _closeSent;
     private TaskCompletionSource? _drained;
 
-    // The client closed first: the code our close frame echoes (RFC 6455 §5.5.1; 1005 for an empty close frame),
-    // sent once the handler closes (so whatever the client sent before its close is answered first), signalled to
-    // the teardown waiting for it.
-    private int? _peerCloseCode;
+    // The client closed first: what our close frame echoes (its code, or nothing), sent once the handler closes
+    // (so whatever the client sent before its close is answered first), signalled to the teardown waiting for it.
+    private byte[]? _peerCloseEcho;
     private TaskCompletionSource? _closeRequestedSignal;
     private int _closeCode = CloseCodes.Abnormal;
     private string _closeReason = string.Empty;
-    private WebSocketCloseStatus _closeStatus;
-    private string? _closeDescription;
 
     // Read side, touched only by the read loop.
     private IInboundHandler? _handler;
     private InboundFlow? _flow;
+    private bool _closeReceived;
+    private bool _inMessage;
+    private Opcode _messageOpcode;
 
-    // The message being assembled: grown as its bytes arrive (never to a length a header declares), and counted
-    // against the inbound budget as _budgetHeld while it is partial.
+    // The message being assembled: grown as its bytes arrive (never to a length a header declares), and
+    // counted against the inbound budget as _budgetHeld while it is partial.
     private byte[]? _message;
     private int _messageLength;
     private long _budgetHeld;
-    private long _messagesReceived;
+    private bool _inFrame;
+    private bool _skipFrame;
+    private FrameHeader _frame;
+    private long _frameRemaining;
+    private int _frameMaskOffset;
 
-    // Closing (RFC 6455 §7.1.1): messages are read and dropped until the peer's close frame, the close timeout, or
-    // the end of the connection, so our close frame is not overtaken by a TCP reset.
+    // Closing (RFC 6455 §7.1.1): frames are read and dropped until the peer's close frame, the close
+    // timeout, or the end of the connection, so the close frame is not overtaken by a TCP reset.
     private bool _discarding;
+
+    // Closing after a header that cannot even be measured: every byte is dropped.
+    private bool _unframed;
     private int _notified;
     private CancellationTokenSource? _closeTimer;
     private CancellationTokenSource? _creditWait;
-    private CancellationToken _connectionAborted;
 
     /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
     public WebSocketConnection(PipeReader input, PipeWriter output, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, Action<int>? ended = null)
     {
+        _metrics = metrics;
+        _ended = ended;
         _input = input;
         _output = output;
-        _transport = new TransportStream(input, output);
-
-        // No keep-alive timer of the BCL's (one Timer per socket): keep-alive pings are the connection actor's, on the
-        // actor system's scheduler. No permessage-deflate (not negotiated).
-        _socket = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
         _abort = abort;
         _settings = settings;
         _log = log;
-        _metrics = metrics;
-        _ended = ended;
     }
 
     public bool IsClosed
@@ -121,7 +113,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     public EnqueueResult TryEnqueue(OutboundMessage message)
     {
         var overflow = false;
-        var writeHere = false;
+        var writtenHere = false;
         lock (this)
         {
             if (_closeRequested)
@@ -132,10 +124,11 @@ internal sealed partial class WebSocketConnection : IOutbox
             var length = message.Payload.Length;
             if (!_draining && _queue is not { Count: > 0 })
             {
-                // Nothing queued and no writer: write it now, on the caller's thread. This saves a thread-pool hop
-                // per message on the common path (one message per socket per send).
+                // Nothing queued and no writer: write it now, on the caller's thread. This saves a
+                // thread-pool hop per message on the common path (one message per socket per send).
                 _draining = true;
-                writeHere = true;
+                WriteFrame(message.Opcode, message.Payload.Span);
+                writtenHere = true;
             }
             else
             {
@@ -159,9 +152,9 @@ internal sealed partial class WebSocketConnection : IOutbox
             }
         }
 
-        if (writeHere)
+        if (writtenHere)
         {
-            WriteOnCallersThread(message);
+            FlushWrittenFrame();
             return EnqueueResult.Enqueued;
         }
 
@@ -184,16 +177,13 @@ internal sealed partial class WebSocketConnection : IOutbox
     /// </summary>
     public void Close(int code, string reason, bool discardPending = false)
     {
-        int? echo;
+        byte[]? echo;
         lock (this)
         {
-            echo = _peerCloseCode;
+            echo = _peerCloseEcho;
         }
 
-        var (status, description) = echo is { } peer
-            ? (peer == CloseCodes.NoStatus ? WebSocketCloseStatus.Empty : (WebSocketCloseStatus)peer, null)
-            : ((WebSocketCloseStatus)code, CloseCodes.Reason(reason));
-        RequestClose(status, description, code, reason, discardPending, sendFrame: true);
+        RequestClose(echo ?? WebSocketFrames.ClosePayload(code, reason), code, reason, discardPending);
     }
 
     /// <summary>
@@ -205,72 +195,55 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         _handler = handler;
         _flow = flow;
-        _connectionAborted = connectionAborted;
-        _transport.ReportHeartbeatsTo(handler);
         try
         {
-            var bytesWaiting = false;
+            var waitForBudget = false;
             while (true)
             {
-                if (!flow.HasCredit && !IsClosed)
+                if (waitForBudget && !IsClosed)
+                {
+                    await WaitAsync(static (f, token) => f.Budget.WaitForPartialRoomAsync().WaitAsync(token), flow, connectionAborted).ConfigureAwait(false);
+                }
+                else if (!flow.HasCredit && !IsClosed)
                 {
                     await WaitAsync(static (f, token) => f.WaitForCreditAsync(token), flow, connectionAborted).ConfigureAwait(false);
                 }
 
-                if (!_discarding && IsClosed)
+                var result = await _input.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
                 {
-                    _discarding = true;
-                }
-
-                if (_discarding)
-                {
-                    await DiscardUntilCloseFrameAsync().ConfigureAwait(false);
                     break;
                 }
 
-                if (!bytesWaiting && _transport.BclHoldsNothing(_messagesReceived))
+                var buffer = result.Buffer;
+                var outcome = ProcessFrames(ref buffer, flow);
+                waitForBudget = outcome == ParseOutcome.WaitForBudget;
+                if (outcome is ParseOutcome.Paused or ParseOutcome.WaitForBudget)
                 {
-                    // Idle: wait for bytes on the pipe itself (consuming nothing), so an idle socket keeps no receive of
-                    // the BCL suspended, only this loop.
-                    var peek = await _input.ReadAsync().ConfigureAwait(false);
-                    _input.AdvanceTo(peek.Buffer.Start);
-                    if (peek.IsCanceled)
+                    _input.AdvanceTo(buffer.Start); // the rest is read again once there is room
+                }
+                else
+                {
+                    _input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (outcome == ParseOutcome.Stop)
+                {
+                    break;
+                }
+
+                if (result.IsCompleted)
+                {
+                    if (!_closeReceived)
                     {
-                        throw new OperationCanceledException("the connection is closing");
+                        MarkLost();
                     }
 
-                    bytesWaiting = true;
-                    continue; // credit and closing are looked at again before the BCL reads
-                }
-
-                bytesWaiting = false;
-
-                // Read a frame header without holding a buffer; control frames are answered by the BCL.
-                var head = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                if (head.MessageType != WebSocketMessageType.Close && IsClosed)
-                {
-                    continue; // closed meanwhile: this message is discarded with the rest
-                }
-
-                if (head.MessageType == WebSocketMessageType.Close || !await ReadMessageAsync(head).ConfigureAwait(false))
-                {
-                    OnCloseFrame();
                     break;
                 }
             }
         }
-        catch (Exception exception) when (IsFailedByTheBcl(exception))
-        {
-            // A protocol error or invalid UTF-8: the BCL sent its close frame (1002, 1007) and aborted. Tell the handler,
-            // then read on, dropping everything, so the close frame is not overtaken by a reset (RFC 6455 §7.1.1, §7.1.7).
-            var code = _transport.CloseFrameCode;
-            Log.ProtocolClose(_log, code, exception.Message);
-            RequestClose(default, null, code, exception.Message, discardPending: true, sendFrame: false);
-            Notify(code, exception.Message);
-            DropMessage();
-            await DiscardUntilEndAsync().ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException
+        catch (Exception exception) when (exception is IOException or OperationCanceledException or ObjectDisposedException
             or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
             Log.ReadEnded(_log, exception.GetType().Name, exception.Message);
@@ -315,159 +288,291 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
     }
 
-    /// <summary>
-    /// Reads the message whose first frame header <paramref name="head"/> announced, as its bytes arrive, and hands it
-    /// to the handler; false when the client's close frame came instead. A message that arrives whole in the first read
-    /// is handed over at once; a partial one is counted in the inbound budget as it grows, waits for room there, and is
-    /// refused with 1013 when the budget is all partial messages, and with 1009 past the size limit.
-    /// </summary>
-    private async Task<bool> ReadMessageAsync(ValueWebSocketReceiveResult head)
+    private enum ParseOutcome
     {
-        var isText = head.MessageType == WebSocketMessageType.Text;
-        if (head.EndOfMessage)
-        {
-            _messagesReceived++;
-            Deliver([], isText);
-            return true;
-        }
+        NeedMore,
+        Paused,
+        WaitForBudget,
+        Stop,
+    }
 
-        var limit = _settings.MaxMessageBytes;
-        var first = ArrayPool<byte>.Shared.Rent(FirstReadBytes);
-        try
-        {
-            // The BCL fills what it is given (or reaches the frame's end) before it returns: a message still arriving
-            // holds this buffer meanwhile, so it counts against the inbound budget (a message already here does not).
-            var receive = _socket.ReceiveAsync(first.AsMemory(0, Math.Min(first.Length, limit + 1)), CancellationToken.None);
-            var waited = 0;
-            if (!receive.IsCompleted)
-            {
-                waited = first.Length;
-                _flow!.Budget.AddPartial(waited);
-                _budgetHeld += waited;
-            }
+    private enum Reservation
+    {
+        Granted,
+        Wait,
+        Refused,
+    }
 
-            var result = await receive.ConfigureAwait(false);
-            if (waited > 0)
-            {
-                _flow!.Budget.ReleasePartial(waited);
-                _budgetHeld -= waited;
-            }
-
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return false;
-            }
-
-            if (result.Count > limit)
-            {
-                Fail(CloseCodes.MessageTooBig, "message too big");
-                return true;
-            }
-
-            if (result.EndOfMessage)
-            {
-                _messagesReceived++;
-                if (TryCopy(first.AsSpan(0, result.Count)) is { } whole)
-                {
-                    Deliver(whole, isText);
-                }
-
-                return true;
-            }
-
-            if (!await TryGrowWithinBudgetAsync(Math.Max(result.Count * 2, FirstReadBytes)).ConfigureAwait(false))
-            {
-                return true;
-            }
-
-            first.AsSpan(0, result.Count).CopyTo(_message);
-            _messageLength = result.Count;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(first);
-        }
-
+    /// <summary>
+    /// Consumes what it can: whole control frames, and data-frame payload as it arrives (so a message can
+    /// be larger than the transport's read buffer, and memory follows the bytes received). Stops after a
+    /// complete message when the connection has no inbound credit left, or inside one while the inbound
+    /// budget has no room for it, leaving the rest unread.
+    /// </summary>
+    private ParseOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, InboundFlow flow)
+    {
         while (true)
         {
-            // Full (the BCL fills what it is given before it returns): grow, within the budget.
-            if (_messageLength == _message!.Length && !await TryGrowWithinBudgetAsync(_messageLength * 2).ConfigureAwait(false))
+            if (!_discarding && Volatile.Read(ref _closeRequested))
             {
-                return true;
+                EnterDiscarding();
             }
 
-            var result = await _socket.ReceiveAsync(_message.AsMemory(_messageLength), CancellationToken.None).ConfigureAwait(false);
-            if (result.MessageType == WebSocketMessageType.Close)
+            if (_unframed)
             {
-                return false;
+                buffer = buffer.Slice(buffer.End);
+                return ParseOutcome.NeedMore;
             }
 
-            // The buffer ends one byte past the limit: that byte is what proves the message too big.
-            if (_messageLength + result.Count > limit)
+            if (!_inFrame)
             {
-                Fail(CloseCodes.MessageTooBig, "message too big");
-                return true;
-            }
-
-            _messageLength += result.Count;
-            if (result.EndOfMessage)
-            {
-                _messagesReceived++;
-                var message = _message.Length == _messageLength ? _message : TryCopy(_message.AsSpan(0, _messageLength));
-                DropMessage(); // do not keep an assembly buffer on an idle socket
-                if (message is not null)
+                if (!WebSocketFrames.TryReadHeader(buffer, out var header))
                 {
-                    Deliver(message, isText);
+                    return ParseOutcome.NeedMore;
                 }
 
-                return true;
+                if (_discarding)
+                {
+                    if (header.Opcode == Opcode.Close && header.PayloadLength is >= 0 and <= 125)
+                    {
+                        var closeLength = header.HeaderLength + header.PayloadLength;
+                        if (buffer.Length < closeLength)
+                        {
+                            return ParseOutcome.NeedMore;
+                        }
+
+                        // The peer's answer to our close: the handshake is complete, the TCP connection can go.
+                        buffer = buffer.Slice(closeLength);
+                        _closeReceived = true;
+                        return ParseOutcome.Stop;
+                    }
+
+                    SkipFrame(ref buffer, header);
+                    continue;
+                }
+
+                if (ValidateHeader(header) is { } failure)
+                {
+                    Fail(failure.Code, failure.Reason);
+                    SkipFrame(ref buffer, header);
+                    continue;
+                }
+
+                if (header.IsControl)
+                {
+                    var length = header.HeaderLength + header.PayloadLength;
+                    if (buffer.Length < length)
+                    {
+                        return ParseOutcome.NeedMore;
+                    }
+
+                    var payload = buffer.Slice(header.HeaderLength, header.PayloadLength);
+                    buffer = buffer.Slice(length);
+                    if (!HandleControlFrame(header, payload))
+                    {
+                        return ParseOutcome.Stop;
+                    }
+
+                    continue;
+                }
+
+                buffer = buffer.Slice(header.HeaderLength);
+                BeginDataFrame(header);
+            }
+
+            var take = Math.Min(buffer.Length, _frameRemaining);
+            if (take > 0)
+            {
+                if (!_skipFrame)
+                {
+                    switch (Reserve(take, buffer.Length >= _frameRemaining, flow))
+                    {
+                        case Reservation.Wait:
+                            return ParseOutcome.WaitForBudget;
+                        case Reservation.Refused:
+                            continue; // now discarding: the rest of this frame is skipped
+                    }
+
+                    if (!CopyPayload(buffer.Slice(0, take)))
+                    {
+                        continue;
+                    }
+                }
+
+                buffer = buffer.Slice(take);
+                _frameRemaining -= take;
+            }
+
+            if (_frameRemaining > 0)
+            {
+                return ParseOutcome.NeedMore;
+            }
+
+            _inFrame = false;
+            if (_skipFrame)
+            {
+                _skipFrame = false;
+                continue;
+            }
+
+            if (!_frame.Fin)
+            {
+                continue;
+            }
+
+            DeliverMessage();
+            if (!_discarding && !flow.HasCredit && !IsClosed)
+            {
+                return ParseOutcome.Paused;
             }
         }
     }
 
-    /// <summary>
-    /// <see cref="TryGrow"/> once the inbound budget has room for a partial message to grow: waits for it while
-    /// callbacks can free some, refuses the message with 1013 when the budget is all partial messages. False when the
-    /// message is not to be read on (refused, or the socket closed meanwhile).
-    /// </summary>
-    private async Task<bool> TryGrowWithinBudgetAsync(int capacity)
+    /// <summary>Drops the frame that starts at <paramref name="buffer"/> as its bytes arrive (no buffering), or every byte when its length is unusable.</summary>
+    private void SkipFrame(ref ReadOnlySequence<byte> buffer, FrameHeader header)
     {
-        var budget = _flow!.Budget;
-        while (!budget.HasRoomForPartial)
+        if (header.PayloadLength < 0)
         {
-            if (budget.IsStalled)
-            {
-                Fail(CloseCodes.TryAgainLater, "inbound budget exhausted");
-                return false;
-            }
-
-            await WaitAsync(static (f, token) => f.Budget.WaitForPartialRoomAsync().WaitAsync(token), _flow, _connectionAborted).ConfigureAwait(false);
-            if (IsClosed)
-            {
-                return false; // the read loop goes on discarding
-            }
+            _unframed = true;
+            return;
         }
 
-        return TryGrow(capacity);
+        buffer = buffer.Slice(header.HeaderLength);
+        _frame = header;
+        _frameRemaining = header.PayloadLength;
+        _inFrame = true;
+        _skipFrame = true;
+    }
+
+    /// <summary>From now on nothing is delivered: the message being assembled is dropped, the frame being read skipped.</summary>
+    private void EnterDiscarding()
+    {
+        _discarding = true;
+        _inMessage = false;
+        _skipFrame = _inFrame;
+        DropMessage();
     }
 
     /// <summary>
-    /// Grows the message buffer to <paramref name="capacity"/> (twice what has arrived, at least
-    /// <see cref="FirstReadBytes"/>, never past the limit plus the one byte that proves it exceeded) and counts the
-    /// growth against the inbound budget: the budget holds the memory partial messages really take, which is at most
-    /// twice the bytes received. False (and closing with 1013) when memory for it cannot be had.
+    /// Room in the inbound budget for <paramref name="bytes"/> more of the current message. A message that is
+    /// complete in the bytes at hand is handed over at once and not counted here (the handler counts it); a
+    /// partial one waits for room, or is refused with 1013 when the budget is all partial messages.
     /// </summary>
-    private bool TryGrow(int capacity)
+    private Reservation Reserve(long bytes, bool frameEndsHere, InboundFlow flow)
     {
+        if (frameEndsHere && _frame.Fin && _messageLength == 0)
+        {
+            return Reservation.Granted;
+        }
+
+        var budget = flow.Budget;
+        if (!budget.HasRoomForPartial)
+        {
+            if (!budget.IsStalled)
+            {
+                return Reservation.Wait;
+            }
+
+            Fail(CloseCodes.TryAgainLater, "inbound budget exhausted");
+            return Reservation.Refused;
+        }
+
+        budget.AddPartial(bytes);
+        _budgetHeld += bytes;
+        return Reservation.Granted;
+    }
+
+    private (int Code, string Reason)? ValidateHeader(FrameHeader header)
+    {
+        if (header.Reserved != 0)
+        {
+            return (CloseCodes.ProtocolError, "reserved bits set without an extension");
+        }
+
+        if (!header.Masked)
+        {
+            return (CloseCodes.ProtocolError, "client frames must be masked");
+        }
+
+        if (header.PayloadLength < 0)
+        {
+            return (CloseCodes.ProtocolError, "invalid payload length");
+        }
+
+        switch (header.Opcode)
+        {
+            case Opcode.Close or Opcode.Ping or Opcode.Pong:
+                if (!header.Fin || header.PayloadLength > 125)
+                {
+                    return (CloseCodes.ProtocolError, "invalid control frame");
+                }
+
+                return null;
+            case Opcode.Continuation:
+                if (!_inMessage)
+                {
+                    return (CloseCodes.ProtocolError, "continuation frame without a message");
+                }
+
+                break;
+            case Opcode.Text or Opcode.Binary:
+                if (_inMessage)
+                {
+                    return (CloseCodes.ProtocolError, "new message inside a fragmented message");
+                }
+
+                break;
+            default:
+                return (CloseCodes.ProtocolError, "unknown opcode");
+        }
+
+        var total = (_inMessage ? _messageLength : 0) + header.PayloadLength;
+        return total > _settings.MaxMessageBytes ? (CloseCodes.MessageTooBig, "message too big") : null;
+    }
+
+    /// <summary>Handles one complete control frame; false when reading should stop.</summary>
+    private bool HandleControlFrame(FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        switch (header.Opcode)
+        {
+            case Opcode.Ping:
+                var pong = new byte[payload.Length];
+                WebSocketFrames.UnmaskCopy(payload, pong, header.MaskKey, 0);
+                TryEnqueue(new OutboundMessage(Opcode.Pong, pong));
+                _handler!.OnHeartbeat();
+                return true;
+            case Opcode.Pong:
+                _handler!.OnHeartbeat();
+                return true;
+            default:
+                return HandleClose(header, payload);
+        }
+    }
+
+    private void BeginDataFrame(FrameHeader header)
+    {
+        _frame = header;
+        _frameRemaining = header.PayloadLength;
+        _frameMaskOffset = 0;
+        _inFrame = true;
+        _skipFrame = false;
+        if (header.Opcode == Opcode.Continuation)
+        {
+            return;
+        }
+
+        _inMessage = true;
+        _messageOpcode = header.Opcode;
+        _messageLength = 0;
+    }
+
+    /// <summary>Unmasks <paramref name="chunk"/> onto the message; false (and closing with 1013) when memory for it cannot be had.</summary>
+    private bool CopyPayload(in ReadOnlySequence<byte> chunk)
+    {
+        var length = (int)chunk.Length;
         try
         {
-            var grown = GC.AllocateUninitializedArray<byte>((int)Math.Min(capacity, (long)_settings.MaxMessageBytes + 1));
-            _message?.AsSpan(0, _messageLength).CopyTo(grown);
-            var added = grown.Length - (_message?.Length ?? 0);
-            _message = grown;
-            _flow!.Budget.AddPartial(added);
-            _budgetHeld += added;
-            return true;
+            EnsureCapacity(_messageLength + length);
         }
         catch (OutOfMemoryException)
         {
@@ -475,23 +580,57 @@ internal sealed partial class WebSocketConnection : IOutbox
             Fail(CloseCodes.TryAgainLater, "out of memory");
             return false;
         }
+
+        _frameMaskOffset = WebSocketFrames.UnmaskCopy(chunk, _message.AsSpan(_messageLength, length), _frame.MaskKey, _frameMaskOffset);
+        _messageLength += length;
+        return true;
     }
 
-    private byte[]? TryCopy(ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// Grows the message buffer to hold <paramref name="needed"/> bytes: at most twice what has arrived, and
+    /// within a final frame never past that frame's end, so a message in one frame ends exactly sized.
+    /// </summary>
+    private void EnsureCapacity(int needed)
     {
+        var capacity = _message?.Length ?? 0;
+        if (capacity >= needed)
+        {
+            return;
+        }
+
+        var bound = _frame.Fin ? _messageLength + _frameRemaining : (long)_settings.MaxMessageBytes;
+        var target = (int)Math.Max(needed, Math.Min(Math.Max((long)capacity * 2, MinimumGrowth), bound));
+        var grown = GC.AllocateUninitializedArray<byte>(target);
+        if (_messageLength > 0)
+        {
+            _message.AsSpan(0, _messageLength).CopyTo(grown);
+        }
+
+        _message = grown;
+    }
+
+    private void DeliverMessage()
+    {
+        byte[] message;
         try
         {
-            return bytes.ToArray();
+            message = _message is null ? [] : _message.Length == _messageLength ? _message : _message.AsSpan(0, _messageLength).ToArray();
         }
         catch (OutOfMemoryException)
         {
             Fail(CloseCodes.TryAgainLater, "out of memory");
-            return null;
+            return;
         }
-    }
 
-    private void Deliver(byte[] message, bool isText)
-    {
+        DropMessage(); // do not keep an assembly buffer on an idle socket
+        _inMessage = false;
+        var isText = _messageOpcode == Opcode.Text;
+        if (isText && !Utf8.IsValid(message))
+        {
+            Fail(CloseCodes.InvalidPayload, "text message is not valid UTF-8");
+            return;
+        }
+
         if (!IsClosed)
         {
             // After a close was requested, data frames still in flight are discarded (RFC 6455 §5.5.1).
@@ -511,92 +650,54 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
     }
 
-    /// <summary>After our close: receives and drops messages (without buffering them) until the client's close frame.</summary>
-    private async Task DiscardUntilCloseFrameAsync()
+    private bool HandleClose(FrameHeader header, in ReadOnlySequence<byte> payload)
     {
-        DropMessage();
-        var scratch = ArrayPool<byte>.Shared.Rent(FirstReadBytes);
-        try
+        var bytes = new byte[payload.Length];
+        WebSocketFrames.UnmaskCopy(payload, bytes, header.MaskKey, 0);
+        _closeReceived = true;
+        if (bytes.Length == 1)
         {
-            while (_socket.State is WebSocketState.Open or WebSocketState.CloseSent)
-            {
-                var result = await _socket.ReceiveAsync(scratch.AsMemory(), CancellationToken.None).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    OnCloseFrame();
-                    return;
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
-    /// <summary>After the BCL failed the socket: drops frames until the client's close frame, the end of the connection or the close timeout.</summary>
-    private async Task DiscardUntilEndAsync()
-    {
-        try
-        {
-            await _transport.DiscardUntilCloseFrameAsync().ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is IOException or OperationCanceledException or InvalidOperationException
-            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
-        {
-            Log.ReadEnded(_log, exception.GetType().Name, exception.Message);
-        }
-    }
-
-    /// <summary>
-    /// The client's close frame (validated by the BCL: a registered code, UTF-8 reason). When the client closed
-    /// first, our close frame echoes its code (RFC 6455 §5.5.1; an empty one when it sent none), but only once the
-    /// handler has dealt with every message read before and closes in turn: a ping the client sent just before
-    /// closing gets its pong first. The teardown waits for that close.
-    /// </summary>
-    private void OnCloseFrame()
-    {
-        var code = (int?)_socket.CloseStatus ?? CloseCodes.NoStatus;
-        var reason = _socket.CloseStatusDescription ?? string.Empty;
-        lock (this)
-        {
-            if (_closeRequested)
-            {
-                return; // the answer to our close: the handshake is complete, the handler was told
-            }
-
-            _peerCloseCode = code;
-        }
-
-        Notify(code, reason);
-    }
-
-    /// <summary>True when <paramref name="exception"/> is the BCL failing the socket after sending its own close frame.</summary>
-    private bool IsFailedByTheBcl(Exception exception)
-    {
-        // Aborted after a frame it refused; Closed after a close frame it refused (bad code, length or reason).
-        if (exception is not WebSocketException || _socket.State is not (WebSocketState.Aborted or WebSocketState.Closed) || _transport.CloseFrameCode == 0)
-        {
+            Fail(CloseCodes.ProtocolError, "invalid close frame");
             return false;
         }
 
+        var code = bytes.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(bytes) : CloseCodes.NoStatus;
+        if (bytes.Length >= 2 && !CloseCodes.IsValidOnWire(code))
+        {
+            Fail(CloseCodes.ProtocolError, "invalid close code");
+            return false;
+        }
+
+        if (!Utf8.IsValid(bytes.AsSpan(Math.Min(2, bytes.Length))))
+        {
+            Fail(CloseCodes.InvalidPayload, "close reason is not valid UTF-8");
+            return false;
+        }
+
+        var reason = bytes.Length > 2 ? Encoding.UTF8.GetString(bytes, 2, bytes.Length - 2) : string.Empty;
+
+        // Our close frame echoes the client's code (RFC 6455 §5.5.1; with no code, an empty close frame), but
+        // only once the handler has dealt with every frame read before this one and closes in turn: a ping the
+        // client sent just before closing gets its pong first. The teardown waits for that close.
         lock (this)
         {
-            return !_closeSent;
+            _peerCloseEcho = bytes.Length >= 2 ? bytes[..2] : [];
         }
+
+        Notify(code, reason);
+        return false;
     }
 
     /// <summary>
-    /// Closes for a client error (1009) or for want of memory (1013): sends the close frame, tells the handler, and
-    /// goes on reading and discarding until the client's close frame (RFC 6455 §7.1.1).
+    /// Closes for a client error (1002, 1007, 1009) or for want of memory (1013): sends the close frame, tells the
+    /// handler, and goes on reading and discarding until the client's close frame (RFC 6455 §7.1.1).
     /// </summary>
     private void Fail(int code, string reason)
     {
         Log.ProtocolClose(_log, code, reason);
-        Close(code, reason, discardPending: true);
+        Close(code, reason, discardPending: code is CloseCodes.MessageTooBig or CloseCodes.TryAgainLater);
         Notify(code, reason);
-        _discarding = true;
-        DropMessage();
+        EnterDiscarding();
     }
 
     private void MarkLost()
@@ -606,7 +707,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             if (!_closeRequested)
             {
                 _closeRequested = true;
-                _sendCloseFrame = false;
+                _closePayload = null;
                 _closeCode = CloseCodes.Abnormal;
                 _closeReason = "connection lost";
                 _queue?.Clear();
@@ -617,7 +718,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         Notify(CloseCodes.Abnormal, "connection lost");
     }
 
-    private void RequestClose(WebSocketCloseStatus status, string? description, int code, string reason, bool discardPending, bool sendFrame)
+    private void RequestClose(byte[] payload, int code, string reason, bool discardPending)
     {
         lock (this)
         {
@@ -627,9 +728,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             }
 
             _closeRequested = true;
-            _sendCloseFrame = sendFrame;
-            _closeStatus = status;
-            _closeDescription = description;
+            _closePayload = payload;
             _closeCode = code;
             _closeReason = reason;
 
@@ -645,7 +744,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 _queuedBytes = 0;
             }
 
-            if (!_draining && sendFrame)
+            if (!_draining)
             {
                 _draining = true;
                 ScheduleDrain();
@@ -687,15 +786,16 @@ internal sealed partial class WebSocketConnection : IOutbox
     }
 
     /// <summary>
-    /// Writes a message on the caller's thread. The transport sends it on its own I/O queue, so this returns at once
-    /// unless the socket is backed up; then the usual drain takes over when the write completes.
+    /// Flushes a frame written on the caller's thread. Kestrel's transport sends it on its own I/O queue,
+    /// so this returns at once unless the socket is backed up; then the usual drain takes over when the
+    /// flush completes. Whatever was queued meanwhile is drained the usual way.
     /// </summary>
-    private void WriteOnCallersThread(OutboundMessage message)
+    private void FlushWrittenFrame()
     {
-        ValueTask send;
+        ValueTask<FlushResult> flush;
         try
         {
-            send = SendAsync(message);
+            flush = _output.FlushAsync();
         }
         catch (Exception exception)
         {
@@ -703,21 +803,32 @@ internal sealed partial class WebSocketConnection : IOutbox
             return;
         }
 
-        if (send.IsCompletedSuccessfully)
+        if (flush.IsCompletedSuccessfully)
         {
+            var result = flush.Result;
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                OnWriteFailed(new OperationCanceledException("the connection is closing"));
+                return;
+            }
+
             ContinueOrStopDraining();
         }
         else
         {
-            _ = AwaitSendThenDrainAsync(send);
+            _ = AwaitFlushThenDrainAsync(flush);
         }
     }
 
-    private async Task AwaitSendThenDrainAsync(ValueTask send)
+    private async Task AwaitFlushThenDrainAsync(ValueTask<FlushResult> flush)
     {
         try
         {
-            await send.ConfigureAwait(false);
+            var result = await flush.ConfigureAwait(false);
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                throw new OperationCanceledException("the connection is closing");
+            }
         }
         catch (Exception exception)
         {
@@ -728,19 +839,12 @@ internal sealed partial class WebSocketConnection : IOutbox
         ContinueOrStopDraining();
     }
 
-    private ValueTask SendAsync(OutboundMessage message) => message.Opcode switch
-    {
-        Opcode.Text => _socket.SendAsync(message.Payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None),
-        Opcode.Binary => _socket.SendAsync(message.Payload, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None),
-        _ => _transport.WritePingAsync(),
-    };
-
     /// <summary>The writer's turn ends: hand over to a drain if anything (or a close) is waiting.</summary>
     private void ContinueOrStopDraining()
     {
         lock (this)
         {
-            if (_queue is not { Count: > 0 } && !(_sendCloseFrame && !_closeSent))
+            if (_queue is not { Count: > 0 } && (_closePayload is null || _closeSent))
             {
                 _draining = false;
                 _drained?.TrySetResult();
@@ -754,58 +858,65 @@ internal sealed partial class WebSocketConnection : IOutbox
     private void ScheduleDrain() =>
         ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.DrainAsync(), this, preferLocal: false);
 
-    /// <summary>
-    /// Writes what is queued, then the close frame if one was asked for. Frames queued together leave in one flush:
-    /// every write but the last of a batch (at most <see cref="MaxBatch"/>) is corked.
-    /// </summary>
     private async Task DrainAsync()
     {
         try
         {
-            var batch = 0;
             while (true)
             {
-                OutboundMessage? next = null;
+                var wroteClose = false;
                 lock (this)
                 {
-                    if (_queue is { Count: > 0 } queue)
+                    // Frames are copied into the pipe as they are dequeued: the copy is short, only this
+                    // socket's producers can contend, and no batch buffer is allocated per drain.
+                    var count = 0;
+                    var now = 0L;
+                    while (count < MaxBatch && _queue is { Count: > 0 } queue)
                     {
                         var (message, enqueuedAt) = queue.Dequeue();
                         if (enqueuedAt != 0)
                         {
-                            _metrics!.QueueDelay(enqueuedAt, System.Diagnostics.Stopwatch.GetTimestamp());
+                            now = now != 0 ? now : System.Diagnostics.Stopwatch.GetTimestamp();
+                            _metrics!.QueueDelay(enqueuedAt, now);
                         }
 
                         _queuedBytes -= message.Payload.Length;
-                        next = message;
-                        batch = queue.Count > 0 && batch + 1 < MaxBatch ? batch + 1 : 0;
-                        _transport.Corked = batch > 0;
+                        WriteFrame(message.Opcode, message.Payload.Span);
+                        count++;
                     }
-                    else if (_sendCloseFrame && !_closeSent)
+
+                    if (count == 0)
                     {
-                        _closeSent = true;
-                    }
-                    else
-                    {
-                        _draining = false;
-                        _drained?.TrySetResult();
-                        return;
+                        if (_closePayload is not null && !_closeSent)
+                        {
+                            WriteFrame(Opcode.Close, _closePayload);
+                            _closeSent = true;
+                            wroteClose = true;
+                        }
+                        else
+                        {
+                            _draining = false;
+                            _drained?.TrySetResult();
+                            return;
+                        }
                     }
                 }
 
-                if (next is not null)
+                var flush = await _output.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCanceled || flush.IsCompleted)
                 {
-                    await SendAsync(next).ConfigureAwait(false);
+                    throw new OperationCanceledException("the connection is closing");
                 }
-                else if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+
+                if (wroteClose && _closeReceived)
                 {
-                    await _socket.CloseOutputAsync(_closeStatus, _closeDescription, CancellationToken.None).ConfigureAwait(false);
+                    // Both close frames have crossed: the handshake is complete.
+                    _input.CancelPendingRead();
                 }
             }
         }
         catch (Exception exception)
         {
-            _transport.Corked = false;
             OnWriteFailed(exception);
         }
     }
@@ -813,10 +924,8 @@ internal sealed partial class WebSocketConnection : IOutbox
     private void OnWriteFailed(Exception exception)
     {
         Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
-        var failedByTheBcl = _socket.State is WebSocketState.Aborted or WebSocketState.Closed && _transport.CloseFrameCode != 0;
         lock (this)
         {
-            failedByTheBcl &= !_closeSent;
             _queue?.Clear();
             _queuedBytes = 0;
             _closeRequested = true;
@@ -826,12 +935,15 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closeRequestedSignal?.TrySetResult(); // nothing more can be sent: the teardown need not wait for a close
         }
 
-        if (!failedByTheBcl)
-        {
-            // Otherwise the read loop drains the connection after the BCL's close frame and ends it.
-            _input.CancelPendingRead();
-            _abort();
-        }
+        _input.CancelPendingRead();
+        _abort();
+    }
+
+    private void WriteFrame(Opcode opcode, ReadOnlySpan<byte> payload)
+    {
+        var header = _output.GetSpan(WebSocketFrames.MaxServerHeaderLength);
+        _output.Advance(WebSocketFrames.WriteHeader(header, opcode, payload.Length));
+        _output.Write(payload);
     }
 
     private async Task TearDownAsync()
@@ -845,7 +957,7 @@ internal sealed partial class WebSocketConnection : IOutbox
             if (!_closeRequested)
             {
                 _closeRequested = true;
-                _sendCloseFrame = false;
+                _closePayload = null;
             }
 
             code = _closeCode;
@@ -873,7 +985,6 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
 
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
-        _socket.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
         _ended?.Invoke(code);
@@ -886,15 +997,15 @@ internal sealed partial class WebSocketConnection : IOutbox
     private async Task AwaitCloseAfterPeerCloseAsync()
     {
         Task requested;
-        int echo;
+        byte[] echo;
         lock (this)
         {
-            if (_peerCloseCode is not { } peer || _closeRequested)
+            if (_peerCloseEcho is null || _closeRequested)
             {
                 return;
             }
 
-            echo = peer;
+            echo = _peerCloseEcho;
             _closeRequestedSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             requested = _closeRequestedSignal.Task;
         }
@@ -905,7 +1016,8 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
         catch (TimeoutException)
         {
-            Close(echo, "close not answered by the connection", discardPending: true);
+            var code = echo.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(echo) : CloseCodes.NoStatus;
+            RequestClose(echo, code, "close not answered by the connection", discardPending: true);
         }
     }
 

@@ -6,9 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Gateway.Benchmarks.Scenarios;
 
 /// <summary>
-/// <c>socket-memory</c>: managed bytes per idle socket of the gateway's WebSocket layer (<see cref="WebSocketConnection"/>
-/// on the BCL's WebSocket), in process, over in-memory pipes: N sockets whose read loops wait for data, minus the
-/// same N pipe pairs without a socket. No actors, no transport: the layer's own cost, free of the machine's load.
+/// <c>socket-memory</c>: managed bytes per idle socket of the gateway's WebSocket layer (<see cref="WebSocketConnection"/>),
+/// in process, over in-memory pipes: N sockets whose read loops wait for data, minus the same N pipe pairs without a
+/// socket. No actors, no transport: the layer's own cost, free of the machine's load. Built against another tree (for
+/// example with <c>variants/bcl-websocket-complete.patch</c> applied), it measures that layer the same way.
 /// </summary>
 internal static class SocketMemoryScenario
 {

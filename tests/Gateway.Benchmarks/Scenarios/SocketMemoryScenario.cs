@@ -47,7 +47,7 @@ internal static class SocketMemoryScenario
             if (withSocket)
             {
                 var socket = new WebSocketConnection(input.Reader, output.Writer, static () => { }, settings, NullLogger.Instance);
-                loop = socket.RunAsync(NoHandler.Instance, flow, CancellationToken.None);
+                loop = socket.RunAsync(IgnoringInboundHandler.Instance, flow, CancellationToken.None);
             }
 
             held.Add((input, output, flow, loop));
@@ -70,22 +70,5 @@ internal static class SocketMemoryScenario
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         return GC.GetTotalMemory(forceFullCollection: true);
-    }
-
-    private sealed class NoHandler : IInboundHandler
-    {
-        public static readonly NoHandler Instance = new();
-
-        public void OnMessage(byte[] payload, bool isText)
-        {
-        }
-
-        public void OnHeartbeat()
-        {
-        }
-
-        public void OnClosed(int code, string reason)
-        {
-        }
     }
 }

@@ -30,7 +30,7 @@ internal static class SocketSendScenario
             var input = new Pipe();
             var output = new Pipe();
             var socket = new WebSocketConnection(input.Reader, output.Writer, static () => { }, settings, NullLogger.Instance);
-            connections.Add((input, socket, socket.RunAsync(NoHandler.Instance, new InboundFlow(1024 * 1024, budget), CancellationToken.None), DrainAsync(output.Reader)));
+            connections.Add((input, socket, socket.RunAsync(IgnoringInboundHandler.Instance, new InboundFlow(1024 * 1024, budget), CancellationToken.None), DrainAsync(output.Reader)));
         }
 
         var results = new JsonArray();
@@ -88,23 +88,6 @@ internal static class SocketSendScenario
             {
                 await Task.Delay(1);
             }
-        }
-    }
-
-    private sealed class NoHandler : IInboundHandler
-    {
-        public static readonly NoHandler Instance = new();
-
-        public void OnMessage(byte[] payload, bool isText)
-        {
-        }
-
-        public void OnHeartbeat()
-        {
-        }
-
-        public void OnClosed(int code, string reason)
-        {
         }
     }
 }

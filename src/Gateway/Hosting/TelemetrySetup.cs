@@ -29,9 +29,18 @@ internal static class TelemetrySetup
         "System.Net.NameResolution",
     ];
 
+    /// <summary>
+    /// Default of <c>Gateway:Telemetry:MetricCardinalityLimit</c>: the most distinct tag sets one metric keeps
+    /// (OpenTelemetry's <c>CardinalityLimit</c>; more are counted under <c>otel.metric.overflow=true</c>). Every
+    /// metric stream preallocates its points, about 72 bytes each: OpenTelemetry's default of 2,000 cost 8 MB for the
+    /// gateway's 56 streams, whose tags (close codes, routes, status codes, GC generations) take a few dozen values.
+    /// </summary>
+    public const int DefaultMetricCardinalityLimit = 200;
+
     public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
     {
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]);
+        var cardinalityLimit = builder.Configuration.GetValue("Gateway:Telemetry:MetricCardinalityLimit", DefaultMetricCardinalityLimit);
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(string.IsNullOrWhiteSpace(serviceName) ? "gateway" : serviceName))
@@ -40,6 +49,7 @@ internal static class TelemetrySetup
                 metrics.AddMeter(GatewayMetrics.MeterName)
                     .AddMeter(BuiltInMeters)
                     .AddRuntimeInstrumentation()
+                    .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = cardinalityLimit })
                     // Every scrape is fresh (the endpoint is for operators and one Prometheus, not the public).
                     .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0);
                 if (otlp)

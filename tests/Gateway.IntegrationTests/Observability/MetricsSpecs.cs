@@ -17,6 +17,24 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
     private GatewayHost? _own;
 
     [Fact]
+    public async Task The_metric_cardinality_limit_caps_tag_sets_and_counts_the_rest_as_overflow()
+    {
+        _own = await StartOwnGatewayAsync(o => o.With("Telemetry", "MetricCardinalityLimit", "1"), "gateway with a metric cardinality limit of 1");
+        var admin = _own.Gateway.Admin;
+
+        // Two admin routes are two tag sets of one histogram: the second is past the limit.
+        Assert.Equal(HttpStatusCode.OK, (await admin.ListAsync()).Status);
+        Assert.Equal(HttpStatusCode.OK, (await admin.SendAsync("{\"users\":[\"nobody\"],\"payload\":{}}")).Status);
+        var samples = PrometheusText.Parse((await admin.GetAsync("/metrics")).Text)
+            .Where(s => s.Name == "gateway_admin_request_duration_seconds_count")
+            .ToList();
+
+        Assert.Single(samples, s => s.Labels.ContainsKey("http_route"));
+        Assert.Contains(samples, s => s.Labels.TryGetValue("otel_metric_overflow", out var overflow) && overflow == "true");
+        Assert.Equal(2, samples.Sum(s => s.Value));
+    }
+
+    [Fact]
     public async Task A_scrape_shows_the_gateways_instruments_after_a_connection_and_a_message()
     {
         _own = await StartOwnGatewayAsync();

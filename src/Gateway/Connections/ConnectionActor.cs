@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Gateway.Callbacks;
-using Gateway.Hosting;
 using Gateway.WebSockets;
 using static Gateway.Connections.ConnectionProtocol;
 
@@ -86,12 +85,16 @@ public sealed partial class ConnectionActor : ActorBase
         _log = settings.Logger;
     }
 
+    /// <summary>The deployment of every connection actor (the lean <see cref="ConnectionMailbox"/>), made once and shared.</summary>
+    private static readonly Deploy Deployment = Akka.Actor.Props.Empty.WithMailbox(ConnectionMailbox.Id).Deploy;
+
     /// <summary>
-    /// The props of one connection actor, on the lean <see cref="ConnectionMailbox"/>, made by an
-    /// <see cref="ActorFactory{TActor}"/> (no reflection on the connect path).
+    /// The props of one connection actor, on the lean <see cref="ConnectionMailbox"/>, made by a <see cref="Producer"/>
+    /// (no reflection on the connect path). The props live as long as the actor, so they hold one small producer with
+    /// the arguments and the shared <see cref="Deployment"/>, not a closure, a delegate and a deployment per connection.
     /// </summary>
     internal static Props Props(ConnectionIdentity identity, IOutbox outbox, InboundFlow flow, IActorRef callbacks, ConnectionSettings settings) =>
-        ActorFactory<ConnectionActor>.Props(() => new ConnectionActor(identity, outbox, flow, callbacks, settings)).WithMailbox(ConnectionMailbox.Id);
+        Akka.Actor.Props.CreateBy(new Producer(identity, outbox, flow, callbacks, settings)).WithDeploy(Deployment);
 
     protected override bool Receive(object message)
     {
@@ -336,6 +339,18 @@ public sealed partial class ConnectionActor : ActorBase
         _keepAlive?.Cancel();
         _outbox.Close(code, reason);
         _socketEndTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(_settings.SocketEndTimeout, Self, SocketEndTimedOut.Instance, Self);
+    }
+
+    /// <summary>Akka's <see cref="IIndirectActorProducer"/> for one connection: creates the actor from its arguments.</summary>
+    private sealed class Producer(ConnectionIdentity identity, IOutbox outbox, InboundFlow flow, IActorRef callbacks, ConnectionSettings settings) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(ConnectionActor);
+
+        public ActorBase Produce() => new ConnectionActor(identity, outbox, flow, callbacks, settings);
+
+        public void Release(ActorBase actor)
+        {
+        }
     }
 
     private sealed class DeadlineCheck

@@ -21,6 +21,17 @@ public sealed class ConnectionActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_connection_actor_runs_on_the_lean_connection_mailbox()
+    {
+        var connection = Start(TestIdentities.Tapr("mailbox"), NoDeadline);
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+
+        var cell = (Akka.Actor.ActorCell)((Akka.Actor.ActorRefWithCell)connection).Underlying;
+        Assert.IsType<ConnectionMessageQueue>(cell.Mailbox!.MessageQueue);
+        Assert.Equal(ConnectionMailbox.Id, cell.Props.Mailbox);
+    }
+
+    [Fact]
     public async Task PreStart_tells_the_app_the_connection_opened()
     {
         var identity = TestIdentities.Tapr("c1");

@@ -169,6 +169,11 @@ public sealed partial class ConnectionActor : ActorBase
         _socketEndTimeout?.Cancel();
         _outbox.Close(_closeCode, _closeReason);
         _callbacks.Tell(new CallbackProtocol.ConnectionClosed(_identity), Self);
+
+        // The registry unlists the connection now, not only when the user actor hears of the stop: an app that lists
+        // connections on receiving close (an HTTP round trip after this) no longer finds it. Told after the callback
+        // actor, so a shutdown drain that waits for an empty registry finds this close already queued there.
+        _settings.Registry?.Tell(new Users.UserProtocol.ConnectionEnded(_identity.Id), Self);
         Log.Closed(_log, _identity.Id.Value, _identity.User, _closeCode, _closeReason);
     }
 

@@ -56,7 +56,10 @@ public sealed class ChurnSpecs(ChurnSpecs.Fixture fixture, ITestOutputHelper out
         var stillOpen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var user in users)
         {
-            var callbacks = byUser[user].ToList();
+            // A callback the gateway gave up waiting for is sent again (at-least-once, protocol.md): under a loaded CI
+            // machine the app may see an identical event twice. The same event twice counts once; order and
+            // completeness are what this spec checks.
+            var callbacks = byUser[user].DistinctBy(c => (c.Action, c.ConnId, c.DataJson)).ToList();
             var open = Assert.Single(callbacks, c => c.Action == "open");
             Assert.All(callbacks, c => Assert.Equal(open.ConnId, c.ConnId));
             List<string> expected = endings[user] switch

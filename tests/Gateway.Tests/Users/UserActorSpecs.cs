@@ -45,7 +45,7 @@ public sealed class UserActorSpecs : TestKit
 
         connection.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
 
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
+        await ExpectEndedAsync("c1");
         await _registry.ExpectMsgAsync(new UserProtocol.UserIdle("alice", 1));
     }
 
@@ -58,13 +58,13 @@ public sealed class UserActorSpecs : TestKit
         var third = await AttachAsync(user, TestIdentities.Tapr("c3"));
 
         second.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c2")));
+        await ExpectEndedAsync("c2");
         first.Tell(new ConnectionProtocol.Close(1000, "bye"), TestActor);
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
+        await ExpectEndedAsync("c1");
         await _registry.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
 
         third.Tell(new ConnectionProtocol.SocketClosed(1000, "bye"), TestActor);
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c3")));
+        await ExpectEndedAsync("c3");
         await _registry.ExpectMsgAsync(new UserProtocol.UserIdle("alice", 3));
     }
 
@@ -104,7 +104,7 @@ public sealed class UserActorSpecs : TestKit
         failing.Tell(ConnectionProtocol.Ping.Instance, TestActor);
 
         await ExpectTerminatedAsync(failing);
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
+        await ExpectEndedAsync("c1");
         var closed = await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionClosed>();
         Assert.Equal("c1", closed.Identity.Id.Value);
         Assert.Equal(new CloseRequest(1011, "internal error"), failingOutbox.Closes[0]);
@@ -125,7 +125,7 @@ public sealed class UserActorSpecs : TestKit
         user.Tell(new UserProtocol.AbandonConnection(new ConnectionId("c1")), TestActor);
 
         await ExpectTerminatedAsync(connection);
-        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId("c1")));
+        await ExpectEndedAsync("c1");
         await _registry.ExpectMsgAsync(new UserProtocol.UserIdle("alice", 1));
     }
 
@@ -176,5 +176,15 @@ public sealed class UserActorSpecs : TestKit
         }
 
         return connection;
+    }
+
+    /// <summary>
+    /// A connection's end reaches the registry twice: from the connection actor as it stops (so the app never lists a
+    /// connection it was told closed) and from the user actor watching it. The registry's removal is idempotent.
+    /// </summary>
+    private async Task ExpectEndedAsync(string id)
+    {
+        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId(id)));
+        await _registry.ExpectMsgAsync(new UserProtocol.ConnectionEnded(new ConnectionId(id)));
     }
 }

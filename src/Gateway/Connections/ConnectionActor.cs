@@ -170,9 +170,10 @@ public sealed partial class ConnectionActor : ActorBase
         _outbox.Close(_closeCode, _closeReason);
         _callbacks.Tell(new CallbackProtocol.ConnectionClosed(_identity), Self);
 
-        // The registry unlists the connection now, not only when the user actor hears of the stop: an app that lists
-        // connections on receiving close (an HTTP round trip after this) no longer finds it. Told after the callback
-        // actor, so a shutdown drain that waits for an empty registry finds this close already queued there.
+        // The registry unlists the connection now, not only when the user actor hears of the stop, so an app that lists
+        // connections on receiving close (an HTTP round trip after this) almost always no longer finds it. Told after
+        // the callback actor, so a shutdown drain that waits for an empty registry finds this close already queued
+        // there; a thread preempted between the two tells can still let the app list first.
         _settings.Registry?.Tell(new Users.UserProtocol.ConnectionEnded(_identity.Id), Self);
         Log.Closed(_log, _identity.Id.Value, _identity.User, _closeCode, _closeReason);
     }

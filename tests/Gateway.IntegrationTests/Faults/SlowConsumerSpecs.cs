@@ -82,6 +82,13 @@ public sealed class SlowConsumerSpecs(SlowConsumerSpecs.Fixture fixture, ITestOu
         // Both get their close callback (the silent one once the close handshake times out) and leave the list.
         await App.WaitForActionAsync(stalledId, "close");
         await App.WaitForActionAsync(silentId, "close", TestTimeouts.Long);
+
+        // The registry unlists a connection as its actor stops, right after queueing the close callback: on a loaded
+        // machine the app can see the callback a moment before, so the list is awaited, bounded.
+        await Wait.UntilAsync(
+            async () => (await Gateway.Admin.ListConnectionIdsAsync()) is var ids && !ids.Contains(stalledId) && !ids.Contains(silentId),
+            TestTimeouts.Default,
+            "both closed connections to leave the list");
         var listed = await Gateway.Admin.ListConnectionIdsAsync();
         Assert.DoesNotContain(stalledId, listed);
         Assert.DoesNotContain(silentId, listed);

@@ -179,8 +179,8 @@ public sealed class UserActorSpecs : TestKit
     }
 
     /// <summary>
-    /// A connection's end reaches the registry twice: from the connection actor as it stops (so the app never lists a
-    /// connection it was told closed) and from the user actor watching it. The registry's removal is idempotent.
+    /// A connection's end reaches the registry twice: from the connection actor as it stops (so an app that lists on
+    /// receiving close almost never finds it) and from the user actor watching it. The registry's removal is idempotent.
     /// </summary>
     private async Task ExpectEndedAsync(string id)
     {

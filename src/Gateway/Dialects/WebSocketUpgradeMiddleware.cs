@@ -64,8 +64,10 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
     private async Task<Task<ConnectionSession.Session?>?> SniffAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        using var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        headTimeout.CancelAfter(HeadTimeout);
+        // Not linked to ConnectionClosed: a linked source leaves its (disposed) registration node on the connection's
+        // token for the socket's whole life, 144 bytes per connection. A connection that closes ends the read anyway,
+        // since the transport then completes the input pipe.
+        using var headTimeout = new CancellationTokenSource(HeadTimeout);
         while (true)
         {
             ReadResult result;

@@ -110,22 +110,16 @@ internal static partial class ConnectionSession
 
     private static async Task<Session?> UpgradeAndRegisterAsync(ConnectionIdentity identity, string key, string? subprotocol, IUpgradeTransport transport, IDialect dialect, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log)
     {
-        var openedAt = runtime.Metrics.ConnectionOpened(identity.Dialect);
-        var ended = (int code) =>
-        {
-            runtime.Metrics.ConnectionClosed(identity.Dialect, code, openedAt);
-            limiter.Release();
-        };
-
+        var socketTransport = new SocketTransport(transport, runtime.Metrics, identity.Dialect, runtime.Metrics.ConnectionOpened(identity.Dialect), limiter);
         WebSocketConnection connection;
         try
         {
             var (input, output) = await transport.AcceptAsync(key, subprotocol).ConfigureAwait(false);
-            connection = new WebSocketConnection(input, output, transport.Abort, dialect.Socket, log, runtime.Metrics, ended);
+            connection = new WebSocketConnection(input, output, socketTransport, dialect.Socket, log, runtime.Metrics);
         }
         catch
         {
-            ended(CloseCodes.Abnormal);
+            socketTransport.OnEnded(CloseCodes.Abnormal);
             throw;
         }
 
@@ -152,6 +146,22 @@ internal static partial class ConnectionSession
     {
         /// <summary>Runs the socket's read loop until the connection has ended.</summary>
         public Task RunAsync(CancellationToken connectionClosed) => Connection.RunAsync(Handler, Flow, connectionClosed);
+    }
+
+    /// <summary>
+    /// An upgraded socket's hold on its transport and its connection slot: drops the transport when the socket aborts,
+    /// and records the close and frees the slot when it ends. One object for the socket's life (not two delegates and
+    /// a closure).
+    /// </summary>
+    private sealed class SocketTransport(IUpgradeTransport transport, Hosting.GatewayMetrics metrics, Dialect dialect, long openedAt, ConnectionLimiter limiter) : ISocketTransport
+    {
+        public void Abort() => transport.Abort();
+
+        public void OnEnded(int code)
+        {
+            metrics.ConnectionClosed(dialect, code, openedAt);
+            limiter.Release();
+        }
     }
 
     /// <summary>Reads a socket that could not be registered until its close completes.</summary>

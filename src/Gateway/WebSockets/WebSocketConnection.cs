@@ -24,11 +24,10 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
-    private readonly Action _abort;
+    private readonly ISocketTransport _transport;
     private readonly WebSocketSettings _settings;
     private readonly ILogger _log;
     private readonly Hosting.GatewayMetrics? _metrics;
-    private readonly Action<int>? _ended;
 
     // Outbox, guarded by a lock on this instance (internal; actors only ever see it as IOutbox, and
     // no extra lock object per socket).
@@ -76,13 +75,12 @@ internal sealed partial class WebSocketConnection : IOutbox
     private CancellationTokenSource? _creditWait;
 
     /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
-    public WebSocketConnection(PipeReader input, PipeWriter output, Action abort, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, Action<int>? ended = null)
+    public WebSocketConnection(PipeReader input, PipeWriter output, ISocketTransport transport, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null)
     {
         _metrics = metrics;
-        _ended = ended;
         _input = input;
         _output = output;
-        _abort = abort;
+        _transport = transport;
         _settings = settings;
         _log = log;
     }
@@ -768,7 +766,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             _input.CancelPendingRead();
             _output.CancelPendingFlush();
-            _abort();
+            _transport.Abort();
         }
         catch (Exception exception) when (exception is InvalidOperationException or ObjectDisposedException)
         {
@@ -936,7 +934,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
 
         _input.CancelPendingRead();
-        _abort();
+        _transport.Abort();
     }
 
     private void WriteFrame(Opcode opcode, ReadOnlySpan<byte> payload)
@@ -981,13 +979,13 @@ internal sealed partial class WebSocketConnection : IOutbox
         catch (TimeoutException)
         {
             _output.CancelPendingFlush();
-            _abort();
+            _transport.Abort();
         }
 
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
-        _ended?.Invoke(code);
+        _transport.OnEnded(code);
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ internal static class SocketMemoryScenario
             Task? loop = null;
             if (withSocket)
             {
-                var socket = new WebSocketConnection(input.Reader, output.Writer, static () => { }, settings, NullLogger.Instance);
+                var socket = new WebSocketConnection(input.Reader, output.Writer, DetachedTransport.Instance, settings, NullLogger.Instance);
                 loop = socket.RunAsync(IgnoringInboundHandler.Instance, flow, CancellationToken.None);
             }
 

@@ -29,7 +29,7 @@ internal static class SocketSendScenario
         {
             var input = new Pipe();
             var output = new Pipe();
-            var socket = new WebSocketConnection(input.Reader, output.Writer, static () => { }, settings, NullLogger.Instance);
+            var socket = new WebSocketConnection(input.Reader, output.Writer, DetachedTransport.Instance, settings, NullLogger.Instance);
             connections.Add((input, socket, socket.RunAsync(IgnoringInboundHandler.Instance, new InboundFlow(1024 * 1024, budget), CancellationToken.None), DrainAsync(output.Reader)));
         }
 

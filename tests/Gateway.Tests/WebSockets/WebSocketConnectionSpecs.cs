@@ -19,6 +19,7 @@ public sealed class WebSocketConnectionSpecs
     private readonly Pipe _output = new();
     private readonly InboundBudget _budget = new(1024 * 1024);
     private readonly RecordingHandler _handler = new();
+    private readonly RecordingTransport _transport = new();
     private WebSocketConnection? _connection;
 
     [Fact]
@@ -92,6 +93,8 @@ public sealed class WebSocketConnectionSpecs
         await run.WaitAsync(Timeout);
         Assert.Equal([oversized ? 1009 : 1002], _handler.Closed);
         Assert.Equal(0, _handler.Messages.Reader.Count);
+        Assert.Equal([oversized ? 1009 : 1002], _transport.Ended);
+        Assert.Equal(0, _transport.Aborts); // the close handshake completed: nothing was dropped
     }
 
     [Theory]
@@ -107,6 +110,8 @@ public sealed class WebSocketConnectionSpecs
         Assert.Equal(code, await ReadCloseAsync());
         await run.WaitAsync(Timeout);
         Assert.Equal([code], _handler.Closed);
+        Assert.Equal([code], _transport.Ended); // told once, after both pipes completed, with the code exchanged
+        Assert.Equal(0, _transport.Aborts);
     }
 
     [Fact]
@@ -160,7 +165,7 @@ public sealed class WebSocketConnectionSpecs
     private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null, InboundFlow? flow = null)
     {
         var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, closeHandshakeTimeout ?? TimeSpan.FromSeconds(30));
-        var connection = new WebSocketConnection(_input.Reader, _output.Writer, static () => { }, settings, NullLogger.Instance);
+        var connection = new WebSocketConnection(_input.Reader, _output.Writer, _transport, settings, NullLogger.Instance);
         _connection = connection;
         _handler.Connection = connection;
         return Task.Run(() => connection.RunAsync(_handler, flow ?? new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
@@ -255,6 +260,26 @@ public sealed class WebSocketConnectionSpecs
         var mask = masked ? RandomNumberGenerator.GetBytes(4) : [];
         header.AddRange(mask);
         return [.. header, .. payload.Select((b, i) => masked ? (byte)(b ^ mask[i & 3]) : b)];
+    }
+
+    /// <summary>The transport under the socket: counts aborts and records each end it is told of.</summary>
+    private sealed class RecordingTransport : ISocketTransport
+    {
+        private int _aborts;
+
+        public int Aborts => Volatile.Read(ref _aborts);
+
+        public List<int> Ended { get; } = [];
+
+        public void Abort() => Interlocked.Increment(ref _aborts);
+
+        public void OnEnded(int code)
+        {
+            lock (Ended)
+            {
+                Ended.Add(code);
+            }
+        }
     }
 
     private sealed class RecordingHandler : IInboundHandler

@@ -94,7 +94,7 @@ public sealed partial class ConnectionActor : ActorBase
     /// the arguments and the shared <see cref="Deployment"/>, not a closure, a delegate and a deployment per connection.
     /// </summary>
     internal static Props Props(ConnectionIdentity identity, IOutbox outbox, InboundFlow flow, IActorRef callbacks, ConnectionSettings settings) =>
-        Akka.Actor.Props.CreateBy(new Producer(identity, outbox, flow, callbacks, settings)).WithDeploy(Deployment);
+        new ConnectionProps(Akka.Actor.Props.CreateBy(new Producer(identity, outbox, flow, callbacks, settings)));
 
     protected override bool Receive(object message)
     {
@@ -356,6 +356,20 @@ public sealed partial class ConnectionActor : ActorBase
 
         public void Release(ActorBase actor)
         {
+        }
+    }
+
+    /// <summary>
+    /// Props with the shared <see cref="Deployment"/> set as is. <see cref="Akka.Actor.Props.WithDeploy"/> would merge it
+    /// into a new <see cref="Deploy"/> (72 bytes) for every connection; Akka's copy constructor and protected setter keep
+    /// the one instance.
+    /// </summary>
+    private sealed class ConnectionProps : Props
+    {
+        public ConnectionProps(Props produced)
+            : base(produced)
+        {
+            Deploy = Deployment;
         }
     }
 

@@ -29,6 +29,12 @@ public sealed class ConnectionActorSpecs : TestKit
         var cell = (Akka.Actor.ActorCell)((Akka.Actor.ActorRefWithCell)connection).Underlying;
         Assert.IsType<ConnectionMessageQueue>(cell.Mailbox!.MessageQueue);
         Assert.Equal(ConnectionMailbox.Id, cell.Props.Mailbox);
+
+        // Every connection actor's props share one deployment: it lives as long as the actor, once per process.
+        var other = Start(TestIdentities.Tapr("mailbox-2"), NoDeadline);
+        await _callbacks.ExpectMsgAsync<CallbackProtocol.ConnectionOpened>();
+        var otherCell = (Akka.Actor.ActorCell)((Akka.Actor.ActorRefWithCell)other).Underlying;
+        Assert.Same(cell.Props.Deploy, otherCell.Props.Deploy);
     }
 
     [Fact]

@@ -88,6 +88,24 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
         Assert.Equal(0, await admin.MetricAsync("gateway_connection_active"));
         Assert.Equal(1, await admin.MetricAsync("gateway_connection_duration_seconds_count", ("gateway_close_code", "1000")));
         await Wait.UntilAsync(async () => await admin.MetricAsync("gateway_user_active") == 0, what: "no users left");
+
+        // Kestrel's per-connection histogram is off by default (Telemetry:KestrelConnectionDuration).
+        Assert.DoesNotContain(PrometheusText.Parse((await admin.GetAsync("/metrics")).Text), s => s.Name.StartsWith("kestrel_connection_duration", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task KestrelConnectionDuration_exports_kestrels_per_connection_histogram()
+    {
+        _own = await StartOwnGatewayAsync(o => o.With("Telemetry", "KestrelConnectionDuration", "true"), "gateway exporting kestrel.connection.duration");
+        var (client, open) = await ConnectAndOpenAsync(UniqueUser("kestrel-duration"), host: _own);
+
+        await client.CloseAsync();
+        await _own.App.WaitForActionAsync(open.ConnId!, "close");
+
+        await Wait.UntilAsync(
+            async () => PrometheusText.Parse((await _own.Gateway.Admin.GetAsync("/metrics")).Text)
+                .Where(s => s.Name == "kestrel_connection_duration_seconds_count").Sum(s => s.Value) >= 1,
+            what: "the closed socket's TCP connection timed by Kestrel");
     }
 
     [Fact]

@@ -156,15 +156,10 @@ internal sealed class UpgradeRequest
                 return false; // folded, whitespace before the colon, or not a token: Kestrel's to refuse
             }
 
+            // Header values are UTF-8 on the wire in practice (user names, cookies); Latin-1 kept the bytes.
             var name = line[..colon];
-            var value = line[(colon + 1)..].Trim(' ', '\t');
+            var value = RecodeUtf8(line.AsSpan(colon + 1).Trim(" \t").ToString());
             headers[name] = headers.TryGetValue(name, out var existing) ? StringValues.Concat(existing, value) : new StringValues(value);
-        }
-
-        // Header values are UTF-8 on the wire in practice (user names, cookies); Latin-1 kept the bytes.
-        foreach (var name in headers.Keys.ToList())
-        {
-            headers[name] = new StringValues([.. headers[name].Select(static v => RecodeUtf8(v!))]);
         }
 
         request = new UpgradeRequest(requestLine[0], target, requestLine[2], path, queryStart < 0 ? string.Empty : target[queryStart..], headers);

@@ -144,17 +144,33 @@ internal static class WebSocketHandshake
         return null;
     }
 
-    /// <summary>The 101 response for the lean path, which writes straight to the connection.</summary>
+    /// <summary>
+    /// The 101 response for the lean path, which writes straight to the connection (RFC 6455 §4.2.2): built as bytes
+    /// of its exact length, one allocation per connect. <paramref name="subprotocol"/> is one of the client's offered
+    /// tokens (ASCII).
+    /// </summary>
     public static byte[] SwitchingProtocols(string key, string? subprotocol)
     {
-        var response = new StringBuilder("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ");
-        response.Append(ComputeAccept(key)).Append("\r\n");
+        ReadOnlySpan<byte> head = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "u8;
+        ReadOnlySpan<byte> protocol = "\r\nSec-WebSocket-Protocol: "u8;
+        Span<byte> accept = stackalloc byte[AcceptLength];
+        WriteAccept(key, accept);
+        var length = head.Length + AcceptLength + (subprotocol is null ? 0 : protocol.Length + subprotocol.Length) + 4;
+        var response = new byte[length];
+        var rest = response.AsSpan();
+        head.CopyTo(rest);
+        rest = rest[head.Length..];
+        accept.CopyTo(rest);
+        rest = rest[AcceptLength..];
         if (subprotocol is not null)
         {
-            response.Append("Sec-WebSocket-Protocol: ").Append(subprotocol).Append("\r\n");
+            protocol.CopyTo(rest);
+            rest = rest[protocol.Length..];
+            rest = rest[Encoding.ASCII.GetBytes(subprotocol, rest)..];
         }
 
-        return Encoding.ASCII.GetBytes(response.Append("\r\n").ToString());
+        "\r\n\r\n"u8.CopyTo(rest);
+        return response;
     }
 
     /// <summary>A complete short HTTP response that closes the connection, for refusals on the lean path.</summary>
@@ -206,9 +222,25 @@ internal static class WebSocketHandshake
     /// <summary>base64(SHA-1(key + GUID)), RFC 6455 §4.2.2.</summary>
     public static string ComputeAccept(string key)
     {
+        Span<byte> accept = stackalloc byte[AcceptLength];
+        WriteAccept(key, accept);
+        return Encoding.ASCII.GetString(accept);
+    }
+
+    /// <summary>Length of <see cref="ComputeAccept"/>'s value: base64 of a 20-byte SHA-1 hash.</summary>
+    private const int AcceptLength = 28;
+
+    /// <summary>Writes base64(SHA-1(key + GUID)) as ASCII bytes into <paramref name="destination"/> (<see cref="AcceptLength"/> bytes).</summary>
+    private static void WriteAccept(string key, Span<byte> destination)
+    {
+        // A valid key is 24 base64 characters (RFC 6455 §4.2.1); the handshake validation refused anything else.
+        var inputLength = key.Length + AcceptGuid.Length;
+        Span<byte> input = inputLength <= 256 ? stackalloc byte[inputLength] : new byte[inputLength];
+        Encoding.ASCII.GetBytes(key, input);
+        Encoding.ASCII.GetBytes(AcceptGuid, input[key.Length..]);
         Span<byte> hash = stackalloc byte[20];
-        SHA1.HashData(Encoding.ASCII.GetBytes(key + AcceptGuid), hash);
-        return Convert.ToBase64String(hash);
+        SHA1.HashData(input, hash);
+        System.Buffers.Text.Base64.EncodeToUtf8(hash, destination, out _, out _);
     }
 
     /// <summary>A non-empty RFC 9110 token.</summary>

@@ -31,6 +31,7 @@ internal static class IdleScenario
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         var cpuConnected = bed.Cpu();
         var rssConnected = ProcessStats.RssBytes(gatewayPid) ?? 0;
+        var metricsConnected = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
 
         await using var sampler = new RssSampler(gatewayPid, TimeSpan.FromMilliseconds(250));
         Progress.Write($"idle: holding {connect.Opened} connections for {holdSeconds} s (a ping every {pingSeconds} s each)");
@@ -61,6 +62,13 @@ internal static class IdleScenario
         var connectWall = System.Diagnostics.Stopwatch.GetElapsedTime(cpuStart.Timestamp, cpuConnected.Timestamp).TotalSeconds;
         var gatewayCpuPerConnection = connect.Opened > 0 ? gatewayConnectCores * connectWall / connect.Opened : 0;
         var heapPerConnection = open > 0 ? (heapAfter - heapBefore) / open : 0;
+
+        // Managed bytes allocated during the burst, per connect: the GC's work behind the connect CPU (gateway only;
+        // the peers export no runtime metrics).
+        const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total";
+        double? allocatedPerConnect = metricsBefore.ContainsKey(Allocated) && connect.Opened > 0
+            ? (metricsConnected.GetValueOrDefault(Allocated) - metricsBefore[Allocated]) / connect.Opened
+            : null;
 
         var report = new Report("idle", options, new JsonObject
         {
@@ -102,6 +110,7 @@ internal static class IdleScenario
             ["heapAfterBytes"] = heapAfter,
             ["heapPerConnectionBytes"] = Report.Round(heapPerConnection),
             ["gen2Collections"] = metricsAfter.GetValueOrDefault("dotnet_gc_collections_gen2"),
+            ["allocatedPerConnectBytes"] = allocatedPerConnect is { } bytes ? Report.Round(bytes) : null,
         };
         report["cpuCores"] = new JsonObject
         {

@@ -153,7 +153,7 @@ internal static partial class ConnectionSession
     /// and records the close and frees the slot when it ends. One object for the socket's life (not two delegates and
     /// a closure).
     /// </summary>
-    private sealed class SocketTransport(IUpgradeTransport transport, Hosting.GatewayMetrics metrics, Dialect dialect, long openedAt, ConnectionLimiter limiter) : ISocketTransport
+    private sealed class SocketTransport(IUpgradeTransport transport, GatewayMetrics metrics, Dialect dialect, long openedAt, ConnectionLimiter limiter) : ISocketTransport
     {
         public void Abort() => transport.Abort();
 

@@ -124,9 +124,9 @@ internal static partial class ConnectionSession
         }
 
         var flow = runtime.NewInboundFlow();
-        dialect.Greet(identity, connection);
         try
         {
+            dialect.Greet(identity, connection);
             var attached = await runtime.Registry.Ask<UserProtocol.ConnectionAttached>(
                 new RegistryProtocol.RegisterConnection(identity, connection, flow), RegistrationTimeout).ConfigureAwait(false);
             return new Session(connection, dialect.CreateHandler(identity, attached.Connection, flow), flow);

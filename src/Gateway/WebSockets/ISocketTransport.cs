@@ -5,7 +5,7 @@ namespace Gateway.WebSockets;
 /// drop it, and someone to tell when the socket has ended. One object per socket, instead of two delegates and a
 /// closure: it lives as long as the socket, so its size counts per idle connection (docs/performance.md).
 /// </summary>
-public interface ISocketTransport
+internal interface ISocketTransport
 {
     /// <summary>Drops the TCP connection at once, without a close handshake (a close that timed out, RFC 6455 §7.1.1).</summary>
     void Abort();

@@ -946,6 +946,26 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private async Task TearDownAsync()
     {
+        // The transport hears the end whatever happens here: it frees the connection's slot (ISocketTransport.OnEnded).
+        // The close code is settled once a close was requested, which the teardown makes sure of first.
+        try
+        {
+            await TearDownCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            int code;
+            lock (this)
+            {
+                code = _closeCode;
+            }
+
+            _transport.OnEnded(code);
+        }
+    }
+
+    private async Task TearDownCoreAsync()
+    {
         await AwaitCloseAfterPeerCloseAsync().ConfigureAwait(false);
         int code;
         string reason;
@@ -985,7 +1005,6 @@ internal sealed partial class WebSocketConnection : IOutbox
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.CompleteAsync().ConfigureAwait(false);
-        _transport.OnEnded(code);
     }
 
     /// <summary>

@@ -37,6 +37,20 @@ public sealed class WebSocketConnectionSpecs
         _input.Writer.Complete();
         await run.WaitAsync(Timeout);
         Assert.Equal(0, _budget.Pending);
+        Assert.Equal([1006], _transport.Ended); // the connection went without a close frame
+    }
+
+    [Fact]
+    public async Task A_close_the_client_never_answers_drops_the_transport_after_the_close_handshake_timeout()
+    {
+        var run = Run(maxMessageBytes: 1000, closeHandshakeTimeout: TimeSpan.FromMilliseconds(300));
+
+        await WriteAsync(Frame(0x82, new byte[5000])); // too big: the gateway closes with 1009, the client stays silent
+        Assert.Equal(1009, await ReadCloseAsync());
+
+        await run.WaitAsync(Timeout);
+        Assert.True(_transport.Aborts >= 1, "the TCP connection was not dropped after the close handshake timed out");
+        Assert.Equal([1009], _transport.Ended);
     }
 
     [Fact]

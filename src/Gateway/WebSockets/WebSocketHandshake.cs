@@ -21,6 +21,9 @@ internal static class WebSocketHandshake
 {
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+    /// <summary>Length of <see cref="ComputeAccept"/>'s value: base64 of a 20-byte SHA-1 hash.</summary>
+    private const int AcceptLength = 28;
+
     /// <summary>RFC 9110 §5.6.2 <c>tchar</c>: the characters of a token (header names, subprotocols).</summary>
     private static readonly SearchValues<char> TokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
@@ -226,9 +229,6 @@ internal static class WebSocketHandshake
         WriteAccept(key, accept);
         return Encoding.ASCII.GetString(accept);
     }
-
-    /// <summary>Length of <see cref="ComputeAccept"/>'s value: base64 of a 20-byte SHA-1 hash.</summary>
-    private const int AcceptLength = 28;
 
     /// <summary>Writes base64(SHA-1(key + GUID)) as ASCII bytes into <paramref name="destination"/> (<see cref="AcceptLength"/> bytes).</summary>
     private static void WriteAccept(string key, Span<byte> destination)

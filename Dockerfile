@@ -15,7 +15,7 @@ COPY --from=build /app ./
 # The runtime image's built-in unprivileged user.
 USER $APP_UID
 # Plain text logs; for a log pipeline set Logging__Console__FormatterName=json (docs/operations.md).
-ENV ASPNETCORE_URLS=http://0.0.0.0:40010 \
-    DOTNET_gcServer=0
+# The GC is the build's (server GC with DATAS, non-concurrent: docs/configuration.md), as the benchmarks measure it.
+ENV ASPNETCORE_URLS=http://0.0.0.0:40010
 EXPOSE 40010
 ENTRYPOINT ["dotnet", "Gateway.dll"]

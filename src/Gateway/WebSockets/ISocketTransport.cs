@@ -11,8 +11,9 @@ internal interface ISocketTransport
     void Abort();
 
     /// <summary>
-    /// Called exactly once, when the socket has ended and both pipes are completed, with the close code it ended
-    /// with (RFC 6455 §7.4; 1006 when no close frame was exchanged).
+    /// Called exactly once, when the socket has ended, with the close code it ended with (RFC 6455 §7.4; 1006 when no
+    /// close frame was exchanged). Both pipes are completed by then, unless the teardown itself failed: the call comes
+    /// from a <c>finally</c>, so a connection's slot is freed on every path.
     /// </summary>
     void OnEnded(int code);
 }

@@ -124,7 +124,7 @@ public sealed class WebSocketConnectionSpecs
         Assert.Equal(code, await ReadCloseAsync());
         await run.WaitAsync(Timeout);
         Assert.Equal([code], _handler.Closed);
-        Assert.Equal([code], _transport.Ended); // told once, after both pipes completed, with the code exchanged
+        Assert.Equal([code], _transport.Ended); // told once, with the code exchanged
         Assert.Equal(0, _transport.Aborts);
     }
 

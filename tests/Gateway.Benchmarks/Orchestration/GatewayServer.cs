@@ -165,6 +165,15 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     }
 
     /// <summary>
+    /// The managed heap, all generations, as the last collection left it (the runtime meter's
+    /// <c>dotnet.gc.last_collection.heap.size</c>, summed over its <c>gc.heap.generation</c> series), in bytes.
+    /// </summary>
+    public const string HeapAfterLastCollection = "dotnet_gc_last_collection_heap_size_bytes";
+
+    /// <summary>Full (generation 2) collections since the gateway started (<c>dotnet.gc.collections</c>, <c>gc.heap.generation=gen2</c>).</summary>
+    public const string FullCollections = "dotnet_gc_collections_total|gc_heap_generation=gen2";
+
+    /// <summary>
     /// The <c>/metrics</c> gauges and counters by name, each the sum of its labelled series (by dialect,
     /// close code, ...); a histogram's <c>_bucket</c> series are skipped. Each series is also summed under
     /// <c>name|label=value</c> for each of its labels (e.g. <c>gateway_cluster_peer_messages_total|gateway_cluster_routing=routed</c>).

@@ -171,7 +171,7 @@ internal sealed class Testbed : IAsyncDisposable
         {
             ["rssBytes"] = ProcessStats.RssBytes(Gateway.Pid),
             ["rssPeakBytes"] = ProcessStats.PeakRssBytes(Gateway.Pid),
-            ["heapBytes"] = metrics.GetValueOrDefault("dotnet_gc_heap_size_bytes"),
+            ["heapBytes"] = metrics.GetValueOrDefault(GatewayServer.HeapAfterLastCollection),
         };
     }
 

@@ -54,8 +54,8 @@ internal static class IdleScenario
         var failures = connect.Failed + (connect.Opened - open);
         var connectRate = connect.Opened / connect.Seconds;
         // The runtime's own meter: the heap (all generations) as the last collection left it.
-        var heapBefore = metricsBefore.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
-        var heapAfter = metricsAfter.GetValueOrDefault("dotnet_gc_last_collection_heap_size_bytes");
+        var heapBefore = metricsBefore.GetValueOrDefault(GatewayServer.HeapAfterLastCollection);
+        var heapAfter = metricsAfter.GetValueOrDefault(GatewayServer.HeapAfterLastCollection);
         var rssPerConnection = open > 0 ? (rssAfter - rssBefore) / (double)open : 0;
         var rssPerConnectionConnected = connect.Opened > 0 ? (rssConnected - rssBefore) / (double)connect.Opened : 0;
         var gatewayConnectCores = cpuConnected.CoresSince(cpuStart).FirstOrDefault(c => c.Name == "gateway").Cores;
@@ -109,7 +109,7 @@ internal static class IdleScenario
             ["heapBeforeBytes"] = heapBefore,
             ["heapAfterBytes"] = heapAfter,
             ["heapPerConnectionBytes"] = Report.Round(heapPerConnection),
-            ["gen2Collections"] = metricsAfter.GetValueOrDefault("dotnet_gc_collections_gen2"),
+            ["gen2Collections"] = metricsAfter.GetValueOrDefault(GatewayServer.FullCollections),
             ["allocatedPerConnectBytes"] = allocatedPerConnect is { } bytes ? Report.Round(bytes) : null,
         };
         report["cpuCores"] = new JsonObject

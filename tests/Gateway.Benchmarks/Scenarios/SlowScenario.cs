@@ -159,7 +159,7 @@ internal static class SlowScenario
                 ["rssConnectedBytes"] = rssConnected,
                 ["rssSampledPeakBytes"] = sampledPeak,
                 ["rssPeakBytes"] = peak,
-                ["heapAfterBytes"] = metrics.GetValueOrDefault("dotnet_gc_heap_size_bytes"),
+                ["heapAfterBytes"] = metrics.GetValueOrDefault(GatewayServer.HeapAfterLastCollection),
             },
             ["cpuCores"] = cpu,
         };

@@ -15,7 +15,8 @@ COPY --from=build /app ./
 # The runtime image's built-in unprivileged user.
 USER $APP_UID
 # Plain text logs; for a log pipeline set Logging__Console__FormatterName=json (docs/operations.md).
-# The GC is the build's (server GC with DATAS, non-concurrent: docs/configuration.md), as the benchmarks measure it.
+# The GC and JIT settings are the build's (server GC with DATAS, non-concurrent; tiered PGO off: docs/configuration.md),
+# as the benchmarks measure them.
 ENV ASPNETCORE_URLS=http://0.0.0.0:40010
 EXPOSE 40010
 ENTRYPOINT ["dotnet", "Gateway.dll"]

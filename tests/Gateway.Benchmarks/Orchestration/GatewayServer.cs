@@ -165,12 +165,17 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The managed heap, all generations, as the last collection left it (the runtime meter's
-    /// <c>dotnet.gc.last_collection.heap.size</c>, summed over its <c>gc.heap.generation</c> series), in bytes.
+    /// <see cref="MetricsAsync"/> key of the managed heap, all generations, as the last collection left it, fragmentation
+    /// included (the runtime meter's <c>dotnet.gc.last_collection.heap.size</c>, summed over its <c>gc.heap.generation</c>
+    /// series), in bytes.
     /// </summary>
     public const string HeapAfterLastCollection = "dotnet_gc_last_collection_heap_size_bytes";
 
-    /// <summary>Full (generation 2) collections since the gateway started (<c>dotnet.gc.collections</c>, <c>gc.heap.generation=gen2</c>).</summary>
+    /// <summary>
+    /// <see cref="MetricsAsync"/> key (<c>name|label=value</c>) of the full (generation 2) collections since the gateway
+    /// started (<c>dotnet.gc.collections</c>, <c>gc.heap.generation=gen2</c>), induced ones included: the gateway's own
+    /// compaction after a burst (<c>Gateway:Memory:CompactAfterBursts</c>) is one.
+    /// </summary>
     public const string FullCollections = "dotnet_gc_collections_total|gc_heap_generation=gen2";
 
     /// <summary>

@@ -178,6 +178,9 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     /// </summary>
     public const string FullCollections = "dotnet_gc_collections_total|gc_heap_generation=gen2";
 
+    /// <summary><see cref="MetricsAsync"/> key of the managed bytes allocated since the gateway started (<c>dotnet.gc.heap.total_allocated</c>).</summary>
+    public const string HeapAllocated = "dotnet_gc_heap_total_allocated_bytes_total";
+
     /// <summary>
     /// The <c>/metrics</c> gauges and counters by name, each the sum of its labelled series (by dialect,
     /// close code, ...); a histogram's <c>_bucket</c> series are skipped. Each series is also summed under

@@ -65,9 +65,8 @@ internal static class IdleScenario
 
         // Managed bytes allocated during the burst, per connect: the GC's work behind the connect CPU (gateway only;
         // the peers export no runtime metrics).
-        const string Allocated = "dotnet_gc_heap_total_allocated_bytes_total";
-        double? allocatedPerConnect = metricsBefore.ContainsKey(Allocated) && connect.Opened > 0
-            ? (metricsConnected.GetValueOrDefault(Allocated) - metricsBefore[Allocated]) / connect.Opened
+        double? allocatedPerConnect = metricsBefore.ContainsKey(GatewayServer.HeapAllocated) && connect.Opened > 0
+            ? (metricsConnected.GetValueOrDefault(GatewayServer.HeapAllocated) - metricsBefore[GatewayServer.HeapAllocated]) / connect.Opened
             : null;
 
         var report = new Report("idle", options, new JsonObject

@@ -57,21 +57,25 @@ internal sealed class ConnectionIndex
         AddKeys(connection);
     }
 
-    /// <summary>The connections matching every filter that is given.</summary>
-    public List<IndexedConnection> Resolve(RegistryProtocol.TargetFilter filter)
+    /// <summary>
+    /// The connections matching every filter that is given, each once, enumerated lazily: a send to
+    /// thousands of connections builds no list of them (one that large lands on the large object heap,
+    /// and each of those allocations starts a full collection). Enumerate it before the index changes.
+    /// </summary>
+    public IEnumerable<IndexedConnection> Resolve(RegistryProtocol.TargetFilter filter)
     {
-        var result = new List<IndexedConnection>();
         if (filter.ConnIds is { Count: > 0 } ids)
         {
+            // A set (the admin API's parser builds one), so each connection comes once.
             foreach (var id in ids)
             {
                 if (_byId.TryGetValue(id, out var byId) && Matches(byId, filter))
                 {
-                    result.Add(byId);
+                    yield return byId;
                 }
             }
 
-            return result;
+            yield break;
         }
 
         // Start from the smallest of the given filters and check the others on each candidate.
@@ -89,15 +93,17 @@ internal sealed class ConnectionIndex
         Consider(_byChannel, filter.Channels, ref candidates, ref smallest);
         if (candidates is null)
         {
-            if (filter.IsEmpty && filter.All)
-            {
-                result.AddRange(_byId.Values);
-                return result;
-            }
-
             if (filter.IsEmpty)
             {
-                return result;
+                if (filter.All)
+                {
+                    foreach (var connection in _byId.Values)
+                    {
+                        yield return connection;
+                    }
+                }
+
+                yield break;
             }
 
             candidates = _byId.Values;
@@ -107,11 +113,9 @@ internal sealed class ConnectionIndex
         {
             if (Matches(candidate, filter))
             {
-                result.Add(candidate);
+                yield return candidate;
             }
         }
-
-        return result;
     }
 
     /// <summary>The connections of any of <paramref name="keys"/> in the index of <paramref name="kind"/>.</summary>
@@ -286,7 +290,8 @@ internal sealed class ConnectionIndex
                 yield break;
             }
 
-            HashSet<IndexedConnection>? seen = null;
+            // Each connection sits under exactly one key of an index (it has one user, one token and at
+            // most one channel), so distinct keys never share a connection: no set of those seen is needed.
             var distinctKeys = new HashSet<string>(StringComparer.Ordinal);
             foreach (var key in keys)
             {
@@ -299,13 +304,10 @@ internal sealed class ConnectionIndex
                 {
                     foreach (var connection in set)
                     {
-                        if ((seen ??= []).Add(connection))
-                        {
-                            yield return connection;
-                        }
+                        yield return connection;
                     }
                 }
-                else if ((seen ??= []).Add((IndexedConnection)existing))
+                else
                 {
                     yield return (IndexedConnection)existing;
                 }

@@ -165,30 +165,33 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
-        var targets = _index.Resolve(send.Filter);
+        var matched = 0;
         var enqueued = 0;
-        foreach (var target in targets)
+        foreach (var target in _index.Resolve(send.Filter))
         {
+            matched++;
             if (target.Outbox.TryEnqueue(send.Message) == EnqueueResult.Enqueued)
             {
                 enqueued++;
             }
         }
 
-        Sender.Tell(new DeliveryReceipt(targets.Count, enqueued, targets.Count - enqueued));
+        Sender.Tell(new DeliveryReceipt(matched, enqueued, matched - enqueued));
     }
 
     private void HandleClose(CloseConnections close)
     {
-        var targets = _index.Resolve(close.Filter);
-        foreach (var target in targets)
+        var closed = 0;
+        foreach (var target in _index.Resolve(close.Filter))
         {
-            // The transport reports the close to the connection actor, which stops and sends the app its close.
+            // The transport reports the close to the connection actor, which stops and sends the app its
+            // close; the index changes only when that reaches this actor, after this loop.
             target.Outbox.Close(close.Code, close.Reason);
+            closed++;
         }
 
-        Log.ClosedByAdmin(_log, targets.Count, close.Code);
-        Sender.Tell(new ConnectionsClosed(targets.Count));
+        Log.ClosedByAdmin(_log, closed, close.Code);
+        Sender.Tell(new ConnectionsClosed(closed));
     }
 
     private ConnectionList BuildList()

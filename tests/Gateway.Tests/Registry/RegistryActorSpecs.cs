@@ -299,6 +299,21 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_send_naming_a_connections_old_and_new_user_and_token_reaches_it_once()
+    {
+        var before = TestIdentities.Jac("client-1", root: "n::public", token: "jwt-public");
+        await RegisterAsync(before);
+        await RegisterAsync(TestIdentities.Jac("client-2", root: "n::public", token: "jwt-public"));
+        _registry.Tell(new IdentityChanged(before, before.WithUser("n::alice", "jwt-alice", accessPublic: false)), TestActor);
+
+        Assert.Equal(new DeliveryReceipt(2, 2, 0), await SendAsync(new TargetFilter(Users: ["n::public", "n::alice"])));
+        Assert.Equal(new DeliveryReceipt(2, 2, 0), await SendAsync(new TargetFilter(Tokens: ["jwt-public", "jwt-alice", "jwt-public"])));
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["n::alice", "n::public"], Tokens: ["jwt-alice"])));
+        Assert.Equal(3, _outboxes["client-1"].Sent.Count);
+        Assert.Equal(2, _outboxes["client-2"].Sent.Count);
+    }
+
+    [Fact]
     public async Task A_connection_that_changed_identity_leaves_no_entries_when_it_ends()
     {
         var before = TestIdentities.Jac("client-1", root: "n::public");

@@ -79,18 +79,20 @@ internal sealed class ConnectionIndex
         }
 
         // Start from the smallest of the given filters and check the others on each candidate.
+        // The candidates of one index are known to match its own filter, so that filter is not checked again.
         IEnumerable<IndexedConnection>? candidates = null;
         var smallest = int.MaxValue;
-        Consider(_byUser, filter.Users, ref candidates, ref smallest);
+        var narrowedBy = Narrowed.None;
+        Consider(_byUser, filter.Users, Narrowed.Users, ref candidates, ref smallest, ref narrowedBy);
 
         // Tokens are indexed raw; a filter may also name a token by its MD5, which is only known by
         // hashing each connection's token, so such a filter cannot narrow the candidates by itself.
         if (filter.Tokens is not { Count: > 0 } tokens || !tokens.Any(LooksLikeMd5))
         {
-            Consider(_byToken, filter.Tokens, ref candidates, ref smallest);
+            Consider(_byToken, filter.Tokens, Narrowed.Tokens, ref candidates, ref smallest, ref narrowedBy);
         }
 
-        Consider(_byChannel, filter.Channels, ref candidates, ref smallest);
+        Consider(_byChannel, filter.Channels, Narrowed.Channels, ref candidates, ref smallest, ref narrowedBy);
         if (candidates is null)
         {
             if (filter.IsEmpty)
@@ -111,7 +113,7 @@ internal sealed class ConnectionIndex
 
         foreach (var candidate in candidates)
         {
-            if (Matches(candidate, filter))
+            if (Matches(candidate, filter, narrowedBy))
             {
                 yield return candidate;
             }
@@ -141,7 +143,7 @@ internal sealed class ConnectionIndex
         }
     }
 
-    private static void Consider(MultiIndex index, IReadOnlyCollection<string>? keys, ref IEnumerable<IndexedConnection>? candidates, ref int smallest)
+    private static void Consider(MultiIndex index, IReadOnlyCollection<string>? keys, Narrowed by, ref IEnumerable<IndexedConnection>? candidates, ref int smallest, ref Narrowed narrowedBy)
     {
         if (keys is null || keys.Count == 0)
         {
@@ -153,17 +155,18 @@ internal sealed class ConnectionIndex
         {
             smallest = size;
             candidates = index.Union(keys);
+            narrowedBy = by;
         }
     }
 
     private static bool LooksLikeMd5(string token) => token.Length == 32 && token.All(char.IsAsciiHexDigit);
 
-    private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter)
+    private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter, Narrowed narrowedBy = Narrowed.None)
     {
         var identity = connection.Identity;
         if (filter.Users is { Count: > 0 } users)
         {
-            if (!users.Contains(identity.User))
+            if (narrowedBy != Narrowed.Users && !users.Contains(identity.User))
             {
                 return false;
             }
@@ -174,12 +177,12 @@ internal sealed class ConnectionIndex
             }
         }
 
-        if (filter.Tokens is { Count: > 0 } tokens && !tokens.Contains(identity.Token) && !tokens.Contains(identity.TokenMd5))
+        if (narrowedBy != Narrowed.Tokens && filter.Tokens is { Count: > 0 } tokens && !tokens.Contains(identity.Token) && !tokens.Contains(identity.TokenMd5))
         {
             return false;
         }
 
-        if (filter.Channels is { Count: > 0 } channels && (identity.Channel is null || !channels.Contains(identity.Channel)))
+        if (narrowedBy != Narrowed.Channels && filter.Channels is { Count: > 0 } channels && (identity.Channel is null || !channels.Contains(identity.Channel)))
         {
             return false;
         }
@@ -207,6 +210,15 @@ internal sealed class ConnectionIndex
         {
             _byChannel.Remove(identity.Channel, connection);
         }
+    }
+
+    /// <summary>Which filter's index the candidates came from.</summary>
+    private enum Narrowed
+    {
+        None,
+        Users,
+        Tokens,
+        Channels,
     }
 
     /// <summary>Key → connections, where one connection is stored bare and more in a set.</summary>

@@ -111,14 +111,24 @@ internal sealed class ConnectionIndex
             candidates = _byId.Values;
         }
 
+        // The usual send names users only: then every candidate matches and none needs checking.
+        var onlyTheNarrowingFilter = filter.UsersAccessType == 0 && narrowedBy switch
+        {
+            Narrowed.Users => IsNullOrEmpty(filter.Tokens) && IsNullOrEmpty(filter.Channels),
+            Narrowed.Tokens => IsNullOrEmpty(filter.Users) && IsNullOrEmpty(filter.Channels),
+            Narrowed.Channels => IsNullOrEmpty(filter.Users) && IsNullOrEmpty(filter.Tokens),
+            _ => false,
+        };
         foreach (var candidate in candidates)
         {
-            if (Matches(candidate, filter, narrowedBy))
+            if (onlyTheNarrowingFilter || Matches(candidate, filter, narrowedBy))
             {
                 yield return candidate;
             }
         }
     }
+
+    private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
 
     /// <summary>The connections of any of <paramref name="keys"/> in the index of <paramref name="kind"/>.</summary>
     public IEnumerable<IndexedConnection> Lookup(RegistryProtocol.RouteKind kind, IReadOnlyList<string> keys)

@@ -59,14 +59,15 @@ internal sealed class ConnectionIndex
 
     /// <summary>
     /// The connections matching every filter that is given, each once, enumerated lazily: a send to
-    /// thousands of connections builds no list of them (one that large lands on the large object heap,
-    /// and each of those allocations starts a full collection). Enumerate it before the index changes.
+    /// thousands of connections builds no list or set of them (one that large lands on the large object
+    /// heap, whose budget, once used up, starts a full blocking collection). Enumerate it before the index
+    /// changes.
     /// </summary>
     public IEnumerable<IndexedConnection> Resolve(RegistryProtocol.TargetFilter filter)
     {
         if (filter.ConnIds is { Count: > 0 } ids)
         {
-            // A set (the admin API's parser builds one), so each connection comes once.
+            // Distinct ids (the admin API's parser gives a set or a single id), so each connection comes once.
             foreach (var id in ids)
             {
                 if (_byId.TryGetValue(id, out var byId) && Matches(byId, filter))
@@ -111,7 +112,8 @@ internal sealed class ConnectionIndex
             candidates = _byId.Values;
         }
 
-        // The usual send names users only: then every candidate matches and none needs checking.
+        // When the filter that supplied the candidates is the only one given (the usual send names users
+        // only), every candidate matches and none needs checking.
         var onlyTheNarrowingFilter = filter.UsersAccessType == 0 && narrowedBy switch
         {
             Narrowed.Users => IsNullOrEmpty(filter.Tokens) && IsNullOrEmpty(filter.Channels),
@@ -127,8 +129,6 @@ internal sealed class ConnectionIndex
             }
         }
     }
-
-    private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
 
     /// <summary>The connections of any of <paramref name="keys"/> in the index of <paramref name="kind"/>.</summary>
     public IEnumerable<IndexedConnection> Lookup(RegistryProtocol.RouteKind kind, IReadOnlyList<string> keys)
@@ -170,6 +170,8 @@ internal sealed class ConnectionIndex
     }
 
     private static bool LooksLikeMd5(string token) => token.Length == 32 && token.All(char.IsAsciiHexDigit);
+
+    private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
 
     private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter, Narrowed narrowedBy = Narrowed.None)
     {
@@ -293,7 +295,7 @@ internal sealed class ConnectionIndex
         {
             if (keys.Count == 1)
             {
-                // The common case needs no de-duplication.
+                // The common case needs no set of the keys seen.
                 if (_entries.TryGetValue(keys.First(), out var only))
                 {
                     if (only is HashSet<IndexedConnection> members)
@@ -312,7 +314,7 @@ internal sealed class ConnectionIndex
                 yield break;
             }
 
-            // Each connection sits under exactly one key of an index (it has one user, one token and at
+            // Each connection sits under at most one key of an index (it has one user, one token and at
             // most one channel), so distinct keys never share a connection: no set of those seen is needed.
             var distinctKeys = new HashSet<string>(StringComparer.Ordinal);
             foreach (var key in keys)

@@ -7,8 +7,9 @@ namespace Gateway.Tests.Registry;
 
 public sealed class ConnectionIndexSpecs
 {
-    // Arrays of 85,000 bytes or more go to the large object heap, and allocating there is what starts a full
-    // collection under fan-out load; a send to this many connections must not build one.
+    // Arrays of 85,000 bytes or more go to the large object heap, whose budget, once used up, starts a full
+    // blocking collection: under fan-out load every few dozen sends did. A send to this many connections must
+    // not build one; the specs hold the whole enumeration below that size.
     private const int Connections = 20_000;
     private const int LargeObjectBytes = 85_000;
 

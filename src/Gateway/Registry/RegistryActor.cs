@@ -23,6 +23,17 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly ConnectionIndex _index = new();
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
+
+    // At most this many sends, or this many payload bytes, go into one cork: what queues behind a corked frame counts
+    // against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
+    private const int CorkSendLimit = 16;
+    private const long CorkByteLimit = 64 * 1024;
+
+    // Outboxes whose frame a send wrote without flushing, uncorked together once the sends queued behind it are done.
+    private readonly List<IOutbox> _corked = [];
+    private int _corkedSends;
+    private long _corkedBytes;
+    private bool _uncorkScheduled;
     private bool _shuttingDown;
     private IActorRef? _peers;
     private IActorRef? _directory;
@@ -47,6 +58,11 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<UserProtocol.ConnectionEnded>(HandleConnectionEnded);
         Receive<UserProtocol.UserIdle>(HandleUserIdle);
         Receive<SendToConnections>(HandleSend);
+        Receive<UncorkOutboxes>(_ =>
+        {
+            _uncorkScheduled = false;
+            UncorkAll();
+        });
         Receive<CloseConnections>(HandleClose);
         Receive<GetConnections>(_ => Sender.Tell(BuildList()));
         Receive<RegistryProtocol.Route>(HandleRoute);
@@ -68,6 +84,34 @@ public sealed partial class RegistryActor : ReceiveActor
 
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
+
+    /// <summary>A stop, or a restart (which stops this instance first), must not leave a socket holding a written frame.</summary>
+    protected override void PostStop()
+    {
+        UncorkAll();
+        base.PostStop();
+    }
+
+    private void UncorkAll()
+    {
+        // Each exactly once: an outbox's writer turn is its uncork's, and a second uncork would race the drain it hands
+        // over to. So one that throws (the real outbox reports write failures itself) must not stop the rest.
+        foreach (var outbox in _corked)
+        {
+            try
+            {
+                outbox.Uncork();
+            }
+            catch (Exception exception)
+            {
+                Log.UncorkFailed(_log, exception);
+            }
+        }
+
+        _corked.Clear();
+        _corkedSends = 0;
+        _corkedBytes = 0;
+    }
 
     private void HandleRegister(RegisterConnection register)
     {
@@ -165,14 +209,40 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
+        // While more messages wait in this mailbox (a burst of sends), frames are corked: a frame written now leaves
+        // with whatever the sends already waiting add for the same socket, in one write, once the uncork queued
+        // behind them comes round. A send that finds the mailbox empty flushes each frame at once, as it writes it.
+        var cork = Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
         var matched = 0;
         var enqueued = 0;
         foreach (var target in _index.Resolve(send.Filter))
         {
             matched++;
-            if (target.Outbox.TryEnqueue(send.Message) == EnqueueResult.Enqueued)
+            var uncorkLater = false;
+            var result = cork ? target.Outbox.TryEnqueueCorked(send.Message, out uncorkLater) : target.Outbox.TryEnqueue(send.Message);
+            if (result == EnqueueResult.Enqueued)
             {
                 enqueued++;
+            }
+
+            if (uncorkLater)
+            {
+                _corked.Add(target.Outbox);
+            }
+        }
+
+        if (_corked.Count > 0)
+        {
+            _corkedSends++;
+            _corkedBytes += send.Message.Payload.Length;
+            if (_corkedSends >= CorkSendLimit || _corkedBytes >= CorkByteLimit)
+            {
+                UncorkAll();
+            }
+            else if (!_uncorkScheduled)
+            {
+                _uncorkScheduled = true;
+                Self.Tell(UncorkOutboxes.Instance);
             }
         }
 
@@ -298,5 +368,18 @@ public sealed partial class RegistryActor : ReceiveActor
     {
         [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Admin close: {Count} connections closed with {Code}")]
         public static partial void ClosedByAdmin(ILogger logger, int count, int code);
+
+        [LoggerMessage(EventId = 401, Level = LogLevel.Error, Message = "Uncorking an outbox failed")]
+        public static partial void UncorkFailed(ILogger logger, Exception exception);
+    }
+
+    /// <summary>Sent to itself after a send that left outboxes corked; FIFO puts it behind the sends already waiting.</summary>
+    private sealed class UncorkOutboxes
+    {
+        public static readonly UncorkOutboxes Instance = new();
+
+        private UncorkOutboxes()
+        {
+        }
     }
 }

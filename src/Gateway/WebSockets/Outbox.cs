@@ -55,6 +55,17 @@ internal interface IOutbox
     EnqueueResult TryEnqueue(OutboundMessage message);
 
     /// <summary>
+    /// As <see cref="TryEnqueue"/>, for a caller that enqueues to many outboxes in a row and can hand their frames to
+    /// the sockets afterwards (TCP_CORK's idea, one level up): when the frame was written at once, it is not yet
+    /// flushed, <paramref name="uncorkLater"/> is true, and the caller must call <see cref="Uncork"/> once, soon.
+    /// Until then what else is enqueued here waits behind it, and then leaves with it in one write.
+    /// </summary>
+    EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater);
+
+    /// <summary>Hands the frame of a corked enqueue, and what queued up behind it, to the socket with one flush.</summary>
+    void Uncork();
+
+    /// <summary>
     /// Writes what is queued (unless <paramref name="discardPending"/>), then a close frame with
     /// <paramref name="code"/> and <paramref name="reason"/>, and completes the close handshake or drops
     /// the TCP connection after the handshake timeout. The first close requested wins; later ones are ignored.

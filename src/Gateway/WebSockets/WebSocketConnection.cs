@@ -34,6 +34,8 @@ internal sealed partial class WebSocketConnection : IOutbox
     private Queue<Queued>? _queue;
     private long _queuedBytes;
     private bool _draining;
+    private bool _corkHeld;
+    private bool _writerCompleted;
     private bool _closeRequested;
     private byte[]? _closePayload;
     private bool _closeSent;
@@ -108,8 +110,51 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
     }
 
-    public EnqueueResult TryEnqueue(OutboundMessage message)
+    public EnqueueResult TryEnqueue(OutboundMessage message) => Enqueue(message, cork: false, out _);
+
+    /// <inheritdoc/>
+    public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater) => Enqueue(message, cork: true, out uncorkLater);
+
+    /// <summary>
+    /// Ends the writer's turn that a corked enqueue began: copies what was queued behind its frame into the pipe
+    /// and hands it all to the socket with one flush. Called once for each enqueue that answered
+    /// <c>uncorkLater</c>; until then the outbox counts as draining, so whatever else is enqueued waits in its queue.
+    /// </summary>
+    public void Uncork()
     {
+        try
+        {
+            lock (this)
+            {
+                if (!_corkHeld)
+                {
+                    return;
+                }
+
+                _corkHeld = false;
+                if (_writerCompleted)
+                {
+                    // The teardown gave up waiting and completed the pipe: nothing may be written any more.
+                    _draining = false;
+                    _drained?.TrySetResult();
+                    return;
+                }
+
+                WriteQueuedFrames();
+            }
+        }
+        catch (Exception exception)
+        {
+            OnWriteFailed(exception);
+            return;
+        }
+
+        FlushWrittenFrame();
+    }
+
+    private EnqueueResult Enqueue(OutboundMessage message, bool cork, out bool uncorkLater)
+    {
+        uncorkLater = false;
         var overflow = false;
         var writtenHere = false;
         lock (this)
@@ -127,6 +172,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 _draining = true;
                 WriteFrame(message.Opcode, message.Payload.Span);
                 writtenHere = true;
+                _corkHeld = cork;
             }
             else
             {
@@ -152,7 +198,15 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         if (writtenHere)
         {
-            FlushWrittenFrame();
+            if (cork)
+            {
+                uncorkLater = true;
+            }
+            else
+            {
+                FlushWrittenFrame();
+            }
+
             return EnqueueResult.Enqueued;
         }
 
@@ -865,25 +919,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 var wroteClose = false;
                 lock (this)
                 {
-                    // Frames are copied into the pipe as they are dequeued: the copy is short, only this
-                    // socket's producers can contend, and no batch buffer is allocated per drain.
-                    var count = 0;
-                    var now = 0L;
-                    while (count < MaxBatch && _queue is { Count: > 0 } queue)
-                    {
-                        var (message, enqueuedAt) = queue.Dequeue();
-                        if (enqueuedAt != 0)
-                        {
-                            now = now != 0 ? now : System.Diagnostics.Stopwatch.GetTimestamp();
-                            _metrics!.QueueDelay(enqueuedAt, now);
-                        }
-
-                        _queuedBytes -= message.Payload.Length;
-                        WriteFrame(message.Opcode, message.Payload.Span);
-                        count++;
-                    }
-
-                    if (count == 0)
+                    if (WriteQueuedFrames() == 0)
                     {
                         if (_closePayload is not null && !_closeSent)
                         {
@@ -935,6 +971,31 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         _input.CancelPendingRead();
         _transport.Abort();
+    }
+
+    /// <summary>
+    /// Copies up to <see cref="MaxBatch"/> queued frames into the pipe, under the lock, and returns how many. The copy
+    /// is short, only this socket's producers can contend, and no batch buffer is allocated per drain.
+    /// </summary>
+    private int WriteQueuedFrames()
+    {
+        var count = 0;
+        var now = 0L;
+        while (count < MaxBatch && _queue is { Count: > 0 } queue)
+        {
+            var (message, enqueuedAt) = queue.Dequeue();
+            if (enqueuedAt != 0)
+            {
+                now = now != 0 ? now : System.Diagnostics.Stopwatch.GetTimestamp();
+                _metrics!.QueueDelay(enqueuedAt, now);
+            }
+
+            _queuedBytes -= message.Payload.Length;
+            WriteFrame(message.Opcode, message.Payload.Span);
+            count++;
+        }
+
+        return count;
     }
 
     private void WriteFrame(Opcode opcode, ReadOnlySpan<byte> payload)
@@ -1004,6 +1065,11 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
         await _input.CompleteAsync().ConfigureAwait(false);
+        lock (this)
+        {
+            _writerCompleted = true; // an uncork that comes later must not touch the pipe
+        }
+
         await _output.CompleteAsync().ConfigureAwait(false);
     }
 

@@ -223,6 +223,142 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_send_that_finds_nothing_else_waiting_flushes_at_once_and_corks_nothing()
+    {
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        await StatsAsync();
+
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["alice"]), "1"));
+
+        Assert.Equal(0, outbox.Corked);
+        Assert.Equal(["1"], outbox.Sent);
+    }
+
+    [Fact]
+    public async Task A_burst_of_sends_corks_each_outbox_once_and_uncorks_it_after_the_burst()
+    {
+        var outboxes = new[] { new RecordingOutbox { Corks = true }, new RecordingOutbox { Corks = true } };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outboxes[0]);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "alice"), outboxes[1]);
+        using var hold = await HoldRegistryAsync();
+
+        foreach (var payload in new[] { "1", "2", "3" })
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+        }
+
+        hold.Release();
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await ExpectMsgAsync<DeliveryReceipt>()); // the held send
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(new DeliveryReceipt(2, 2, 0), await ExpectMsgAsync<DeliveryReceipt>());
+        }
+
+        await StatsAsync(); // asked after the last receipt, so answered after the uncork queued behind the burst
+        Assert.All(outboxes, outbox =>
+        {
+            Assert.Equal(1, outbox.Corked);
+            Assert.Equal(1, outbox.Uncorks);
+            Assert.False(outbox.IsCorked);
+            Assert.Equal(["1", "2", "3"], outbox.Sent);
+        });
+    }
+
+    [Fact]
+    public async Task A_long_burst_is_uncorked_every_sixteen_sends_so_no_cork_outgrows_the_outbox_bounds()
+    {
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        using var hold = await HoldRegistryAsync();
+
+        var payloads = Enumerable.Range(1, 20).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        foreach (var payload in payloads)
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+        }
+
+        hold.Release();
+        for (var i = 0; i < 21; i++)
+        {
+            await ExpectMsgAsync<DeliveryReceipt>();
+        }
+
+        await StatsAsync();
+        Assert.Equal(2, outbox.Corked); // sends 1-16, then 17-20
+        Assert.Equal(2, outbox.Uncorks);
+        Assert.False(outbox.IsCorked);
+        Assert.Equal(payloads, outbox.Sent);
+    }
+
+    [Fact]
+    public async Task An_outbox_whose_uncork_throws_does_not_keep_the_others_corked()
+    {
+        var failing = new RecordingOutbox { Corks = true, ThrowOnUncork = new InvalidOperationException("boom") };
+        var healthy = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), failing);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), healthy);
+        using var hold = await HoldRegistryAsync();
+
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice", "bob"]), OutboundMessage.Text("1")), TestActor);
+        _registry.Tell(GetStats.Instance, TestActor); // waiting behind the send, so the send corks
+        hold.Release();
+
+        await ExpectMsgAsync<DeliveryReceipt>();
+        Assert.Equal(new DeliveryReceipt(2, 2, 0), await ExpectMsgAsync<DeliveryReceipt>());
+        await StatsAsync();
+        Assert.Equal(1, failing.Uncorks);
+        Assert.Equal(1, healthy.Corked);
+        Assert.Equal(1, healthy.Uncorks);
+        Assert.False(healthy.IsCorked);
+    }
+
+    [Fact]
+    public async Task A_registry_that_fails_mid_send_uncorks_what_the_send_had_corked_before_it_restarts()
+    {
+        var corked = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), corked);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), new RecordingOutbox { ThrowOnEnqueue = new InvalidOperationException("boom") });
+        using var hold = await HoldRegistryAsync();
+
+        await EventFilter.Exception<InvalidOperationException>().ExpectOneAsync(() =>
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice", "bob"]), OutboundMessage.Text("1")), TestActor);
+            _registry.Tell(GetStats.Instance, TestActor); // waiting behind the send, so the send corks
+            hold.Release();
+            return Task.CompletedTask;
+        });
+
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Equal(1, corked.Corked);
+            Assert.Equal(1, corked.Uncorks);
+            Assert.False(corked.IsCorked);
+        });
+    }
+
+    [Fact]
+    public async Task A_registry_that_stops_with_outboxes_corked_uncorks_them()
+    {
+        var corked = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), corked);
+        Watch(_registry);
+        using var hold = await HoldRegistryAsync();
+
+        // The poison pill waits behind the send, so the send corks, and the stop comes before the uncork it queues.
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text("1")), TestActor);
+        _registry.Tell(PoisonPill.Instance);
+        hold.Release();
+
+        await ExpectMsgAsync<DeliveryReceipt>();
+        await ExpectMsgAsync<DeliveryReceipt>();
+        await ExpectTerminatedAsync(_registry);
+        Assert.Equal(1, corked.Corked);
+        Assert.Equal(1, corked.Uncorks);
+        Assert.False(corked.IsCorked);
+    }
+
+    [Fact]
     public async Task Close_closes_exactly_the_targets_with_the_code_and_reason()
     {
         await RegisterPopulationAsync();
@@ -437,6 +573,40 @@ public sealed class RegistryActorSpecs : TestKit
         _connections[identity.Id.Value] = attached.Connection;
         outbox.ReportsTo = reportsClose ? attached.Connection : null; // as the socket's read loop reports the end of a close
         return outbox;
+    }
+
+    /// <summary>
+    /// Holds the registry inside a send until the returned hold is released (or disposed), so that what a spec tells it
+    /// meanwhile waits in its mailbox. The held send's receipt comes to the test actor first.
+    /// </summary>
+    private async Task<Hold> HoldRegistryAsync()
+    {
+        var hold = new Hold();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holder = new RecordingOutbox
+        {
+            OnEnqueue = () =>
+            {
+                entered.TrySetResult();
+                hold.Wait();
+            },
+        };
+        await RegisterAsync(TestIdentities.Tapr("holder", user: "holder"), holder);
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["holder"]), OutboundMessage.Text("hold")), TestActor);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return hold;
+    }
+
+    /// <summary>Keeps the registry's thread waiting until released; disposing releases it, so a failing spec frees it too.</summary>
+    private sealed class Hold : IDisposable
+    {
+        private readonly ManualResetEventSlim _released = new();
+
+        public void Wait() => _released.Wait(TimeSpan.FromSeconds(10));
+
+        public void Release() => _released.Set();
+
+        public void Dispose() => _released.Set();
     }
 
     private Task<RegistryStats> StatsAsync() => _registry.Ask<RegistryStats>(GetStats.Instance, RemainingOrDefault);

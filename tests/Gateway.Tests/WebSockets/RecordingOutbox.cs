@@ -16,6 +16,9 @@ internal sealed class RecordingOutbox : IOutbox
     private readonly Lock _gate = new();
     private readonly List<OutboundMessage> _messages = [];
     private readonly List<CloseRequest> _closes = [];
+    private int _uncorks;
+    private int _corked;
+    private int _corkCount;
 
     /// <summary>What <see cref="TryEnqueue"/> answers while the outbox is open; only Enqueued records the message.</summary>
     public EnqueueResult Result { get; set; } = EnqueueResult.Enqueued;
@@ -28,6 +31,9 @@ internal sealed class RecordingOutbox : IOutbox
 
     /// <summary>When set, <see cref="TryEnqueue"/> throws it (to make the calling actor fail).</summary>
     public Exception? ThrowOnEnqueue { get; set; }
+
+    /// <summary>When set, runs on the caller's thread at the start of every enqueue.</summary>
+    public Action? OnEnqueue { get; set; }
 
     public bool IsClosed
     {
@@ -70,6 +76,7 @@ internal sealed class RecordingOutbox : IOutbox
     public EnqueueResult TryEnqueue(OutboundMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
+        OnEnqueue?.Invoke();
         if (ThrowOnEnqueue is { } exception)
         {
             throw exception;
@@ -88,6 +95,46 @@ internal sealed class RecordingOutbox : IOutbox
             }
 
             return Result;
+        }
+    }
+
+    /// <summary>
+    /// When set, a corked enqueue that records a message answers <c>uncorkLater</c> unless the outbox is corked already,
+    /// as a real outbox does when it writes the frame at once.
+    /// </summary>
+    public bool Corks { get; set; }
+
+    /// <summary>True from a corked enqueue that answered <c>uncorkLater</c> until <see cref="Uncork"/>.</summary>
+    public bool IsCorked => Volatile.Read(ref _corked) == 1;
+
+    /// <summary>How many corked enqueues answered <c>uncorkLater</c>.</summary>
+    public int Corked => Volatile.Read(ref _corkCount);
+
+    /// <summary>How many times <see cref="Uncork"/> was called.</summary>
+    public int Uncorks => Volatile.Read(ref _uncorks);
+
+    public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater)
+    {
+        var result = TryEnqueue(message);
+        uncorkLater = Corks && result == EnqueueResult.Enqueued && Interlocked.Exchange(ref _corked, 1) == 0;
+        if (uncorkLater)
+        {
+            Interlocked.Increment(ref _corkCount);
+        }
+
+        return result;
+    }
+
+    /// <summary>When set, <see cref="Uncork"/> throws it after counting the call (and uncorking).</summary>
+    public Exception? ThrowOnUncork { get; set; }
+
+    public void Uncork()
+    {
+        Interlocked.Increment(ref _uncorks);
+        Volatile.Write(ref _corked, 0);
+        if (ThrowOnUncork is { } exception)
+        {
+            throw exception;
         }
     }
 

@@ -146,6 +146,46 @@ public sealed class WebSocketConnectionSpecs
     }
 
     [Fact]
+    public async Task A_corked_frame_waits_for_the_uncork_and_leaves_with_the_frames_queued_behind_it_in_one_flush()
+    {
+        var run = Run(maxMessageBytes: 1000);
+
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueueCorked(OutboundMessage.Text("1"), out var first));
+        Assert.True(first); // written at once, not flushed
+        Assert.Equal(EnqueueResult.Enqueued, _connection.TryEnqueueCorked(OutboundMessage.Text("2"), out var second));
+        Assert.False(second); // queued behind the corked frame
+        Assert.Equal(EnqueueResult.Enqueued, _connection.TryEnqueue(OutboundMessage.Text("3")));
+        Assert.False(_output.Reader.TryRead(out _), "a frame was flushed before the uncork");
+
+        _connection.Uncork();
+
+        var read = await _output.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.Equal(new byte[] { 0x81, 1, (byte)'1', 0x81, 1, (byte)'2', 0x81, 1, (byte)'3' }, read.Buffer.ToArray());
+        _output.Reader.AdvanceTo(read.Buffer.End);
+
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task An_uncork_without_a_cork_writes_nothing()
+    {
+        var run = Run(maxMessageBytes: 1000);
+
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueue(OutboundMessage.Text("1")));
+        _connection.Uncork(); // no corked frame: must not flush or drain beside the writer that owns the turn
+        _connection.Uncork();
+
+        var read = await _output.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.Equal(new byte[] { 0x81, 1, (byte)'1' }, read.Buffer.ToArray());
+        _output.Reader.AdvanceTo(read.Buffer.End);
+        Assert.False(_output.Reader.TryRead(out _), "an uncork wrote something");
+
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
     public async Task After_the_clients_close_a_handler_that_never_closes_gets_the_echo_sent_after_the_close_handshake_timeout()
     {
         _handler.ClosesSocket = false;

@@ -24,10 +24,10 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
 
-    // At most this many sends, or this many payload bytes, go into one cork: what queues behind a corked frame counts
-    // against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
-    private const int CorkSendLimit = 16;
+    // At most this many payload bytes go into one cork, and at most _corkSends sends: what queues behind a corked frame
+    // counts against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
     private const long CorkByteLimit = 64 * 1024;
+    private readonly int _corkSends;
 
     // Outboxes whose frame a send wrote without flushing, uncorked together once the sends queued behind it are done.
     private readonly List<IOutbox> _corked = [];
@@ -44,9 +44,11 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
     /// <param name="jac">Settings of jac connections (<c>/websocket</c>).</param>
     /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
-    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers)
+    /// <param name="corkSends">Most sends corked together while more wait (<c>Gateway:Limits:CorkSends</c>); 0: never cork.</param>
+    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16)
     {
         _callbacks = callbacks;
+        _corkSends = corkSends;
         var connectionLog = loggers.CreateLogger<ConnectionActor>();
         _tapr = tapr with { Logger = connectionLog };
         _jac = jac with { Logger = connectionLog };
@@ -79,8 +81,8 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     /// <summary>The registry's props; one per actor system, named <c>registry</c>.</summary>
-    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers) =>
-        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers));
+    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16) =>
+        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers, corkSends));
 
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -212,7 +214,7 @@ public sealed partial class RegistryActor : ReceiveActor
         // While more messages wait in this mailbox (a burst of sends), frames are corked: a frame written now leaves
         // with whatever the sends already waiting add for the same socket, in one write, once the uncork queued
         // behind them comes round. A send that finds the mailbox empty flushes each frame at once, as it writes it.
-        var cork = Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
+        var cork = _corkSends > 0 && Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
         var matched = 0;
         var enqueued = 0;
         foreach (var target in _index.Resolve(send.Filter))
@@ -235,7 +237,7 @@ public sealed partial class RegistryActor : ReceiveActor
         {
             _corkedSends++;
             _corkedBytes += send.Message.Payload.Length;
-            if (_corkedSends >= CorkSendLimit || _corkedBytes >= CorkByteLimit)
+            if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit)
             {
                 UncorkAll();
             }

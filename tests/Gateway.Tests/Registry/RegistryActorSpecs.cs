@@ -13,7 +13,7 @@ public sealed class RegistryActorSpecs : TestKit
     private static readonly ConnectionSettings NoDeadline = new(null, AnyFrameIsLiveness: true);
 
     private readonly TestProbe _callbacks;
-    private readonly IActorRef _registry;
+    private IActorRef _registry;
     private readonly Dictionary<string, RecordingOutbox> _outboxes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IActorRef> _connections = new(StringComparer.Ordinal);
 
@@ -266,7 +266,7 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
-    public async Task A_long_burst_is_uncorked_every_sixteen_sends_so_no_cork_outgrows_the_outbox_bounds()
+    public async Task A_long_burst_is_uncorked_every_sixteen_sends_by_default_so_no_cork_outgrows_the_outbox_bounds()
     {
         var outbox = new RecordingOutbox { Corks = true };
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
@@ -289,6 +289,29 @@ public sealed class RegistryActorSpecs : TestKit
         Assert.Equal(2, outbox.Uncorks);
         Assert.False(outbox.IsCorked);
         Assert.Equal(payloads, outbox.Sent);
+    }
+
+    [Fact]
+    public async Task With_corking_off_a_burst_of_sends_corks_nothing()
+    {
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends: 0), "registry-without-corks");
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        using var hold = await HoldRegistryAsync();
+
+        foreach (var payload in new[] { "1", "2", "3" })
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+        }
+
+        hold.Release();
+        for (var i = 0; i < 4; i++)
+        {
+            await ExpectMsgAsync<DeliveryReceipt>();
+        }
+
+        Assert.Equal(0, outbox.Corked);
+        Assert.Equal(["1", "2", "3"], outbox.Sent);
     }
 
     [Fact]

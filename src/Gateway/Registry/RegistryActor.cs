@@ -24,7 +24,7 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
 
-    // At most this many payload bytes go into one cork, and at most _corkSends sends: what queues behind a corked frame
+    // A cork is uncorked once it holds _corkSends sends or this many payload bytes: what queues behind a corked frame
     // counts against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
     private const long CorkByteLimit = 64 * 1024;
     private readonly int _corkSends;
@@ -44,7 +44,7 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
     /// <param name="jac">Settings of jac connections (<c>/websocket</c>).</param>
     /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
-    /// <param name="corkSends">Most sends corked together while more wait (<c>Gateway:Limits:CorkSends</c>); 0: never cork.</param>
+    /// <param name="corkSends">Most sends corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never cork.</param>
     public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16)
     {
         _callbacks = callbacks;
@@ -211,10 +211,10 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
-        // While more messages wait in this mailbox (a burst of sends), frames are corked: a frame written now leaves
+        // While more messages wait in this mailbox (usually a burst of sends), frames are corked: a frame written now leaves
         // with whatever the sends already waiting add for the same socket, in one write, once the uncork queued
         // behind them comes round. A send that finds the mailbox empty flushes each frame at once, as it writes it.
-        var cork = _corkSends > 0 && Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
+        var cork = _corkSends > 1 && Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
         var matched = 0;
         var enqueued = 0;
         foreach (var target in _index.Resolve(send.Filter))

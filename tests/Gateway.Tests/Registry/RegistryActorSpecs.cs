@@ -258,9 +258,7 @@ public sealed class RegistryActorSpecs : TestKit
         await StatsAsync(); // asked after the last receipt, so answered after the uncork queued behind the burst
         Assert.All(outboxes, outbox =>
         {
-            Assert.Equal(1, outbox.Corked);
-            Assert.Equal(1, outbox.Uncorks);
-            Assert.False(outbox.IsCorked);
+            AssertCorkedAndUncorkedOnce(outbox);
             Assert.Equal(["1", "2", "3"], outbox.Sent);
         });
     }
@@ -323,17 +321,14 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), healthy);
         using var hold = await HoldRegistryAsync();
 
-        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice", "bob"]), OutboundMessage.Text("1")), TestActor);
-        _registry.Tell(GetStats.Instance, TestActor); // waiting behind the send, so the send corks
+        TellSendWithMoreWaiting(new TargetFilter(Users: ["alice", "bob"]));
         hold.Release();
 
         await ExpectMsgAsync<DeliveryReceipt>();
         Assert.Equal(new DeliveryReceipt(2, 2, 0), await ExpectMsgAsync<DeliveryReceipt>());
         await StatsAsync();
         Assert.Equal(1, failing.Uncorks);
-        Assert.Equal(1, healthy.Corked);
-        Assert.Equal(1, healthy.Uncorks);
-        Assert.False(healthy.IsCorked);
+        AssertCorkedAndUncorkedOnce(healthy);
     }
 
     [Fact]
@@ -346,18 +341,12 @@ public sealed class RegistryActorSpecs : TestKit
 
         await EventFilter.Exception<InvalidOperationException>().ExpectOneAsync(() =>
         {
-            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice", "bob"]), OutboundMessage.Text("1")), TestActor);
-            _registry.Tell(GetStats.Instance, TestActor); // waiting behind the send, so the send corks
+            TellSendWithMoreWaiting(new TargetFilter(Users: ["alice", "bob"]));
             hold.Release();
             return Task.CompletedTask;
         });
 
-        await AwaitAssertAsync(() =>
-        {
-            Assert.Equal(1, corked.Corked);
-            Assert.Equal(1, corked.Uncorks);
-            Assert.False(corked.IsCorked);
-        });
+        await AwaitAssertAsync(() => AssertCorkedAndUncorkedOnce(corked));
     }
 
     [Fact]
@@ -376,9 +365,7 @@ public sealed class RegistryActorSpecs : TestKit
         await ExpectMsgAsync<DeliveryReceipt>();
         await ExpectMsgAsync<DeliveryReceipt>();
         await ExpectTerminatedAsync(_registry);
-        Assert.Equal(1, corked.Corked);
-        Assert.Equal(1, corked.Uncorks);
-        Assert.False(corked.IsCorked);
+        AssertCorkedAndUncorkedOnce(corked);
     }
 
     [Fact]
@@ -596,6 +583,20 @@ public sealed class RegistryActorSpecs : TestKit
         _connections[identity.Id.Value] = attached.Connection;
         outbox.ReportsTo = reportsClose ? attached.Connection : null; // as the socket's read loop reports the end of a close
         return outbox;
+    }
+
+    private static void AssertCorkedAndUncorkedOnce(RecordingOutbox outbox)
+    {
+        Assert.Equal(1, outbox.Corked);
+        Assert.Equal(1, outbox.Uncorks);
+        Assert.False(outbox.IsCorked);
+    }
+
+    /// <summary>Tells a send with a message queued right behind it, so that a held registry finds more waiting and corks.</summary>
+    private void TellSendWithMoreWaiting(TargetFilter filter)
+    {
+        _registry.Tell(new SendToConnections(filter, OutboundMessage.Text("1")), TestActor);
+        _registry.Tell(GetStats.Instance, TestActor);
     }
 
     /// <summary>

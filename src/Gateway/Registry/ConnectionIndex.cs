@@ -116,9 +116,9 @@ internal sealed class ConnectionIndex
         // only), every candidate matches and none needs checking.
         var onlyTheNarrowingFilter = filter.UsersAccessType == 0 && narrowedBy switch
         {
-            Narrowed.Users => IsNullOrEmpty(filter.Tokens) && IsNullOrEmpty(filter.Channels),
-            Narrowed.Tokens => IsNullOrEmpty(filter.Users) && IsNullOrEmpty(filter.Channels),
-            Narrowed.Channels => IsNullOrEmpty(filter.Users) && IsNullOrEmpty(filter.Tokens),
+            Narrowed.Users => !filter.HasTokens && !filter.HasChannels,
+            Narrowed.Tokens => !filter.HasUsers && !filter.HasChannels,
+            Narrowed.Channels => !filter.HasUsers && !filter.HasTokens,
             _ => false,
         };
         foreach (var candidate in candidates)
@@ -170,8 +170,6 @@ internal sealed class ConnectionIndex
     }
 
     private static bool LooksLikeMd5(string token) => token.Length == 32 && token.All(char.IsAsciiHexDigit);
-
-    private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
 
     private static bool Matches(IndexedConnection connection, RegistryProtocol.TargetFilter filter, Narrowed narrowedBy = Narrowed.None)
     {

@@ -26,7 +26,16 @@ public static class RegistryProtocol
         int UsersAccessType = 0,
         bool All = false)
     {
-        public bool IsEmpty => IsNullOrEmpty(ConnIds) && IsNullOrEmpty(Users) && IsNullOrEmpty(Tokens) && IsNullOrEmpty(Channels);
+        public bool IsEmpty => IsNullOrEmpty(ConnIds) && !HasUsers && !HasTokens && !HasChannels;
+
+        /// <summary>True when <see cref="Users"/> names at least one user.</summary>
+        public bool HasUsers => !IsNullOrEmpty(Users);
+
+        /// <summary>True when <see cref="Tokens"/> names at least one token.</summary>
+        public bool HasTokens => !IsNullOrEmpty(Tokens);
+
+        /// <summary>True when <see cref="Channels"/> names at least one channel.</summary>
+        public bool HasChannels => !IsNullOrEmpty(Channels);
 
         private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
     }

@@ -198,11 +198,9 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         if (writtenHere)
         {
-            if (cork)
-            {
-                uncorkLater = true;
-            }
-            else
+            // A corked frame is flushed by its uncork instead.
+            uncorkLater = cork;
+            if (!cork)
             {
                 FlushWrittenFrame();
             }

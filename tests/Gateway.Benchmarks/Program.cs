@@ -99,6 +99,7 @@ static int Usage()
                 echo: round trips/s, server CPU per round trip). Ratios of one command are what count.
 
         Common: --gateway-env Key=Value (repeatable, e.g. Gateway__Limits__OutboundQueueBytes=65536)
+                --client-env Key=Value (repeatable; the load generator's client processes)
                 --gateway-dll PATH --client-processes N (default: 2, or one per --per-process 5000)
                 --source-addresses 8 (127.0.0.2...) --connect-concurrency 128 (per process)
                 --connect-timeout 10 --ping-seconds 30 --warmup 32 (per client process) --phase-timeout 120

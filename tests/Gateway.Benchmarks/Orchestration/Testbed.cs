@@ -367,11 +367,22 @@ internal sealed class Testbed : IAsyncDisposable
     {
         var sources = Math.Max(1, Options.Int("source-addresses", 8));
         var addresses = string.Join(',', Enumerable.Range(2, sources).Select(i => FormattableString.Invariant($"127.0.0.{i}")));
-        var environment = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0", ["DOTNET_TieredPGO"] = "0" };
+        var environment = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" };
         if (Options.Flag("inline-completions", true))
         {
             // Socket continuations run on the epoll thread: no thread-pool hop per read, which keeps the load generator cheap.
             environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
+        }
+
+        foreach (var setting in Options.All("client-env"))
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"--client-env takes Key=Value, not '{setting}'");
+            }
+
+            environment[setting[..equals]] = setting[(equals + 1)..];
         }
 
         return ChildProcess.Start(name, "client",

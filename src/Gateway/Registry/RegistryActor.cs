@@ -34,6 +34,10 @@ public sealed partial class RegistryActor : ReceiveActor
     private int _corkedSends;
     private long _corkedBytes;
     private bool _uncorkScheduled;
+
+    // Counts uncorks: an UncorkOutboxes told for an earlier cork, which a full cork already released, is stale and
+    // must not cut the next cork short.
+    private int _corkGeneration;
     private bool _shuttingDown;
     private IActorRef? _peers;
     private IActorRef? _directory;
@@ -60,10 +64,12 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<UserProtocol.ConnectionEnded>(HandleConnectionEnded);
         Receive<UserProtocol.UserIdle>(HandleUserIdle);
         Receive<SendToConnections>(HandleSend);
-        Receive<UncorkOutboxes>(_ =>
+        Receive<UncorkOutboxes>(uncork =>
         {
-            _uncorkScheduled = false;
-            UncorkAll();
+            if (uncork.Generation == _corkGeneration)
+            {
+                UncorkAll();
+            }
         });
         Receive<CloseConnections>(HandleClose);
         Receive<GetConnections>(_ => Sender.Tell(BuildList()));
@@ -113,6 +119,8 @@ public sealed partial class RegistryActor : ReceiveActor
         _corked.Clear();
         _corkedSends = 0;
         _corkedBytes = 0;
+        _corkGeneration++;
+        _uncorkScheduled = false;
     }
 
     private void HandleRegister(RegisterConnection register)
@@ -244,7 +252,7 @@ public sealed partial class RegistryActor : ReceiveActor
             else if (!_uncorkScheduled)
             {
                 _uncorkScheduled = true;
-                Self.Tell(UncorkOutboxes.Instance);
+                Self.Tell(new UncorkOutboxes(_corkGeneration));
             }
         }
 
@@ -375,13 +383,10 @@ public sealed partial class RegistryActor : ReceiveActor
         public static partial void UncorkFailed(ILogger logger, Exception exception);
     }
 
-    /// <summary>Sent to itself after a send that left outboxes corked; FIFO puts it behind the sends already waiting.</summary>
-    private sealed class UncorkOutboxes
-    {
-        public static readonly UncorkOutboxes Instance = new();
-
-        private UncorkOutboxes()
-        {
-        }
-    }
+    /// <summary>
+    /// Sent to itself after a send that left outboxes corked; FIFO puts it behind the sends already waiting. It releases
+    /// the cork of its <paramref name="Generation"/> only: one released inline since (at <c>CorkSends</c> sends or the
+    /// byte bound) makes it stale.
+    /// </summary>
+    private sealed record UncorkOutboxes(int Generation);
 }

@@ -290,6 +290,44 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_cork_released_at_its_bound_does_not_cut_the_next_one_short_when_its_uncork_message_comes_round()
+    {
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends: 3), "registry-corking-three");
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        using var hold = await HoldRegistryAsync();
+
+        // Sends 1-3 fill the first cork, which is released at once; the uncork the first one told waits behind send 5.
+        // Sends 6 and 7 are told while the registry handles send 4, so they wait behind that stale uncork.
+        var enqueues = 0;
+        outbox.OnEnqueue = () =>
+        {
+            if (++enqueues == 4)
+            {
+                TellSend("6");
+                TellSend("7");
+            }
+        };
+        foreach (var payload in new[] { "1", "2", "3", "4", "5" })
+        {
+            TellSend(payload);
+        }
+
+        hold.Release();
+        for (var i = 0; i < 8; i++)
+        {
+            await ExpectMsgAsync<DeliveryReceipt>();
+        }
+
+        await StatsAsync();
+        Assert.Equal([3, 3, 1], outbox.UncorkedBatches); // not 3, 2, 2: the stale uncork released nothing
+        Assert.False(outbox.IsCorked);
+        Assert.Equal(["1", "2", "3", "4", "5", "6", "7"], outbox.Sent);
+
+        void TellSend(string payload) => _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+    }
+
+    [Fact]
     public async Task With_corking_off_a_burst_of_sends_corks_nothing()
     {
         _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends: 0), "registry-without-corks");

@@ -19,6 +19,8 @@ internal sealed class RecordingOutbox : IOutbox
     private int _uncorks;
     private int _corked;
     private int _corkCount;
+    private int _corkStart;
+    private readonly List<int> _uncorkedBatches = [];
 
     /// <summary>What <see cref="TryEnqueue"/> answers while the outbox is open; only Enqueued records the message.</summary>
     public EnqueueResult Result { get; set; } = EnqueueResult.Enqueued;
@@ -113,6 +115,18 @@ internal sealed class RecordingOutbox : IOutbox
     /// <summary>How many times <see cref="Uncork"/> was called.</summary>
     public int Uncorks => Volatile.Read(ref _uncorks);
 
+    /// <summary>For each <see cref="Uncork"/>, in order: how many messages it released (the corked one and those enqueued behind it).</summary>
+    public IReadOnlyList<int> UncorkedBatches
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _uncorkedBatches];
+            }
+        }
+    }
+
     public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater)
     {
         var result = TryEnqueue(message);
@@ -120,6 +134,10 @@ internal sealed class RecordingOutbox : IOutbox
         if (uncorkLater)
         {
             Interlocked.Increment(ref _corkCount);
+            lock (_gate)
+            {
+                _corkStart = _messages.Count - 1;
+            }
         }
 
         return result;
@@ -132,6 +150,11 @@ internal sealed class RecordingOutbox : IOutbox
     {
         Interlocked.Increment(ref _uncorks);
         Volatile.Write(ref _corked, 0);
+        lock (_gate)
+        {
+            _uncorkedBatches.Add(_messages.Count - _corkStart);
+        }
+
         if (ThrowOnUncork is { } exception)
         {
             throw exception;

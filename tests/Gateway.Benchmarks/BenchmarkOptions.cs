@@ -74,6 +74,24 @@ public sealed class BenchmarkOptions
     /// <summary>Every value given for a repeatable option (e.g. <c>--gateway-env A=1 --gateway-env B=2</c>), in order.</summary>
     public IReadOnlyList<string> All(string key) => _all.TryGetValue(key, out var list) ? list : [];
 
+    /// <summary>
+    /// The <c>Key=Value</c> pairs given for a repeatable option (e.g. <c>--gateway-env</c>), in order.
+    /// </summary>
+    /// <exception cref="ArgumentException">A value without a key and an <c>=</c>.</exception>
+    public IEnumerable<(string Key, string Value)> Settings(string key)
+    {
+        foreach (var setting in All(key))
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"--{key} takes Key=Value, not '{setting}'");
+            }
+
+            yield return (setting[..equals], setting[(equals + 1)..]);
+        }
+    }
+
     /// <summary>The options as given, for the report (values of repeatable options joined).</summary>
     public IReadOnlyDictionary<string, string> Given() =>
         _all.ToDictionary(p => p.Key, p => string.Join(' ', p.Value), StringComparer.OrdinalIgnoreCase);

@@ -33,11 +33,14 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly List<IOutbox> _corked = [];
     private int _corkedSends;
     private long _corkedBytes;
+    // True while an UncorkOutboxes carrying _corkGeneration is in the mailbox.
     private bool _uncorkScheduled;
 
-    // Counts uncorks: an UncorkOutboxes told for an earlier cork, which a full cork already released, is stale and
-    // must not cut the next cork short.
-    private int _corkGeneration;
+    // The generation of the open cork, +1 at every UncorkAll (wrapping is harmless). An UncorkOutboxes carrying another
+    // generation was told for a cork released since (inline, at _corkSends sends or CorkByteLimit bytes) and is ignored.
+    // Each instance starts at a random generation, so that an uncork a failed instance left in the mailbox is stale
+    // for the instance that replaces it.
+    private int _corkGeneration = Random.Shared.Next();
     private bool _shuttingDown;
     private IActorRef? _peers;
     private IActorRef? _directory;
@@ -385,8 +388,8 @@ public sealed partial class RegistryActor : ReceiveActor
 
     /// <summary>
     /// Sent to itself after a send that left outboxes corked; FIFO puts it behind the sends already waiting. It releases
-    /// the cork of its <paramref name="Generation"/> only: one released inline since (at <c>CorkSends</c> sends or the
-    /// byte bound) makes it stale.
+    /// only the cork of its <paramref name="Generation"/>: once that cork was released inline (at <c>CorkSends</c> sends
+    /// or the byte bound), the message is stale and releases nothing.
     /// </summary>
     private sealed record UncorkOutboxes(int Generation);
 }

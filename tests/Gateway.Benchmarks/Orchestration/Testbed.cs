@@ -282,15 +282,9 @@ internal sealed class Testbed : IAsyncDisposable
             GatewaySettings[key] = value;
         }
 
-        foreach (var setting in Options.All("gateway-env"))
+        foreach (var (key, value) in Options.Settings("gateway-env"))
         {
-            var equals = setting.IndexOf('=', StringComparison.Ordinal);
-            if (equals <= 0)
-            {
-                throw new ArgumentException($"--gateway-env takes Key=Value, not '{setting}'");
-            }
-
-            GatewaySettings[setting[..equals]] = setting[(equals + 1)..];
+            GatewaySettings[key] = value;
         }
 
         var log = Path.Combine(logDirectory, Spec.Name + "-" + (Spec.Peer ?? "gateway") + ".log");
@@ -374,15 +368,9 @@ internal sealed class Testbed : IAsyncDisposable
             environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
         }
 
-        foreach (var setting in Options.All("client-env"))
+        foreach (var (key, value) in Options.Settings("client-env"))
         {
-            var equals = setting.IndexOf('=', StringComparison.Ordinal);
-            if (equals <= 0)
-            {
-                throw new ArgumentException($"--client-env takes Key=Value, not '{setting}'");
-            }
-
-            environment[setting[..equals]] = setting[(equals + 1)..];
+            environment[key] = value;
         }
 
         return ChildProcess.Start(name, "client",

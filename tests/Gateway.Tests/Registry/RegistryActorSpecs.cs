@@ -297,7 +297,7 @@ public sealed class RegistryActorSpecs : TestKit
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
         using var hold = await HoldRegistryAsync();
 
-        // Sends 1-3 fill the first cork, which is released at once; the uncork the first one told waits behind send 5.
+        // Sends 1-3 fill the first cork, which send 3 releases inline; the uncork send 1 told waits behind send 5.
         // Sends 6 and 7 are told while the registry handles send 4, so they wait behind that stale uncork.
         var enqueues = 0;
         outbox.OnEnqueue = () =>
@@ -321,6 +321,8 @@ public sealed class RegistryActorSpecs : TestKit
 
         await StatsAsync();
         Assert.Equal([3, 3, 1], outbox.UncorkedBatches); // not 3, 2, 2: the stale uncork released nothing
+        Assert.Equal(3, outbox.Corked);
+        Assert.Equal(3, outbox.Uncorks);
         Assert.False(outbox.IsCorked);
         Assert.Equal(["1", "2", "3", "4", "5", "6", "7"], outbox.Sent);
 

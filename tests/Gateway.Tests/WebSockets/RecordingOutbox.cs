@@ -16,11 +16,11 @@ internal sealed class RecordingOutbox : IOutbox
     private readonly Lock _gate = new();
     private readonly List<OutboundMessage> _messages = [];
     private readonly List<CloseRequest> _closes = [];
+    private readonly List<int> _uncorkedBatches = [];
     private int _uncorks;
     private int _corked;
     private int _corkCount;
     private int _corkStart;
-    private readonly List<int> _uncorkedBatches = [];
 
     /// <summary>What <see cref="TryEnqueue"/> answers while the outbox is open; only Enqueued records the message.</summary>
     public EnqueueResult Result { get; set; } = EnqueueResult.Enqueued;
@@ -75,9 +75,12 @@ internal sealed class RecordingOutbox : IOutbox
         }
     }
 
-    public EnqueueResult TryEnqueue(OutboundMessage message)
+    public EnqueueResult TryEnqueue(OutboundMessage message) => Enqueue(message, cork: false, out _);
+
+    private EnqueueResult Enqueue(OutboundMessage message, bool cork, out bool uncorkLater)
     {
         ArgumentNullException.ThrowIfNull(message);
+        uncorkLater = false;
         OnEnqueue?.Invoke();
         if (ThrowOnEnqueue is { } exception)
         {
@@ -94,6 +97,14 @@ internal sealed class RecordingOutbox : IOutbox
             if (Result == EnqueueResult.Enqueued)
             {
                 _messages.Add(message);
+                if (cork && Corks && _corked == 0)
+                {
+                    // The cork begins with this message: what an uncork releases is counted from here.
+                    _corked = 1;
+                    _corkCount++;
+                    _corkStart = _messages.Count - 1;
+                    uncorkLater = true;
+                }
             }
 
             return Result;
@@ -107,15 +118,45 @@ internal sealed class RecordingOutbox : IOutbox
     public bool Corks { get; set; }
 
     /// <summary>True from a corked enqueue that answered <c>uncorkLater</c> until <see cref="Uncork"/>.</summary>
-    public bool IsCorked => Volatile.Read(ref _corked) == 1;
+    public bool IsCorked
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _corked == 1;
+            }
+        }
+    }
 
     /// <summary>How many corked enqueues answered <c>uncorkLater</c>.</summary>
-    public int Corked => Volatile.Read(ref _corkCount);
+    public int Corked
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _corkCount;
+            }
+        }
+    }
 
     /// <summary>How many times <see cref="Uncork"/> was called.</summary>
-    public int Uncorks => Volatile.Read(ref _uncorks);
+    public int Uncorks
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _uncorks;
+            }
+        }
+    }
 
-    /// <summary>For each <see cref="Uncork"/>, in order: how many messages it released (the corked one and those enqueued behind it).</summary>
+    /// <summary>
+    /// With <see cref="Corks"/> set: for each <see cref="Uncork"/> of an open cork, in order, how many messages it
+    /// released (the corked one and those enqueued behind it).
+    /// </summary>
     public IReadOnlyList<int> UncorkedBatches
     {
         get
@@ -127,32 +168,21 @@ internal sealed class RecordingOutbox : IOutbox
         }
     }
 
-    public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater)
-    {
-        var result = TryEnqueue(message);
-        uncorkLater = Corks && result == EnqueueResult.Enqueued && Interlocked.Exchange(ref _corked, 1) == 0;
-        if (uncorkLater)
-        {
-            Interlocked.Increment(ref _corkCount);
-            lock (_gate)
-            {
-                _corkStart = _messages.Count - 1;
-            }
-        }
-
-        return result;
-    }
+    public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater) => Enqueue(message, cork: true, out uncorkLater);
 
     /// <summary>When set, <see cref="Uncork"/> throws it after counting the call (and uncorking).</summary>
     public Exception? ThrowOnUncork { get; set; }
 
     public void Uncork()
     {
-        Interlocked.Increment(ref _uncorks);
-        Volatile.Write(ref _corked, 0);
         lock (_gate)
         {
-            _uncorkedBatches.Add(_messages.Count - _corkStart);
+            _uncorks++;
+            if (_corked == 1)
+            {
+                _uncorkedBatches.Add(_messages.Count - _corkStart);
+                _corked = 0;
+            }
         }
 
         if (ThrowOnUncork is { } exception)

@@ -33,6 +33,7 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly List<IOutbox> _corked = [];
     private int _corkedSends;
     private long _corkedBytes;
+
     // True while an UncorkOutboxes carrying _corkGeneration is in the mailbox.
     private bool _uncorkScheduled;
 

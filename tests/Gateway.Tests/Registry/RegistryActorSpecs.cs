@@ -292,9 +292,7 @@ public sealed class RegistryActorSpecs : TestKit
     [Fact]
     public async Task A_cork_released_at_its_bound_does_not_cut_the_next_one_short_when_its_uncork_message_comes_round()
     {
-        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends: 3), "registry-corking-three");
-        var outbox = new RecordingOutbox { Corks = true };
-        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        var outbox = await UseRegistryWithAliceAsync(corkSends: 3);
         using var hold = await HoldRegistryAsync();
 
         // Sends 1-3 fill the first cork, which send 3 releases inline; the uncork send 1 told waits behind send 5.
@@ -332,9 +330,7 @@ public sealed class RegistryActorSpecs : TestKit
     [Fact]
     public async Task With_corking_off_a_burst_of_sends_corks_nothing()
     {
-        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends: 0), "registry-without-corks");
-        var outbox = new RecordingOutbox { Corks = true };
-        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        var outbox = await UseRegistryWithAliceAsync(corkSends: 0);
         using var hold = await HoldRegistryAsync();
 
         foreach (var payload in new[] { "1", "2", "3" })
@@ -622,6 +618,18 @@ public sealed class RegistryActorSpecs : TestKit
         _outboxes[identity.Id.Value] = outbox;
         _connections[identity.Id.Value] = attached.Connection;
         outbox.ReportsTo = reportsClose ? attached.Connection : null; // as the socket's read loop reports the end of a close
+        return outbox;
+    }
+
+    /// <summary>
+    /// Replaces the spec's registry with one that corks at most <paramref name="corkSends"/> sends (1 or less: never),
+    /// and registers alice's connection c1 with it; returns c1's outbox, which records corks.
+    /// </summary>
+    private async Task<RecordingOutbox> UseRegistryWithAliceAsync(int corkSends)
+    {
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends), $"registry-corking-{corkSends}");
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
         return outbox;
     }
 

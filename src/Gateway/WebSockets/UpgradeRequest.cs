@@ -41,6 +41,16 @@ internal sealed class UpgradeRequest
 
     private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
 
+    private static ReadOnlySpan<byte> Crlf => "\r\n"u8;
+
+    /// <summary>Header names as browsers and the usual WebSocket clients spell them, kept as one string each.</summary>
+    private static readonly string[] KnownHeaderNames =
+    [
+        "Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol", "Origin", "User-Agent", "Cookie", "Pragma", "Cache-Control", "Accept-Encoding",
+        "Accept-Language", "X-Bfl-User", "Authorization",
+    ];
+
     private readonly Dictionary<string, StringValues> _headers;
     private Dictionary<string, StringValues>? _query;
 
@@ -118,53 +128,91 @@ internal sealed class UpgradeRequest
         }
 
         headEnd = reader.Position;
-        var bytes = head.ToArray();
+
+        // Parsed as bytes: a string is made only of what the request keeps (the target, header values, names other
+        // than the usual ones). A head in more than one segment is rare (it arrived in pieces) and is copied.
+        var bytes = head.IsSingleSegment ? head.FirstSpan : head.ToArray();
         if (!IsClean(bytes))
         {
             return false;
         }
 
-        var text = Encoding.Latin1.GetString(bytes);
-        var lines = text.Split("\r\n");
-        if (!limits.Admits(lines[0].Length, bytes.Length - lines[0].Length, lines.Length - 1))
+        var lineEnd = bytes.IndexOf(Crlf);
+        var requestLine = lineEnd < 0 ? bytes : bytes[..lineEnd];
+        if (!limits.Admits(requestLine.Length, bytes.Length - requestLine.Length, bytes.Count(Crlf)))
         {
             return false; // Kestrel's to refuse (414, 431) or to serve when just under its limits
         }
 
-        var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || !WebSocketHandshake.IsToken(requestLine[0]) || requestLine[2] != "HTTP/1.1"
-            || !requestLine[1].StartsWith('/') || requestLine[1].AsSpan().ContainsAnyInRange((char)0x80, (char)0xFF) || requestLine[1].Contains('#', StringComparison.Ordinal))
+        // METHOD SP request-target SP HTTP/1.1, with exactly two spaces.
+        var firstSpace = requestLine.IndexOf((byte)' ');
+        var secondSpace = firstSpace < 0 ? -1 : requestLine[(firstSpace + 1)..].IndexOf((byte)' ');
+        if (secondSpace < 0)
         {
             return false;
         }
 
-        var target = requestLine[1];
-        var queryStart = target.IndexOf('?', StringComparison.Ordinal);
-        var path = queryStart < 0 ? target : target[..queryStart];
-        if (path.Contains('%', StringComparison.Ordinal))
+        secondSpace += firstSpace + 1;
+        var method = requestLine[..firstSpace];
+        var targetBytes = requestLine[(firstSpace + 1)..secondSpace];
+        if (!requestLine[(secondSpace + 1)..].SequenceEqual("HTTP/1.1"u8) || !WebSocketHandshake.IsToken(method)
+            || targetBytes is not [(byte)'/', ..] || targetBytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0 || targetBytes.Contains((byte)'#'))
+        {
+            return false;
+        }
+
+        var queryStart = targetBytes.IndexOf((byte)'?');
+        if ((queryStart < 0 ? targetBytes : targetBytes[..queryStart]).Contains((byte)'%'))
         {
             return false; // leave percent-decoding of paths to Kestrel
         }
 
-        var headers = new Dictionary<string, StringValues>(lines.Length, StringComparer.OrdinalIgnoreCase);
-        for (var i = 1; i < lines.Length; i++)
+        var target = Encoding.ASCII.GetString(targetBytes);
+        var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase);
+        var rest = lineEnd < 0 ? [] : bytes[(lineEnd + Crlf.Length)..];
+        while (lineEnd >= 0)
         {
-            var line = lines[i];
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0 || !WebSocketHandshake.IsToken(line.AsSpan(0, colon)))
+            lineEnd = rest.IndexOf(Crlf);
+            var line = lineEnd < 0 ? rest : rest[..lineEnd];
+            rest = lineEnd < 0 ? [] : rest[(lineEnd + Crlf.Length)..];
+            var colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !WebSocketHandshake.IsToken(line[..colon]))
             {
                 return false; // folded, whitespace before the colon, or not a token: Kestrel's to refuse
             }
 
-            // Header values are UTF-8 on the wire in practice (user names, cookies); Latin-1 kept the bytes.
-            var name = line[..colon];
-            var value = RecodeUtf8(line.AsSpan(colon + 1).Trim(" \t").ToString());
+            var name = HeaderName(line[..colon]);
+            var value = HeaderValue(line[(colon + 1)..].Trim(" \t"u8));
             headers[name] = headers.TryGetValue(name, out var existing) ? StringValues.Concat(existing, value) : new StringValues(value);
         }
 
-        request = new UpgradeRequest(requestLine[0], target, requestLine[2], path, queryStart < 0 ? string.Empty : target[queryStart..], headers);
+        request = new UpgradeRequest(method.SequenceEqual("GET"u8) ? "GET" : Encoding.ASCII.GetString(method), target, "HTTP/1.1",
+            queryStart < 0 ? target : target[..queryStart], queryStart < 0 ? string.Empty : target[queryStart..], headers);
         return true;
     }
+
+    /// <summary>A header name as sent; the names every WebSocket client sends come from a table instead of a new string.</summary>
+    private static string HeaderName(ReadOnlySpan<byte> name)
+    {
+        foreach (var known in KnownHeaderNames)
+        {
+            if (name.Length == known.Length && Ascii.Equals(name, known))
+            {
+                return known;
+            }
+        }
+
+        return Encoding.ASCII.GetString(name); // a token: ASCII
+    }
+
+    /// <summary>
+    /// A header value: UTF-8 when its bytes are valid UTF-8 (user names, cookies are, in practice), else each byte as
+    /// the Latin-1 character it is (RFC 9110 §5.5 obs-text).
+    /// </summary>
+    private static string HeaderValue(ReadOnlySpan<byte> value) =>
+        value.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0 && !System.Text.Unicode.Utf8.IsValid(value)
+            ? Encoding.Latin1.GetString(value)
+            : Encoding.UTF8.GetString(value);
 
     /// <summary>No control character but HTAB, and CR only in CRLF pairs (so LF only in them too): RFC 9112 §2.2.</summary>
     private static bool IsClean(ReadOnlySpan<byte> head)
@@ -234,19 +282,5 @@ internal sealed class UpgradeRequest
     {
         _query ??= QueryHelpers.ParseQuery(QueryString);
         return _query.TryGetValue(name, out var values) && values.Count > 0 ? values[0] ?? string.Empty : string.Empty;
-    }
-
-    private static string RecodeUtf8(string latin1)
-    {
-        foreach (var c in latin1)
-        {
-            if (c > 0x7F)
-            {
-                var bytes = Encoding.Latin1.GetBytes(latin1);
-                return System.Text.Unicode.Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : latin1;
-            }
-        }
-
-        return latin1;
     }
 }

@@ -28,6 +28,10 @@ internal static class WebSocketHandshake
     private static readonly SearchValues<char> TokenChars =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
+    /// <summary>The same <c>tchar</c> set as bytes, for a head still in its wire form.</summary>
+    private static readonly SearchValues<byte> TokenBytes =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
     /// <summary>
     /// Characters of a host name or IPv4 address as Kestrel (and Http.Sys) accept them: RFC 3986's reg-name
     /// without <c>* + , ; =</c> and percent-encoding.
@@ -245,6 +249,9 @@ internal static class WebSocketHandshake
 
     /// <summary>A non-empty RFC 9110 token.</summary>
     public static bool IsToken(ReadOnlySpan<char> value) => value.Length > 0 && !value.ContainsAnyExcept(TokenChars);
+
+    /// <summary>A non-empty RFC 9110 token, as bytes off the wire.</summary>
+    public static bool IsToken(ReadOnlySpan<byte> value) => value.Length > 0 && !value.ContainsAnyExcept(TokenBytes);
 
     /// <summary>
     /// RFC 9110 §5.5 field-content (leading and trailing whitespace already removed): visible characters,

@@ -137,9 +137,11 @@ internal sealed class UpgradeRequest
             return false;
         }
 
+        // A header line per CRLF (the head has no blank line, and every LF is a CRLF's, per IsClean).
+        var headerCount = bytes.Count((byte)'\n');
         var lineEnd = bytes.IndexOf(Crlf);
         var requestLine = lineEnd < 0 ? bytes : bytes[..lineEnd];
-        if (!limits.Admits(requestLine.Length, bytes.Length - requestLine.Length, bytes.Count(Crlf)))
+        if (!limits.Admits(requestLine.Length, bytes.Length - requestLine.Length, headerCount))
         {
             return false; // Kestrel's to refuse (414, 431) or to serve when just under its limits
         }
@@ -168,7 +170,7 @@ internal sealed class UpgradeRequest
         }
 
         var target = Encoding.ASCII.GetString(targetBytes);
-        var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase);
+        var headers = new Dictionary<string, StringValues>(headerCount, StringComparer.OrdinalIgnoreCase);
         var rest = lineEnd < 0 ? [] : bytes[(lineEnd + Crlf.Length)..];
         while (lineEnd >= 0)
         {
@@ -206,13 +208,10 @@ internal sealed class UpgradeRequest
     }
 
     /// <summary>
-    /// A header value: UTF-8 when its bytes are valid UTF-8 (user names, cookies are, in practice), else each byte as
-    /// the Latin-1 character it is (RFC 9110 §5.5 obs-text).
+    /// A header value decoded as UTF-8 (user names and cookies arrive so), a byte sequence that is not UTF-8 as U+FFFD:
+    /// what Kestrel's HTTP path gives with the gateway's <c>RequestHeaderEncodingSelector</c>, so both paths agree.
     /// </summary>
-    private static string HeaderValue(ReadOnlySpan<byte> value) =>
-        value.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0 && !System.Text.Unicode.Utf8.IsValid(value)
-            ? Encoding.Latin1.GetString(value)
-            : Encoding.UTF8.GetString(value);
+    private static string HeaderValue(ReadOnlySpan<byte> value) => Encoding.UTF8.GetString(value);
 
     /// <summary>No control character but HTAB, and CR only in CRLF pairs (so LF only in them too): RFC 9112 §2.2.</summary>
     private static bool IsClean(ReadOnlySpan<byte> head)

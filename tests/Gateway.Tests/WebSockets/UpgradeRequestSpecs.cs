@@ -55,14 +55,37 @@ public sealed class UpgradeRequestSpecs
     }
 
     [Fact]
-    public void A_utf8_value_is_decoded_and_other_high_bytes_are_kept_as_latin1()
+    public void Values_are_utf8_and_bytes_that_are_not_become_replacement_characters_as_on_kestrels_path()
     {
         var head = Concat("GET /ws HTTP/1.1\r\nX-Bfl-User: ", Encoding.UTF8.GetBytes("jöhn"), "\r\nX-Other: caf", new byte[] { 0xE9 }, "\r\n\r\n");
 
         var request = Parse(head);
 
         Assert.Equal("jöhn", request.Last("X-Bfl-User"));
-        Assert.Equal("café", request.Last("X-Other"));
+        Assert.Equal("caf\uFFFD", request.Last("X-Other")); // Kestrel with RequestHeaderEncodingSelector UTF-8 gives the same
+    }
+
+    [Fact]
+    public void Header_names_keep_their_spelling_and_a_repeated_header_keeps_the_first()
+    {
+        var request = Parse(Upgrade);
+
+        Assert.Equal(["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "x-bfl-user", "Cookie", "X-Empty"], request.Headers.Keys);
+    }
+
+    [Fact]
+    public void A_value_keeps_its_inner_whitespace_and_a_value_of_only_whitespace_is_empty()
+    {
+        var request = Parse("GET /ws HTTP/1.1\r\nX-A: a \t b\r\nX-B: \t \r\n\r\n");
+
+        Assert.Equal("a \t b", request.Last("X-A"));
+        Assert.Equal("", request.Last("X-B"));
+    }
+
+    [Fact]
+    public void Another_method_is_kept_as_sent_for_the_handshake_validation_to_refuse()
+    {
+        Assert.Equal("POST", Parse("POST /ws HTTP/1.1\r\n\r\n").Method);
     }
 
     [Fact]
@@ -114,6 +137,10 @@ public sealed class UpgradeRequestSpecs
     [InlineData("GET /ws#frag HTTP/1.1\r\n\r\n")] // a fragment
     [InlineData("GET /w%73 HTTP/1.1\r\n\r\n")] // a percent-encoded path: Kestrel decodes it
     [InlineData("G(T /ws HTTP/1.1\r\n\r\n")] // a method that is not a token
+    [InlineData("GET /ws\r\n\r\n")] // one space
+    [InlineData("GET /ws?a=1#frag HTTP/1.1\r\n\r\n")] // a fragment after the query
+    [InlineData("\r\n\r\n")] // an empty head
+    [InlineData("\r\nGET /ws HTTP/1.1\r\n\r\n")] // a blank line before the request line
     public void A_head_this_parser_does_not_represent_exactly_is_left_to_kestrel(string head)
     {
         Assert.False(UpgradeRequest.TryParse(Sequence(head), HeadLimits.KestrelDefaults, out var request, out _, out var needMore));
@@ -127,10 +154,23 @@ public sealed class UpgradeRequestSpecs
         Assert.Equal("?q=%20", Parse("GET /ws?q=%20 HTTP/1.1\r\n\r\n").QueryString);
     }
 
-    [Fact]
-    public void A_non_ascii_target_is_left_to_kestrel()
+    [Theory]
+    [InlineData("GET /w", " HTTP/1.1\r\n\r\n")]
+    [InlineData("GET /ws?q=", " HTTP/1.1\r\n\r\n")]
+    public void A_non_ascii_target_is_left_to_kestrel(string before, string after)
     {
-        Assert.False(UpgradeRequest.TryParse(new ReadOnlySequence<byte>(Concat("GET /w", new byte[] { 0xC3, 0xB6 }, " HTTP/1.1\r\n\r\n")), HeadLimits.KestrelDefaults, out _, out _, out _));
+        Assert.False(UpgradeRequest.TryParse(new ReadOnlySequence<byte>(Concat(before, new byte[] { 0xC3, 0xB6 }, after)), HeadLimits.KestrelDefaults, out var request, out _, out var needMore));
+        Assert.Null(request);
+        Assert.False(needMore);
+    }
+
+    [Fact]
+    public void A_head_over_sixteen_kilobytes_is_left_to_kestrel()
+    {
+        var head = "GET /ws HTTP/1.1\r\n" + string.Concat(Enumerable.Range(0, 200).Select(i => $"X-H{i}: {new string('v', 80)}\r\n")) + "\r\n";
+
+        Assert.False(UpgradeRequest.TryParse(Sequence(head), new HeadLimits(1 << 20, 1 << 20, 1000), out _, out _, out var needMore));
+        Assert.False(needMore);
     }
 
     [Fact]
@@ -141,8 +181,14 @@ public sealed class UpgradeRequestSpecs
         Assert.True(UpgradeRequest.TryParse(Sequence(fine), limits, out _, out _, out _));
 
         Assert.False(UpgradeRequest.TryParse(Sequence("GET /ws HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), limits, out _, out _, out _)); // count
-        Assert.False(UpgradeRequest.TryParse(Sequence("GET /" + new string('w', 40) + " HTTP/1.1\r\n\r\n"), limits, out _, out _, out _)); // line
-        Assert.False(UpgradeRequest.TryParse(Sequence("GET /ws HTTP/1.1\r\nA: " + new string('v', 140) + "\r\n\r\n"), limits, out _, out _, out _)); // headers
+
+        // The request line without its CRLF, plus 2, under 100 - 64: up to 33 bytes.
+        Assert.True(UpgradeRequest.TryParse(Sequence("GET /" + new string('w', 19) + " HTTP/1.1\r\n\r\n"), limits, out _, out _, out _));
+        Assert.False(UpgradeRequest.TryParse(Sequence("GET /" + new string('w', 20) + " HTTP/1.1\r\n\r\n"), limits, out _, out _, out _));
+
+        // The headers with their CRLFs (not the blank line's), under 200 - 64: up to 135 bytes.
+        Assert.True(UpgradeRequest.TryParse(Sequence("GET /ws HTTP/1.1\r\nA: " + new string('v', 130) + "\r\n\r\n"), limits, out _, out _, out _));
+        Assert.False(UpgradeRequest.TryParse(Sequence("GET /ws HTTP/1.1\r\nA: " + new string('v', 131) + "\r\n\r\n"), limits, out _, out _, out _));
     }
 
     private static UpgradeRequest Parse(string head) => Parse(Encoding.Latin1.GetBytes(head));

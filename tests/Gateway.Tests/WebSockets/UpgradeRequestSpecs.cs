@@ -102,7 +102,7 @@ public sealed class UpgradeRequestSpecs
     public void A_head_split_over_several_segments_parses_as_one()
     {
         var bytes = Encoding.Latin1.GetBytes(Upgrade);
-        var sequence = Segments(bytes, 7);
+        var sequence = Segments.Of([.. bytes.Chunk(7)]);
 
         Assert.True(UpgradeRequest.TryParse(sequence, HeadLimits.KestrelDefaults, out var request, out var headEnd, out _));
 
@@ -204,34 +204,4 @@ public sealed class UpgradeRequestSpecs
 
     private static byte[] Concat(params object[] parts) =>
         [.. parts.SelectMany(part => part is string text ? Encoding.Latin1.GetBytes(text) : (byte[])part)];
-
-    /// <summary>The bytes as a sequence of segments of <paramref name="size"/> bytes each (the last may be shorter).</summary>
-    private static ReadOnlySequence<byte> Segments(byte[] bytes, int size)
-    {
-        var chunks = bytes.Chunk(size).ToArray();
-        var first = new Segment(chunks[0], 0);
-        var last = first;
-        foreach (var chunk in chunks.Skip(1))
-        {
-            last = last.Append(chunk);
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -139,8 +139,9 @@ internal sealed class UpgradeRequest
 
         // A header line per CRLF (the head has no blank line, and every LF is a CRLF's, per IsClean).
         var headerCount = bytes.Count((byte)'\n');
-        var lineEnd = bytes.IndexOf(Crlf);
-        var requestLine = lineEnd < 0 ? bytes : bytes[..lineEnd];
+        var lines = bytes.Split(Crlf);
+        lines.MoveNext();
+        var requestLine = bytes[lines.Current];
         if (!limits.Admits(requestLine.Length, bytes.Length - requestLine.Length, headerCount))
         {
             return false; // Kestrel's to refuse (414, 431) or to serve when just under its limits
@@ -148,16 +149,16 @@ internal sealed class UpgradeRequest
 
         // METHOD SP request-target SP HTTP/1.1, with exactly two spaces.
         var firstSpace = requestLine.IndexOf((byte)' ');
-        var secondSpace = firstSpace < 0 ? -1 : requestLine[(firstSpace + 1)..].IndexOf((byte)' ');
-        if (secondSpace < 0)
+        var afterMethod = requestLine[(firstSpace + 1)..];
+        var secondSpace = afterMethod.IndexOf((byte)' ');
+        if (firstSpace < 0 || secondSpace < 0)
         {
             return false;
         }
 
-        secondSpace += firstSpace + 1;
         var method = requestLine[..firstSpace];
-        var targetBytes = requestLine[(firstSpace + 1)..secondSpace];
-        if (!requestLine[(secondSpace + 1)..].SequenceEqual("HTTP/1.1"u8) || !WebSocketHandshake.IsToken(method)
+        var targetBytes = afterMethod[..secondSpace];
+        if (!afterMethod[(secondSpace + 1)..].SequenceEqual("HTTP/1.1"u8) || !WebSocketHandshake.IsToken(method)
             || targetBytes is not [(byte)'/', ..] || targetBytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0 || targetBytes.Contains((byte)'#'))
         {
             return false;
@@ -171,12 +172,9 @@ internal sealed class UpgradeRequest
 
         var target = Encoding.ASCII.GetString(targetBytes);
         var headers = new Dictionary<string, StringValues>(headerCount, StringComparer.OrdinalIgnoreCase);
-        var rest = lineEnd < 0 ? [] : bytes[(lineEnd + Crlf.Length)..];
-        while (lineEnd >= 0)
+        foreach (var range in lines)
         {
-            lineEnd = rest.IndexOf(Crlf);
-            var line = lineEnd < 0 ? rest : rest[..lineEnd];
-            rest = lineEnd < 0 ? [] : rest[(lineEnd + Crlf.Length)..];
+            var line = bytes[range];
             var colon = line.IndexOf((byte)':');
             if (colon <= 0 || !WebSocketHandshake.IsToken(line[..colon]))
             {

@@ -101,7 +101,7 @@ public static partial class GatewayServiceCollectionExtensions
 
         // Log scopes off unless Logging:CaptureScopes=true. Kestrel opens a scope per TCP connection; it lives in the
         // connection's ExecutionContext for the socket's whole life: 152 bytes per idle socket (heap census,
-        // performance.md, "Log scopes"). The gateway's own lines carry their ids as structured fields instead.
+        // performance.md, "Log scopes off"). The gateway's own lines carry their ids as structured fields instead.
         builder.Services.Configure<LoggerFilterOptions>(filter => filter.CaptureScopes = configuration.GetValue("Logging:CaptureScopes", false));
 
         builder.Services.AddSingleton<GatewayMetrics>();

@@ -15,27 +15,33 @@ internal static class AkkaSetup
     public const string OverrideSection = "Akka";
 
     /// <summary>
-    /// The gateway's Akka settings, then anything under <c>Akka</c> in the ASP.NET configuration on top of
-    /// them (keys lower-cased, <c>_</c> read as <c>-</c>, as Akka.Hosting's configuration adapter does),
-    /// and Akka's own log events routed to Microsoft.Extensions.Logging.
+    /// The gateway's Akka settings, and Akka's own log events routed to Microsoft.Extensions.Logging (at the
+    /// level of <c>Akka:Loglevel</c>, <c>INFO</c> by default). Operators' settings go on top with
+    /// <see cref="AddOperatorSettings"/>, called last.
     /// </summary>
     public static AkkaConfigurationBuilder ConfigureGatewayAkka(this AkkaConfigurationBuilder builder, IConfiguration configuration, GatewayOptions gateway)
     {
         builder.AddHocon(Defaults(gateway), HoconAddMode.Append);
-        var overrides = configuration.GetSection(OverrideSection);
-        if (overrides.Exists())
-        {
-            builder.AddHocon(overrides, HoconAddMode.Prepend);
-        }
 
         // The logger configuration writes its own akka.loglevel: take an operator's level over to it.
-        var level = overrides["Loglevel"] is { Length: > 0 } name ? Akka.Event.Logging.LogLevelFor(name.ToUpperInvariant()) : Akka.Event.LogLevel.InfoLevel;
+        var level = configuration.GetSection(OverrideSection)["Loglevel"] is { Length: > 0 } name ? Akka.Event.Logging.LogLevelFor(name.ToUpperInvariant()) : Akka.Event.LogLevel.InfoLevel;
         return builder.ConfigureLoggers(loggers =>
         {
             loggers.LogLevel = level;
             loggers.ClearLoggers();
             loggers.AddLoggerFactory();
         });
+    }
+
+    /// <summary>
+    /// Anything under <c>Akka</c> in the ASP.NET configuration, on top of every setting the gateway makes, its
+    /// cluster settings included (keys lower-cased, <c>_</c> read as <c>-</c>, as Akka.Hosting's configuration
+    /// adapter does). Call it after every other step that adds HOCON: the last prepended configuration wins.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddOperatorSettings(this AkkaConfigurationBuilder builder, IConfiguration configuration)
+    {
+        var overrides = configuration.GetSection(OverrideSection);
+        return overrides.Exists() ? builder.AddHocon(overrides, HoconAddMode.Prepend) : builder;
     }
 
     /// <summary>

@@ -85,6 +85,12 @@ public static partial class GatewayServiceCollectionExtensions
             kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
             kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
             kestrel.AddServerHeader = false;
+            if (gateway.Admin.Port is { } port && string.IsNullOrEmpty(urls))
+            {
+                // Listen addresses come from Kestrel:Endpoints, which override URLs: the admin port is added as one more
+                // endpoint beside them (Kestrel binds both its configured and its coded endpoints).
+                kestrel.Listen(gateway.Admin.AllowRemote ? System.Net.IPAddress.Any : System.Net.IPAddress.Loopback, port);
+            }
         });
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = gateway.Shutdown.Timeout + TimeSpan.FromSeconds(10));
 
@@ -129,7 +135,8 @@ public static partial class GatewayServiceCollectionExtensions
             .AddCallbackActor()
             .AddRegistryActor()
             .AddGatewayCluster(gateway.Cluster, membership)
-            .AddGracefulShutdown());
+            .AddGracefulShutdown()
+            .AddOperatorSettings(configuration));
         builder.Services.AddHostedService(provider => provider.GetRequiredService<GatewayLifetime>());
 
         // After the actor system's own hosted service: the feed's graph runs on it.

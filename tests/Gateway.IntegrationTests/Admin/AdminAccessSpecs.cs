@@ -114,6 +114,28 @@ public sealed class AdminAccessSpecs(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("{\"code\":0,\"data\":[],\"message\":\"success\"}", await onAdminPort.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task With_Kestrel_endpoints_instead_of_urls_a_separate_admin_port_still_serves_the_admin_api()
+    {
+        var adminPort = GatewayProcess.GetFreePort();
+        var clientPort = GatewayProcess.GetFreePort();
+        var gateway = await StartAsync(o =>
+        {
+            o.Port = clientPort;
+            o.Environment["ASPNETCORE_URLS"] = null;
+            o.Environment["Kestrel__Endpoints__Clients__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{clientPort}");
+            o.With("Admin", "Port", adminPort.ToString(CultureInfo.InvariantCulture));
+        });
+        using var adminHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
+
+        var onClientPort = await gateway.Admin.ListAsync();
+        using var onAdminPort = await adminHttp.GetAsync("/tapr/ws/conn/list");
+
+        Assert.Equal(HttpStatusCode.NotFound, onClientPort.Status);
+        Assert.Equal(HttpStatusCode.OK, onAdminPort.StatusCode);
+        Assert.Equal("{\"code\":0,\"data\":[],\"message\":\"success\"}", await onAdminPort.Content.ReadAsStringAsync());
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()

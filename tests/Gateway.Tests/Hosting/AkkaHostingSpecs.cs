@@ -76,6 +76,41 @@ public sealed class AkkaHostingSpecs
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task An_operators_Akka_section_overrides_the_gateways_own_Akka_settings()
+    {
+        // The gateway sets akka.log-dead-letters = 10 (AkkaSetup.Defaults).
+        var config = await StartedConfigAsync("--Akka:Log-Dead-Letters=3");
+
+        Assert.Equal("3", config.GetString("akka.log-dead-letters"));
+    }
+
+    [Fact]
+    public async Task With_clustering_on_an_operators_Akka_section_still_wins_over_the_gateways_cluster_settings()
+    {
+        // The gateway derives the pause from Gateway:Cluster:AcceptableHeartbeatPause (3 s); the operator's raw setting wins.
+        var config = await StartedConfigAsync(
+            "--Gateway:Cluster:Enabled=true",
+            "--Gateway:Cluster:Port=0",
+            "--Akka:Cluster:Failure-Detector:Acceptable-Heartbeat-Pause=7s");
+
+        Assert.Equal(TimeSpan.FromSeconds(7), config.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause", null));
+        Assert.Equal("keep-majority", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
+    }
+
+    /// <summary>Starts the gateway's host with <paramref name="args"/> and returns its actor system's configuration.</summary>
+    private static async Task<Akka.Configuration.Config> StartedConfigAsync(params string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0", .. args]);
+        builder.Logging.ClearProviders();
+        builder.AddGateway();
+        await using var app = builder.Build();
+        await app.StartAsync();
+        var config = app.Services.GetRequiredService<ActorSystem>().Settings.Config;
+        await app.StopAsync();
+        return config;
+    }
+
     private sealed record LogMessage(string Category, string Text);
 
     private sealed class RecordingLoggerProvider : ILoggerProvider

@@ -23,7 +23,7 @@ internal static class AkkaSetup
     {
         builder.AddHocon(Defaults(gateway), HoconAddMode.Append);
 
-        // The logger configuration writes its own akka.loglevel: take an operator's level over to it.
+        // The logger configuration writes akka.loglevel as well: give it the operator's level (or INFO), so both agree.
         var level = configuration.GetSection(OverrideSection)["Loglevel"] is { Length: > 0 } name ? Akka.Event.Logging.LogLevelFor(name.ToUpperInvariant()) : Akka.Event.LogLevel.InfoLevel;
         return builder.ConfigureLoggers(loggers =>
         {

@@ -26,7 +26,8 @@ public static partial class GatewayServiceCollectionExtensions
         var gateway = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 
         var urls = configuration[WebHostDefaults.ServerUrlsKey];
-        if (string.IsNullOrEmpty(urls) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+        var endpoints = configuration.GetSection("Kestrel:Endpoints");
+        if (string.IsNullOrEmpty(urls) && !endpoints.Exists())
         {
             urls = DefaultUrl;
         }
@@ -85,10 +86,11 @@ public static partial class GatewayServiceCollectionExtensions
             kestrel.Limits.MaxConcurrentUpgradedConnections = maxConnections;
             kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
             kestrel.AddServerHeader = false;
-            if (gateway.Admin.Port is { } port && string.IsNullOrEmpty(urls))
+            if (gateway.Admin.Port is { } port && endpoints.Exists() && !DeclaresPort(endpoints, port))
             {
-                // Listen addresses come from Kestrel:Endpoints, which override URLs: the admin port is added as one more
-                // endpoint beside them (Kestrel binds both its configured and its coded endpoints).
+                // Kestrel:Endpoints override URLs (ASPNETCORE_URLS too, which the container image sets), so the admin port
+                // is one more endpoint beside them: Kestrel binds both its configured and its coded endpoints. An endpoint
+                // an operator declared on that port already serves it.
                 kestrel.Listen(gateway.Admin.AllowRemote ? System.Net.IPAddress.Any : System.Net.IPAddress.Loopback, port);
             }
         });
@@ -145,6 +147,21 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
     }
+
+    /// <summary>Whether one of Kestrel's configured endpoints (<c>Kestrel:Endpoints:*:Url</c>) listens on <paramref name="port"/>.</summary>
+    private static bool DeclaresPort(IConfigurationSection endpoints, int port) =>
+        endpoints.GetChildren().Any(endpoint =>
+        {
+            try
+            {
+                return endpoint["Url"] is { Length: > 0 } url && BindingAddress.Parse(url).Port == port;
+            }
+            catch (FormatException)
+            {
+                // Kestrel reports a malformed endpoint itself when it binds.
+                return false;
+            }
+        });
 
     /// <summary>Maps <c>/healthz</c> (process up) and <c>/readyz</c> (actor system running and not shutting down; with clustering on, also this node <c>Up</c> in the cluster).</summary>
     public static WebApplication MapHealth(this WebApplication app)

@@ -115,18 +115,41 @@ public sealed class AdminAccessSpecs(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task With_Kestrel_endpoints_instead_of_urls_a_separate_admin_port_still_serves_the_admin_api()
+    public async Task With_Kestrel_endpoints_beside_urls_as_in_the_image_a_separate_admin_port_still_serves_the_admin_api()
+    {
+        // The harness sets ASPNETCORE_URLS, as the container image does; Kestrel:Endpoints override it.
+        var adminPort = GatewayProcess.GetFreePort();
+        var clientPort = GatewayProcess.GetFreePort();
+        var gateway = await StartAsync(o =>
+        {
+            o.Port = clientPort;
+            o.Environment["Kestrel__Endpoints__Clients__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{clientPort}");
+            o.With("Admin", "Port", adminPort.ToString(CultureInfo.InvariantCulture));
+        });
+
+        await AssertAdminOnlyOnAsync(gateway, adminPort);
+    }
+
+    [Fact]
+    public async Task An_admin_port_the_operator_also_declared_as_a_Kestrel_endpoint_is_bound_once_and_serves_the_admin_api()
     {
         var adminPort = GatewayProcess.GetFreePort();
         var clientPort = GatewayProcess.GetFreePort();
         var gateway = await StartAsync(o =>
         {
             o.Port = clientPort;
-            o.Environment["ASPNETCORE_URLS"] = null;
             o.Environment["Kestrel__Endpoints__Clients__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{clientPort}");
+            o.Environment["Kestrel__Endpoints__Admin__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{adminPort}");
             o.With("Admin", "Port", adminPort.ToString(CultureInfo.InvariantCulture));
         });
-        using var adminHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
+
+        await AssertAdminOnlyOnAsync(gateway, adminPort);
+    }
+
+    /// <summary>The admin API answers on <paramref name="adminPort"/> and 404 on the client port.</summary>
+    private static async Task AssertAdminOnlyOnAsync(GatewayProcess gateway, int adminPort)
+    {
+        using var adminHttp = GatewayProcess.CreateHttpClient(new Uri($"http://127.0.0.1:{adminPort}"));
 
         var onClientPort = await gateway.Admin.ListAsync();
         using var onAdminPort = await adminHttp.GetAsync("/tapr/ws/conn/list");

@@ -98,17 +98,28 @@ public sealed class AkkaHostingSpecs
         Assert.Equal("keep-majority", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
     }
 
+    [Fact]
+    public async Task Akka_Loglevel_sets_the_actor_systems_log_level()
+    {
+        var settings = await StartedSettingsAsync("--Akka:Loglevel=debug");
+
+        Assert.Equal("DEBUG", settings.LogLevel.ToUpperInvariant());
+    }
+
     /// <summary>Starts the gateway's host with <paramref name="args"/> and returns its actor system's configuration.</summary>
-    private static async Task<Akka.Configuration.Config> StartedConfigAsync(params string[] args)
+    private static async Task<Akka.Configuration.Config> StartedConfigAsync(params string[] args) => (await StartedSettingsAsync(args)).Config;
+
+    /// <summary>Starts the gateway's host with <paramref name="args"/>, stops it, and returns its actor system's settings.</summary>
+    private static async Task<Settings> StartedSettingsAsync(params string[] args)
     {
         var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0", .. args]);
         builder.Logging.ClearProviders();
         builder.AddGateway();
         await using var app = builder.Build();
         await app.StartAsync();
-        var config = app.Services.GetRequiredService<ActorSystem>().Settings.Config;
+        var settings = app.Services.GetRequiredService<ActorSystem>().Settings;
         await app.StopAsync();
-        return config;
+        return settings;
     }
 
     private sealed record LogMessage(string Category, string Text);

@@ -24,7 +24,7 @@ public sealed class LogScopeSpecs
     {
         var scopes = await ScopesSeenAsync("--Logging:CaptureScopes=true");
 
-        Assert.Equal(["connection 7"], scopes);
+        Assert.Contains("connection 7", scopes);
     }
 
     /// <summary>Logs one line inside a scope through the gateway host's logger factory; returns the scopes a provider saw with it.</summary>

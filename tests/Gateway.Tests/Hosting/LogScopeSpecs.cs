@@ -16,7 +16,8 @@ public sealed class LogScopeSpecs
     {
         var scopes = await ScopesSeenAsync();
 
-        Assert.Empty(scopes);
+        // Only the scope this spec opened: the factory may still report an ambient activity's ids.
+        Assert.DoesNotContain("connection 7", scopes);
     }
 
     [Fact]

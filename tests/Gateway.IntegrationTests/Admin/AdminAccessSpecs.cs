@@ -119,13 +119,7 @@ public sealed class AdminAccessSpecs(ITestOutputHelper output) : IAsyncLifetime
     {
         // The harness sets ASPNETCORE_URLS, as the container image does; Kestrel:Endpoints override it.
         var adminPort = GatewayProcess.GetFreePort();
-        var clientPort = GatewayProcess.GetFreePort();
-        var gateway = await StartAsync(o =>
-        {
-            o.Port = clientPort;
-            o.Environment["Kestrel__Endpoints__Clients__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{clientPort}");
-            o.With("Admin", "Port", adminPort.ToString(CultureInfo.InvariantCulture));
-        });
+        var gateway = await StartWithKestrelEndpointsAsync(adminPort, declareAdminEndpoint: false);
 
         await AssertAdminOnlyOnAsync(gateway, adminPort);
     }
@@ -134,16 +128,26 @@ public sealed class AdminAccessSpecs(ITestOutputHelper output) : IAsyncLifetime
     public async Task An_admin_port_the_operator_also_declared_as_a_Kestrel_endpoint_is_bound_once_and_serves_the_admin_api()
     {
         var adminPort = GatewayProcess.GetFreePort();
+        var gateway = await StartWithKestrelEndpointsAsync(adminPort, declareAdminEndpoint: true);
+
+        await AssertAdminOnlyOnAsync(gateway, adminPort);
+    }
+
+    /// <summary>Starts a gateway whose client port is a <c>Kestrel:Endpoints</c> entry, with <c>Admin:Port</c> set (and declared as an endpoint too, if asked).</summary>
+    private Task<GatewayProcess> StartWithKestrelEndpointsAsync(int adminPort, bool declareAdminEndpoint)
+    {
         var clientPort = GatewayProcess.GetFreePort();
-        var gateway = await StartAsync(o =>
+        return StartAsync(o =>
         {
             o.Port = clientPort;
             o.Environment["Kestrel__Endpoints__Clients__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{clientPort}");
-            o.Environment["Kestrel__Endpoints__Admin__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{adminPort}");
+            if (declareAdminEndpoint)
+            {
+                o.Environment["Kestrel__Endpoints__Admin__Url"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{adminPort}");
+            }
+
             o.With("Admin", "Port", adminPort.ToString(CultureInfo.InvariantCulture));
         });
-
-        await AssertAdminOnlyOnAsync(gateway, adminPort);
     }
 
     /// <summary>The admin API answers on <paramref name="adminPort"/> and 404 on the client port.</summary>

@@ -25,12 +25,12 @@ internal static class WebSocketHandshake
     private const int AcceptLength = 28;
 
     /// <summary>RFC 9110 §5.6.2 <c>tchar</c>: the characters of a token (header names, subprotocols).</summary>
-    private static readonly SearchValues<char> TokenChars =
-        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    private const string TChar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    private static readonly SearchValues<char> TokenChars = SearchValues.Create(TChar);
 
     /// <summary>The same <c>tchar</c> set as bytes, for a head still in its wire form.</summary>
-    private static readonly SearchValues<byte> TokenBytes =
-        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+    private static readonly SearchValues<byte> TokenBytes = SearchValues.Create(Encoding.ASCII.GetBytes(TChar));
 
     /// <summary>
     /// Characters of a host name or IPv4 address as Kestrel (and Http.Sys) accept them: RFC 3986's reg-name

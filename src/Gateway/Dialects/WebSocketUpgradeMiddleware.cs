@@ -91,13 +91,11 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
 
             if (UpgradeRequest.TryParse(buffer, _routes.Value.HeadLimits, out var request, out var headEnd, out var needMore))
             {
-                // Only a request that passes the whole validation is served here; every refusal of a malformed
-                // or non-upgrade request is made on the HTTP path, by the same validation, so both agree.
-                if (_routes.Value.Match(request!.Path) is { } dialect && WebSocketHandshake.Validate(request) is null)
+                if (_routes.Value.LeanDialect(request!) is { } dialect)
                 {
                     input.AdvanceTo(headEnd);
                     var routes = _routes.Value;
-                    return ConnectionSession.OpenAsync(request, new LeanUpgradeTransport(connection), dialect, routes.Runtime, routes.Limiter, routes.Log);
+                    return ConnectionSession.OpenAsync(request!, new LeanUpgradeTransport(connection), dialect, routes.Runtime, routes.Limiter, routes.Log);
                 }
 
                 input.AdvanceTo(buffer.Start);
@@ -124,8 +122,8 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
         public static partial void ConnectionGone(ILogger logger, string exceptionType, string message);
     }
 
-    /// <summary>The dialect paths, resolved once the application is built.</summary>
-    private sealed class Routes(Dictionary<string, IDialect> byPath, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log, HeadLimits headLimits)
+    /// <summary>The dialect paths, resolved once the application is built; shared with <see cref="LeanListenerFactory"/>.</summary>
+    internal sealed class Routes(Dictionary<string, IDialect> byPath, GatewayRuntime runtime, ConnectionLimiter limiter, ILogger log, HeadLimits headLimits)
     {
         /// <summary>Kestrel's request head limits, which the lean path stays within.</summary>
         public HeadLimits HeadLimits { get; } = headLimits;
@@ -144,6 +142,14 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
             HeadLimits.From(services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>().Value.Limits));
 
         public IDialect? Match(string path) => byPath.TryGetValue(path.TrimEnd('/'), out var dialect) ? dialect : null;
+
+        /// <summary>
+        /// The dialect that serves <paramref name="request"/> on the lean path, or null. Only a request for a dialect's
+        /// path that passes the whole validation is served there; every refusal of a malformed or non-upgrade request is
+        /// made on the HTTP path, by the same validation, so both agree.
+        /// </summary>
+        public IDialect? LeanDialect(UpgradeRequest request) =>
+            Match(request.Path) is { } dialect && WebSocketHandshake.Validate(request) is null ? dialect : null;
     }
 }
 

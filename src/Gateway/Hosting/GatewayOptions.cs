@@ -80,10 +80,23 @@ public sealed class SocketsOptions
     public bool LeanPath { get; set; } = true;
 
     /// <summary>
+    /// With the lean path, accept client sockets with the BCL's <c>Socket</c> instead of Kestrel's socket transport,
+    /// and keep a socket whose first read is a complete WebSocket upgrade for a dialect's path on the BCL's sockets
+    /// (a <c>NetworkStream</c> with <c>System.IO.Pipelines</c>' stream pipes), never handing it to Kestrel. Every other
+    /// connection (TLS, the HTTP path, a head that arrives in pieces) goes to Kestrel over its own socket transport.
+    /// About 1.6 KB less per idle socket (performance.md, "Sockets Kestrel never sees"). Such sockets are not counted
+    /// by Kestrel's <c>kestrel.*</c> connection instruments; the gateway's own <c>gateway.connection.*</c> count them.
+    /// Off while <c>Gateway:Telemetry:KestrelConnectionDuration</c> is on, which asks for Kestrel's view of every connection.
+    /// Default true.
+    /// </summary>
+    public bool LeanTransport { get; set; } = true;
+
+    /// <summary>
     /// Bytes Kestrel's transport reads ahead from one socket before it stops reading (TCP then pushes
     /// back). Part of the inbound memory bound while the app is slow: the gateway reads no more than this
     /// beyond what it has handed to the app. Messages larger than this are still accepted (up to
-    /// <see cref="LimitsOptions.MaxMessageBytes"/>): they are assembled as they arrive. Default 64 KiB.
+    /// <see cref="LimitsOptions.MaxMessageBytes"/>): they are assembled as they arrive. Default 64 KiB. Sockets on the
+    /// lean transport (<see cref="LeanTransport"/>) read only when their read loop asks, at most 4 KiB ahead.
     /// </summary>
     public int ReadBufferBytes { get; set; } = 64 * 1024;
 
@@ -91,14 +104,15 @@ public sealed class SocketsOptions
     /// Bytes Kestrel's transport holds for one socket that the kernel has not taken yet. Beyond it the
     /// outbox stops draining, fills up, and a client that does not read is closed with 4001; so with
     /// <see cref="LimitsOptions.OutboundQueueBytes"/> it bounds the memory a non-reading client can hold.
-    /// Default 16 KiB.
+    /// Default 16 KiB. Sockets on the lean transport (<see cref="LeanTransport"/>) hold only the frames being sent,
+    /// until the kernel takes them.
     /// </summary>
     public int WriteBufferBytes { get; set; } = 16 * 1024;
 
     /// <summary>
     /// Run socket continuations inline on Kestrel's I/O threads instead of dispatching them to the thread
     /// pool (Kestrel's <c>UnsafePreferInlineScheduling</c>; safe here because no gateway code blocks).
-    /// Default false.
+    /// Sockets Kestrel carries only. Default false.
     /// </summary>
     public bool InlineScheduling { get; set; }
 }

@@ -4,6 +4,7 @@ using Gateway.Callbacks;
 using Gateway.Cluster;
 using Gateway.Dialects;
 using Gateway.Registry;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging.Console;
 
 namespace Gateway.Hosting;
@@ -56,6 +57,12 @@ public static partial class GatewayServiceCollectionExtensions
             transport.MaxWriteBufferSize = sockets.WriteBufferBytes;
             transport.UnsafePreferInlineScheduling = sockets.InlineScheduling;
         });
+        if (sockets.LeanPath && sockets.LeanTransport && !configuration.GetValue(TelemetrySetup.KestrelConnectionDurationKey, false))
+        {
+            // Registered after UseSockets: Kestrel binds each endpoint with the last registered transport that can bind it.
+            builder.Services.AddSingleton<IConnectionListenerFactory, LeanListenerFactory>();
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             // The same bounds for connections through Kestrel's HTTP stack (wss://, the admin API); a request

@@ -44,11 +44,14 @@ internal static class TelemetrySetup
     /// </summary>
     public const string KestrelConnectionDuration = "kestrel.connection.duration";
 
+    /// <summary>The setting that turns <see cref="KestrelConnectionDuration"/> on.</summary>
+    public const string KestrelConnectionDurationKey = "Gateway:Telemetry:KestrelConnectionDuration";
+
     public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
     {
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]);
         var cardinalityLimit = builder.Configuration.GetValue("Gateway:Telemetry:MetricCardinalityLimit", DefaultMetricCardinalityLimit);
-        var kestrelConnectionDuration = builder.Configuration.GetValue("Gateway:Telemetry:KestrelConnectionDuration", false);
+        var kestrelConnectionDuration = builder.Configuration.GetValue(KestrelConnectionDurationKey, false);
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(string.IsNullOrWhiteSpace(serviceName) ? "gateway" : serviceName))

@@ -37,7 +37,8 @@ internal readonly record struct HeadLimits(int MaxRequestLineBytes, int MaxHeade
 /// </summary>
 internal sealed class UpgradeRequest
 {
-    private const int MaxHeadBytes = 16 * 1024;
+    /// <summary>The longest head the lean path parses; a longer one goes to Kestrel's HTTP stack.</summary>
+    internal const int MaxHeadBytes = 16 * 1024;
 
     private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
 

@@ -77,6 +77,37 @@ public sealed class RawHttp : IAsyncDisposable
         }
     }
 
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/> without writing anything: for a request written in parts.</summary>
+    public static async Task<RawHttp> ConnectAsync(int port)
+    {
+        var tcp = new TcpClient { NoDelay = true };
+        using var cancel = new CancellationTokenSource(TestTimeouts.Default);
+        try
+        {
+            await tcp.ConnectAsync("127.0.0.1", port, cancel.Token).ConfigureAwait(false);
+            return new RawHttp(tcp);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes <paramref name="part"/> (each char one byte, Latin-1) and sends it at once.</summary>
+    public async Task WriteAsync(string part)
+    {
+        using var cancel = new CancellationTokenSource(TestTimeouts.Default);
+        await Stream.WriteAsync(Encoding.Latin1.GetBytes(part), cancel.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the response head (and, unless it is a 101, the body).</summary>
+    public async Task<RawHttpResponse> ReadResponseAsync()
+    {
+        using var cancel = new CancellationTokenSource(TestTimeouts.Default);
+        return await ReadResponseAsync(cancel.Token).ConfigureAwait(false);
+    }
+
     public ValueTask DisposeAsync()
     {
         _tcp.Dispose();

@@ -1,0 +1,64 @@
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Edge;
+
+/// <summary>
+/// The lean path's own transport (<c>Gateway:Sockets:LeanTransport</c>, on by default): a socket whose first read is a
+/// complete upgrade head for a dialect's path is served on the BCL's sockets and never becomes a Kestrel connection;
+/// anything else is handed to Kestrel unread, where the lean path's middleware and the HTTP stack serve it as before.
+/// Kestrel's <c>kestrel.active_connections</c> shows which way a socket went.
+/// </summary>
+[Collection(SharedGatewayCollection.Name)]
+public sealed class LeanTransportSpecs(SharedGatewayFixture fixture, ITestOutputHelper output) : GatewaySpec(fixture.Host, output)
+{
+    [Fact]
+    public async Task A_lean_path_socket_is_served_without_becoming_a_Kestrel_connection()
+    {
+        var own = await StartOwnGatewayAsync();
+        var admin = own.Gateway.Admin;
+        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
+
+        var (client, _) = await ConnectAndOpenAsync(UniqueUser("lean-transport"), host: own);
+        await client.SendTextAsync("{\"event\":\"ping\"}");
+
+        Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());
+        Assert.Equal(1, await admin.MetricAsync("gateway_connection_active"));
+        Assert.Equal(kestrelBefore, await admin.MetricAsync("kestrel_active_connections"));
+    }
+
+    [Fact]
+    public async Task With_the_lean_transport_off_Kestrel_carries_the_socket()
+    {
+        var own = await StartOwnGatewayAsync(o => o.With("Sockets", "LeanTransport", "false"), "gateway without the lean transport");
+        var admin = own.Gateway.Admin;
+        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
+
+        var (client, _) = await ConnectAndOpenAsync(UniqueUser("kestrel-transport"), host: own);
+        await client.SendTextAsync("{\"event\":\"ping\"}");
+
+        Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());
+        Assert.Equal(kestrelBefore + 1, await admin.MetricAsync("kestrel_active_connections"));
+    }
+
+    [Fact]
+    public async Task A_head_that_arrives_in_pieces_goes_to_Kestrel_and_still_upgrades()
+    {
+        var own = await StartOwnGatewayAsync();
+        var admin = own.Gateway.Admin;
+        var user = UniqueUser("split-head");
+        var request = RawHttp.UpgradeRequest("/ws", own.Gateway.Port, "X-Bfl-User: " + user);
+        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
+        var raw = Track(await RawHttp.ConnectAsync(own.Gateway.Port));
+
+        // The first piece is not a whole head: the transport hands the connection to Kestrel, which counts it.
+        await raw.WriteAsync(request[..24]);
+        await Wait.UntilAsync(
+            async () => await admin.MetricAsync("kestrel_active_connections") > kestrelBefore,
+            what: "the connection with half a head handed to Kestrel");
+        await raw.WriteAsync(request[24..]);
+        var response = await raw.ReadResponseAsync();
+
+        Assert.Equal(101, response.Status);
+        Assert.Equal(user, (await own.App.WaitForOpenAsync(user)).UserName);
+    }
+}

@@ -9,7 +9,10 @@ namespace Gateway.Dialects;
 /// Kestrel connection middleware for the lean socket path. It reads the first request head off a new
 /// connection; when it is a WebSocket upgrade for a dialect's path it serves the socket directly over
 /// the transport's pipes. Anything else, including a TLS handshake, is handed to Kestrel's HTTP stack
-/// untouched (nothing is consumed), where the same dialects are also mapped as endpoints.
+/// untouched (nothing is consumed), where the same dialects are also mapped as endpoints. With
+/// <see cref="Gateway.Hosting.SocketsOptions.LeanTransport"/> on, most lean sockets never reach it: they are served by
+/// <see cref="LeanListenerFactory"/> without Kestrel, which hands over only what it does not serve itself (a head that
+/// arrives in pieces among them).
 /// </summary>
 /// <remarks>
 /// Kestrel's HTTP/1.1 stack keeps its connection, request, header, context and stream objects (several

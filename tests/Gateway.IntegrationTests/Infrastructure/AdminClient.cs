@@ -48,6 +48,19 @@ public sealed class AdminClient(GatewayProcess gateway)
         return series.Where(s => labels.All(l => s.Labels.TryGetValue(l.Label, out var value) && value == l.Value)).Sum(s => s.Value);
     }
 
+    /// <summary>
+    /// As <see cref="MetricAsync"/>, but null while no series of that name is exported yet: for waiting on a counter
+    /// whose first increment may come after the event the test saw (a series appears with its first measurement).
+    /// </summary>
+    public async Task<double?> MetricOrNullAsync(string name, params (string Label, string Value)[] labels)
+    {
+        var response = await GetAsync("/metrics").ConfigureAwait(false);
+        var series = PrometheusText.Parse(response.Text).Where(s => s.Name == name).ToList();
+        return series.Count == 0
+            ? null
+            : series.Where(s => labels.All(l => s.Labels.TryGetValue(l.Label, out var value) && value == l.Value)).Sum(s => s.Value);
+    }
+
     /// <summary>A POST of raw bytes to any path, with <c>Content-Type: application/json</c> unless <paramref name="contentType"/> says otherwise (null: none).</summary>
     public Task<AdminResponse> PostAsync(string path, string body, string? contentType = "application/json") =>
         PostAsync(path, new ByteArrayContent(Encoding.UTF8.GetBytes(body)), contentType);

@@ -20,7 +20,7 @@ namespace Gateway.Dialects;
 /// </summary>
 /// <remarks>
 /// Kestrel's transport keeps two pipes, their loops and its connection objects alive for a socket's whole life: about
-/// 1.6 KB of an idle WebSocket that a <see cref="NetworkStream"/> with stream pipes does not need (performance.md,
+/// 1.5 KB of an idle WebSocket that a <see cref="NetworkStream"/> with stream pipes does not need (performance.md,
 /// "Sockets Kestrel never sees").
 /// </remarks>
 internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOptions> transport, ILoggerFactory loggers, IServiceProvider services)
@@ -44,7 +44,16 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             throw new AddressInUseException(exception.Message, exception);
         }
 
-        socket.Listen(options.Backlog);
+        try
+        {
+            socket.Listen(options.Backlog);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
         var kestrel = new SocketConnectionContextFactory(
             new SocketConnectionFactoryOptions
             {
@@ -56,7 +65,7 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             },
             loggers.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
         var routes = new Lazy<WebSocketUpgradeMiddleware.Routes>(() => WebSocketUpgradeMiddleware.Routes.Build(services));
-        return new(new Listener(socket, kestrel, routes, loggers.CreateLogger<LeanListenerFactory>()));
+        return new(new Listener(socket, kestrel, routes, options.NoDelay, loggers.CreateLogger<LeanListenerFactory>()));
     }
 
     private sealed class Listener : IConnectionListener
@@ -67,14 +76,19 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
         private readonly Socket _socket;
         private readonly SocketConnectionContextFactory _kestrel;
         private readonly Lazy<WebSocketUpgradeMiddleware.Routes> _routes;
+        private readonly bool _noDelay;
         private readonly ILogger _log;
         private readonly Channel<ConnectionContext> _toKestrel = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
 
-        public Listener(Socket socket, SocketConnectionContextFactory kestrel, Lazy<WebSocketUpgradeMiddleware.Routes> routes, ILogger log)
+        /// <summary>Cancelled once unbound: sockets still waiting for their first bytes are closed.</summary>
+        private readonly CancellationTokenSource _unbound = new();
+
+        public Listener(Socket socket, SocketConnectionContextFactory kestrel, Lazy<WebSocketUpgradeMiddleware.Routes> routes, bool noDelay, ILogger log)
         {
             _socket = socket;
             _kestrel = kestrel;
             _routes = routes;
+            _noDelay = noDelay;
             _log = log;
             EndPoint = socket.LocalEndPoint!;
             _ = AcceptLoopAsync();
@@ -95,11 +109,16 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             }
         }
 
-        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
         {
+            if (_unbound.IsCancellationRequested)
+            {
+                return;
+            }
+
+            await _unbound.CancelAsync().ConfigureAwait(false);
             _socket.Dispose();
             _toKestrel.Writer.TryComplete();
-            return default;
         }
 
         public async ValueTask DisposeAsync()
@@ -111,45 +130,49 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
+
+            _kestrel.Dispose();
         }
 
         private async Task AcceptLoopAsync()
         {
-            while (true)
+            while (!_unbound.IsCancellationRequested)
             {
                 Socket accepted;
                 try
                 {
                     accepted = await _socket.AcceptAsync().ConfigureAwait(false);
                 }
-                catch (Exception exception) when (exception is ObjectDisposedException
-                    || exception is SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument })
+                catch (Exception) when (_unbound.IsCancellationRequested)
                 {
-                    // Unbound.
-                    _toKestrel.Writer.TryComplete();
-                    return;
+                    break;
                 }
-                catch (SocketException exception)
+                catch (SocketException exception) when (exception.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
                 {
-                    // A connection reset before it was accepted, or no descriptor left: the listener goes on.
-                    Log.AcceptFailed(_log, exception.SocketErrorCode, exception.Message);
-                    if (exception.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
-                    {
-                        // Not a busy loop while the process is out of descriptors.
-                        await Task.Delay(TimeSpan.FromMilliseconds(50)).ConfigureAwait(false);
-                    }
-
+                    // Gone before it was accepted: the client's doing.
+                    Log.AcceptReset(_log, exception.SocketErrorCode);
+                    continue;
+                }
+                catch (Exception exception)
+                {
+                    // No descriptor left, or something unforeseen: the listener goes on, without a busy loop.
+                    Log.AcceptFailed(_log, exception);
+                    await Task.Delay(TimeSpan.FromMilliseconds(50)).ConfigureAwait(false);
                     continue;
                 }
 
-                accepted.NoDelay = true;
                 _ = ServeAsync(accepted);
             }
+
+            _toKestrel.Writer.TryComplete();
         }
 
         /// <summary>Serves one accepted socket to its end, or hands it to Kestrel. Never throws.</summary>
         private async Task ServeAsync(Socket socket)
         {
+            // Off the accept loop: the first bytes are usually there already, and everything up to the registration would
+            // otherwise run before the next accept.
+            await Task.Yield();
             var routes = _routes.Value;
 
             // The same cap as the lean path's middleware (which counts the connections handed to Kestrel itself): past
@@ -163,12 +186,21 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             var admitted = true;
             try
             {
-                var upgrade = await TakeUpgradeHeadAsync(socket, routes).ConfigureAwait(false);
+                socket.NoDelay = _noDelay;
+                var (upgrade, forKestrel) = await TakeUpgradeHeadAsync(socket, routes).ConfigureAwait(false);
                 if (upgrade is not { } lean)
                 {
                     routes.Limiter.ReleaseTransport();
                     admitted = false;
-                    HandToKestrel(socket);
+                    if (forKestrel)
+                    {
+                        HandToKestrel(socket);
+                    }
+                    else
+                    {
+                        socket.Dispose();
+                    }
+
                     return;
                 }
 
@@ -207,22 +239,32 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
 
         private void HandToKestrel(Socket socket)
         {
-            if (!_toKestrel.Writer.TryWrite(_kestrel.Create(socket)))
+            if (_unbound.IsCancellationRequested)
+            {
+                socket.Dispose();
+                return;
+            }
+
+            var connection = _kestrel.Create(socket);
+            if (!_toKestrel.Writer.TryWrite(connection))
             {
                 // Unbound meanwhile.
-                socket.Dispose();
+                _ = connection.DisposeAsync();
             }
         }
 
         /// <summary>
         /// Waits for the socket's first bytes and reads them without consuming them. When they hold a complete upgrade
-        /// head the lean path serves, takes exactly that head off the socket and returns it; otherwise null, with
-        /// nothing consumed.
+        /// head the lean path serves, takes exactly that head off the socket and returns it. Otherwise returns no request,
+        /// with nothing consumed, and whether Kestrel should have the connection: not when the client sent nothing within
+        /// <see cref="FirstReadTimeout"/> (Kestrel's own request head timeout is as long), ended the connection without
+        /// a byte, or the listener was unbound meanwhile.
         /// </summary>
-        private static async Task<(UpgradeRequest Request, IDialect Dialect)?> TakeUpgradeHeadAsync(Socket socket, WebSocketUpgradeMiddleware.Routes routes)
+        private async Task<((UpgradeRequest Request, IDialect Dialect)? Upgrade, bool ForKestrel)> TakeUpgradeHeadAsync(Socket socket, WebSocketUpgradeMiddleware.Routes routes)
         {
-            using (var firstRead = new CancellationTokenSource(FirstReadTimeout))
+            using (var firstRead = CancellationTokenSource.CreateLinkedTokenSource(_unbound.Token))
             {
+                firstRead.CancelAfter(FirstReadTimeout);
                 try
                 {
                     // A zero-byte read: completes when data (or the end) arrives, and holds no buffer meanwhile.
@@ -230,7 +272,7 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
                 }
                 catch (OperationCanceledException)
                 {
-                    return null;
+                    return (null, false);
                 }
             }
 
@@ -238,17 +280,21 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
             try
             {
                 var peeked = socket.Receive(buffer, 0, UpgradeRequest.MaxHeadBytes, SocketFlags.Peek);
+                if (peeked == 0)
+                {
+                    return (null, false);
+                }
 
                 // TLS (a handshake record) or anything that is not an HTTP/1.1 GET goes to Kestrel as is.
-                if (peeked == 0 || buffer[0] != (byte)'G')
+                if (buffer[0] != (byte)'G')
                 {
-                    return null;
+                    return (null, true);
                 }
 
                 var bytes = new ReadOnlySequence<byte>(buffer, 0, peeked);
                 if (!UpgradeRequest.TryParse(bytes, routes.HeadLimits, out var request, out var headEnd, out _) || routes.LeanDialect(request!) is not { } dialect)
                 {
-                    return null;
+                    return (null, true);
                 }
 
                 // The head is in the kernel's buffer already: these reads return at once.
@@ -264,7 +310,7 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
                     taken += read;
                 }
 
-                return (request!, dialect);
+                return ((request!, dialect), false);
             }
             finally
             {
@@ -278,8 +324,11 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
         [LoggerMessage(EventId = 820, Level = LogLevel.Debug, Message = "Connection ended during the opening handshake: {ExceptionType}: {Message}")]
         public static partial void ConnectionGone(ILogger logger, string exceptionType, string message);
 
-        [LoggerMessage(EventId = 821, Level = LogLevel.Warning, Message = "Accepting a connection failed ({Error}): {Message}")]
-        public static partial void AcceptFailed(ILogger logger, SocketError error, string message);
+        [LoggerMessage(EventId = 821, Level = LogLevel.Warning, Message = "Accepting a connection failed")]
+        public static partial void AcceptFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 823, Level = LogLevel.Debug, Message = "A connection was reset before it was accepted ({Error})")]
+        public static partial void AcceptReset(ILogger logger, SocketError error);
 
         [LoggerMessage(EventId = 822, Level = LogLevel.Error, Message = "Serving a socket failed")]
         public static partial void ServeFailed(ILogger logger, Exception exception);
@@ -293,10 +342,14 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
 /// </summary>
 internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 {
-    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, useZeroByteReads: true);
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+    private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
     private readonly CancellationTokenSource _closed = new();
 
-    /// <summary>Cancelled when the gateway drops the socket or the session has ended.</summary>
+    /// <summary>
+    /// Cancelled when the gateway drops the socket or the session has ended. A client that leaves is seen by reading
+    /// (the read loop reads on while it holds back: <see cref="WebSocketConnection"/>), not through this token.
+    /// </summary>
     public CancellationToken ConnectionClosed => _closed.Token;
 
     public bool CanUpgrade => true;
@@ -310,8 +363,10 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
     public async Task<(PipeReader Input, PipeWriter Output)> AcceptAsync(string key, string? subprotocol)
     {
         await socket.SendAsync(WebSocketHandshake.SwitchingProtocols(key, subprotocol), SocketFlags.None).ConfigureAwait(false);
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        return (PipeReader.Create(stream, ReaderOptions), PipeWriter.Create(stream));
+
+        // The socket stays this transport's to close (Close), after both pipes are done with it.
+        var stream = new NetworkStream(socket, ownsSocket: false);
+        return (PipeReader.Create(stream, ReaderOptions), PipeWriter.Create(stream, WriterOptions));
     }
 
     /// <summary>Drops the TCP connection: pending reads and writes end with an error.</summary>

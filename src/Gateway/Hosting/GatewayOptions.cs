@@ -81,10 +81,10 @@ public sealed class SocketsOptions
 
     /// <summary>
     /// With the lean path, accept client sockets with the BCL's <c>Socket</c> instead of Kestrel's socket transport,
-    /// and keep a socket whose first read is a complete WebSocket upgrade for a dialect's path on the BCL's sockets
+    /// and keep a socket whose first read is a complete WebSocket upgrade for a dialect's path, valid as a whole, on the BCL's sockets
     /// (a <c>NetworkStream</c> with <c>System.IO.Pipelines</c>' stream pipes), never handing it to Kestrel. Every other
     /// connection (TLS, the HTTP path, a head that arrives in pieces) goes to Kestrel over its own socket transport.
-    /// About 1.6 KB less per idle socket (performance.md, "Sockets Kestrel never sees"). Such sockets are not counted
+    /// About 1.5 KB less per idle socket (performance.md, "Sockets Kestrel never sees"). Such sockets are not counted
     /// by Kestrel's <c>kestrel.*</c> connection instruments; the gateway's own <c>gateway.connection.*</c> count them.
     /// Off while <c>Gateway:Telemetry:KestrelConnectionDuration</c> is on, which asks for Kestrel's view of every connection.
     /// Default true.
@@ -95,8 +95,9 @@ public sealed class SocketsOptions
     /// Bytes Kestrel's transport reads ahead from one socket before it stops reading (TCP then pushes
     /// back). Part of the inbound memory bound while the app is slow: the gateway reads no more than this
     /// beyond what it has handed to the app. Messages larger than this are still accepted (up to
-    /// <see cref="LimitsOptions.MaxMessageBytes"/>): they are assembled as they arrive. Default 64 KiB. Sockets on the
-    /// lean transport (<see cref="LeanTransport"/>) read only when their read loop asks, at most 4 KiB ahead.
+    /// <see cref="LimitsOptions.MaxMessageBytes"/>): they are assembled as they arrive. Default 64 KiB. On the lean
+    /// transport (<see cref="LeanTransport"/>) the read loop itself reads this far ahead, only while it holds back (so
+    /// that a client that leaves is seen).
     /// </summary>
     public int ReadBufferBytes { get; set; } = 64 * 1024;
 

@@ -23,7 +23,8 @@ internal sealed class GatewayRuntime(IOptions<GatewayOptions> options, GatewayMe
         options.Value.Limits.MaxMessageBytes,
         options.Value.Limits.OutboundQueueBytes,
         options.Value.Limits.OutboundQueueMessages,
-        options.Value.Limits.CloseHandshakeTimeout);
+        options.Value.Limits.CloseHandshakeTimeout,
+        options.Value.Sockets.ReadBufferBytes);
 
     public InboundBudget InboundBudget { get; } = new(options.Value.Limits.InboundPendingBytesTotal);
 

@@ -6,8 +6,12 @@ using System.Text.Unicode;
 
 namespace Gateway.WebSockets;
 
-/// <summary>Per-socket bounds, from <see cref="Hosting.LimitsOptions"/>.</summary>
-internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout);
+/// <summary>
+/// Per-socket bounds, from <see cref="Hosting.LimitsOptions"/>; <paramref name="ReadAheadBytes"/> (bytes) from
+/// <see cref="Hosting.SocketsOptions.ReadBufferBytes"/>: how far the read loop reads on, unconsumed, while it holds back
+/// (to see the client leave).
+/// </summary>
+internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout, int ReadAheadBytes = 64 * 1024);
 
 /// <summary>
 /// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The connection's task runs
@@ -75,6 +79,12 @@ internal sealed partial class WebSocketConnection : IOutbox
     private int _notified;
     private CancellationTokenSource? _closeTimer;
     private CancellationTokenSource? _creditWait;
+
+    /// <summary>
+    /// Set when the read-ahead handed the reader back with everything examined: the read loop's next read then returns
+    /// the buffered bytes at once (through a cancelled read) instead of waiting for new ones. Read loop only.
+    /// </summary>
+    private bool _resumeAfterReadAhead;
 
     /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
     public WebSocketConnection(PipeReader input, PipeWriter output, ISocketTransport transport, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null)
@@ -262,7 +272,12 @@ internal sealed partial class WebSocketConnection : IOutbox
                 var result = await _input.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled)
                 {
-                    break;
+                    if (!_resumeAfterReadAhead)
+                    {
+                        break;
+                    }
+
+                    _resumeAfterReadAhead = false;
                 }
 
                 var buffer = result.Buffer;
@@ -319,22 +334,88 @@ internal sealed partial class WebSocketConnection : IOutbox
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted);
         Volatile.Write(ref _creditWait, cancel);
         flow.HoldsBackReading = true;
+        var readAhead = Task.FromResult(false);
         try
         {
             if (!IsClosed)
             {
+                readAhead = ReadAheadUntilEndAsync(cancel);
                 await wait(flow, cancel.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!connectionAborted.IsCancellationRequested)
         {
-            // Closing: go on reading to complete the close handshake.
+            // Closing, or the client is gone (the read-ahead saw the end): go on reading, which completes the close
+            // handshake or finds the end of the connection.
         }
         finally
         {
             flow.HoldsBackReading = false;
             Volatile.Write(ref _creditWait, null);
+            cancel.Cancel();
+            if (await readAhead.ConfigureAwait(false))
+            {
+                // It examined everything it read: without this the loop's next read would wait for bytes beyond those.
+                _resumeAfterReadAhead = true;
+                _input.CancelPendingRead();
+            }
+
             cancel.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// While the loop holds back, reads on without consuming, up to <see cref="WebSocketSettings.ReadAheadBytes"/>, so that
+    /// a client that leaves meanwhile is seen: then it cancels the wait. Kestrel's transport does this reading on its
+    /// own; a stream pipe reads only when asked. Ends when <paramref name="wait"/> is cancelled or the bound is reached.
+    /// Returns whether it left the reader with everything examined (the loop must then be handed the bytes back).
+    /// </summary>
+    private async Task<bool> ReadAheadUntilEndAsync(CancellationTokenSource wait)
+    {
+        var examinedAll = false;
+        try
+        {
+            while (true)
+            {
+                var result = await _input.ReadAsync(wait.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (result.IsCanceled)
+                {
+                    // A cancellation meant for the read loop (a close timeout, a failed write): pass it on as it is.
+                    _input.AdvanceTo(buffer.Start);
+                    _input.CancelPendingRead();
+                    return false;
+                }
+
+                if (result.IsCompleted)
+                {
+                    // The end is there: the loop's next read returns it at once, with the bytes before it.
+                    _input.AdvanceTo(buffer.Start);
+                    await wait.CancelAsync().ConfigureAwait(false);
+                    return false;
+                }
+
+                if (buffer.Length >= _settings.ReadAheadBytes)
+                {
+                    _input.AdvanceTo(buffer.Start);
+                    return false;
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                examinedAll = true;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The wait is over.
+            return examinedAll;
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            // The connection broke: the loop's own read finds out.
+            await wait.CancelAsync().ConfigureAwait(false);
+            return examinedAll;
         }
     }
 
@@ -1051,6 +1132,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
 
         Notify(code, reason);
+        var writerBusy = false;
         try
         {
             await drained.WaitAsync(_settings.CloseHandshakeTimeout).ConfigureAwait(false);
@@ -1059,16 +1141,44 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             _output.CancelPendingFlush();
             _transport.Abort();
+
+            // The flush in flight ends with the abort. The writer is completed only after it: a stream pipe's writer, unlike
+            // a Pipe's, must not be completed while it flushes (both would return the same buffers to the pool).
+            try
+            {
+                await drained.WaitAsync(_settings.CloseHandshakeTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                writerBusy = true;
+            }
         }
 
         Interlocked.Exchange(ref _closeTimer, null)?.Dispose();
-        await _input.CompleteAsync().ConfigureAwait(false);
+        await CompleteQuietlyAsync(_input.CompleteAsync()).ConfigureAwait(false);
         lock (this)
         {
             _writerCompleted = true; // an uncork that comes later must not touch the pipe
         }
 
-        await _output.CompleteAsync().ConfigureAwait(false);
+        if (!writerBusy)
+        {
+            await CompleteQuietlyAsync(_output.CompleteAsync()).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Completes a pipe of a connection that may be gone: a stream pipe's writer still tries to send what it holds.</summary>
+    private async Task CompleteQuietlyAsync(ValueTask completion)
+    {
+        try
+        {
+            await completion.ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or OperationCanceledException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
+        }
     }
 
     /// <summary>

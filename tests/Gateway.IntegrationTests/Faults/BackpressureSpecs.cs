@@ -72,6 +72,43 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
         Assert.Equal(0, await Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes"));
     }
 
+    [Fact]
+    public async Task A_client_that_leaves_while_it_is_not_read_is_seen_gone_before_the_app_is_back()
+    {
+        var user = UniqueUser("leaver");
+        var (client, _) = await ConnectAndOpenAsync(user);
+        await App.StopAsync();
+        try
+        {
+            // More than may wait for the app: the gateway stops handing this socket's bytes over and holds back.
+            for (var i = 0; i < (PendingLimit / MessageBytes) + 2; i++)
+            {
+                await client.SendTextAsync(PaddedJson.Numbered("bulk", i, MessageBytes));
+            }
+
+            await Wait.UntilAsync(
+                async () => await Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes") >= PendingLimit,
+                TestTimeouts.Long,
+                "the connection's bytes to fill what may wait for the app");
+            var active = await Gateway.Admin.MetricAsync("gateway_connection_active");
+
+            // The client goes away without a close frame. Its socket is seen gone while the app is still down: the read
+            // loop, holding back, still reads far enough to see the end of the connection.
+            client.Abort();
+            await Wait.UntilAsync(
+                async () => await Gateway.Admin.MetricAsync("gateway_connection_active") == active - 1,
+                TestTimeouts.Long,
+                "the gone client's connection to end while the app is down");
+        }
+        finally
+        {
+            await App.StartAsync();
+        }
+
+        var close = await App.WaitForAsync(r => r.UserName == user && r.Action == "close" && r.Delivered, TestTimeouts.Long, "the close callback once the app is back");
+        Assert.Equal(user, close.UserName);
+    }
+
     /// <summary>Waits until <paramref name="progress"/> has not moved for <see cref="StallWindow"/> (or <paramref name="sender"/> ended).</summary>
     private static async Task WaitForStallAsync(Func<long> progress, Task sender)
     {

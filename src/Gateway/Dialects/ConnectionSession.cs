@@ -115,7 +115,9 @@ internal static partial class ConnectionSession
         try
         {
             var (input, output) = await transport.AcceptAsync(key, subprotocol).ConfigureAwait(false);
-            connection = new WebSocketConnection(input, output, socketTransport, dialect.Socket, log, runtime.Metrics);
+            // The read loop reads ahead itself only on the BCL's stream pipes; Kestrel's transport does it there.
+            var settings = transport is SocketUpgradeTransport ? dialect.Socket : dialect.Socket with { ReadAheadBytes = 0 };
+            connection = new WebSocketConnection(input, output, socketTransport, settings, log, runtime.Metrics);
         }
         catch
         {

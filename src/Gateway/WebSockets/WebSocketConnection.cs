@@ -9,9 +9,9 @@ namespace Gateway.WebSockets;
 /// <summary>
 /// Per-socket bounds, from <see cref="Hosting.LimitsOptions"/>; <paramref name="ReadAheadBytes"/> (bytes) from
 /// <see cref="Hosting.SocketsOptions.ReadBufferBytes"/>: how far the read loop reads on, unconsumed, while it holds back
-/// (to see the client leave).
+/// (to see the client leave); 0: it does not (a transport that reads ahead itself, as Kestrel's does).
 /// </summary>
-internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout, int ReadAheadBytes = 64 * 1024);
+internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout, int ReadAheadBytes = 0);
 
 /// <summary>
 /// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The connection's task runs
@@ -339,7 +339,12 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             if (!IsClosed)
             {
-                readAhead = ReadAheadUntilEndAsync(cancel);
+                if (_settings.ReadAheadBytes > 0)
+                {
+                    // Only on a transport that reads only when asked: a Kestrel pipe reads ahead itself, and its reader
+                    // must not see examined move back (Pipe.AdvanceTo throws).
+                    readAhead = ReadAheadUntilEndAsync(cancel);
+                }
                 await wait(flow, cancel.Token).ConfigureAwait(false);
             }
         }

@@ -96,7 +96,7 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
             // loop, holding back, still reads far enough to see the end of the connection.
             client.Abort();
             await Wait.UntilAsync(
-                async () => await Gateway.Admin.MetricAsync("gateway_connection_active") == active - 1,
+                async () => await Gateway.Admin.MetricAsync("gateway_connection_active") <= active - 1,
                 TestTimeouts.Long,
                 "the gone client's connection to end while the app is down");
         }

@@ -17,6 +17,12 @@ internal interface IUpgradeTransport
     /// <summary>Whether the server can switch this request's connection to another protocol (Kestrel's <c>IsUpgradableRequest</c>).</summary>
     bool CanUpgrade { get; }
 
+    /// <summary>
+    /// Whether the transport reads from the socket ahead of the read loop on its own (Kestrel's pipes do, and signal a
+    /// client that leaves); when it does not, the read loop reads ahead itself while it holds back.
+    /// </summary>
+    bool ReadsAhead { get; }
+
     /// <summary>Refuses the upgrade with an HTTP status and a short text body.</summary>
     Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers);
 
@@ -115,9 +121,7 @@ internal static partial class ConnectionSession
         try
         {
             var (input, output) = await transport.AcceptAsync(key, subprotocol).ConfigureAwait(false);
-            // The read loop reads ahead itself only on the BCL's stream pipes; Kestrel's transport does it there.
-            var settings = transport is SocketUpgradeTransport ? dialect.Socket : dialect.Socket with { ReadAheadBytes = 0 };
-            connection = new WebSocketConnection(input, output, socketTransport, settings, log, runtime.Metrics);
+            connection = new WebSocketConnection(input, output, socketTransport, dialect.Socket, log, runtime.Metrics, readAhead: !transport.ReadsAhead);
         }
         catch
         {

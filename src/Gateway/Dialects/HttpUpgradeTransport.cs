@@ -11,6 +11,8 @@ internal sealed class HttpUpgradeTransport(HttpContext context) : IUpgradeTransp
 {
     public CancellationToken ConnectionClosed => context.RequestAborted;
 
+    public bool ReadsAhead => true;
+
     public bool CanUpgrade => context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
 
     public async Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers)

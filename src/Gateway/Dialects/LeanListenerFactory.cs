@@ -257,7 +257,7 @@ internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOption
         /// Waits for the socket's first bytes and reads them without consuming them. When they hold a complete upgrade
         /// head the lean path serves, takes exactly that head off the socket and returns it. Otherwise returns no request,
         /// with nothing consumed, and whether Kestrel should have the connection: not when the client sent nothing within
-        /// <see cref="FirstReadTimeout"/> (Kestrel's own request head timeout is as long), ended the connection without
+        /// <see cref="FirstReadTimeout"/> (the lean middleware's own wait for a head), ended the connection without
         /// a byte, or the listener was unbound meanwhile.
         /// </summary>
         private async Task<((UpgradeRequest Request, IDialect Dialect)? Upgrade, bool ForKestrel)> TakeUpgradeHeadAsync(Socket socket, WebSocketUpgradeMiddleware.Routes routes)
@@ -353,6 +353,9 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
     public CancellationToken ConnectionClosed => _closed.Token;
 
     public bool CanUpgrade => true;
+
+    /// <summary>A stream pipe reads only when asked.</summary>
+    public bool ReadsAhead => false;
 
     public async Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers)
     {

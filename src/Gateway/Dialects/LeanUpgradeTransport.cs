@@ -16,6 +16,8 @@ internal sealed class LeanUpgradeTransport(ConnectionContext connection) : IUpgr
 
     public bool CanUpgrade => true;
 
+    public bool ReadsAhead => true;
+
     public async Task RefuseAsync(int status, string body, params (string Name, string Value)[] headers)
     {
         var reason = ReasonPhrases.GetReasonPhrase(status);

@@ -9,9 +9,9 @@ namespace Gateway.WebSockets;
 /// <summary>
 /// Per-socket bounds, from <see cref="Hosting.LimitsOptions"/>; <paramref name="ReadAheadBytes"/> (bytes) from
 /// <see cref="Hosting.SocketsOptions.ReadBufferBytes"/>: how far the read loop reads on, unconsumed, while it holds back
-/// (to see the client leave); 0: it does not (a transport that reads ahead itself, as Kestrel's does).
+/// (to see the client leave), on a transport that does not read ahead itself.
 /// </summary>
-internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout, int ReadAheadBytes = 0);
+internal sealed record WebSocketSettings(int MaxMessageBytes, long OutboundQueueBytes, int OutboundQueueMessages, TimeSpan CloseHandshakeTimeout, int ReadAheadBytes = 64 * 1024);
 
 /// <summary>
 /// One server-side WebSocket (RFC 6455) over an upgraded HTTP/1.1 connection. The connection's task runs
@@ -86,9 +86,16 @@ internal sealed partial class WebSocketConnection : IOutbox
     /// </summary>
     private bool _resumeAfterReadAhead;
 
-    /// <summary>A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream.</summary>
-    public WebSocketConnection(PipeReader input, PipeWriter output, ISocketTransport transport, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null)
+    /// <summary>Whether the read loop reads ahead itself while it holds back (the transport does not).</summary>
+    private readonly bool _readAhead;
+
+    /// <summary>
+    /// A WebSocket over the connection's own pipes (the lean path) or over pipes wrapping an upgraded stream;
+    /// <paramref name="readAhead"/> when the transport reads only when asked (a stream pipe over the socket).
+    /// </summary>
+    public WebSocketConnection(PipeReader input, PipeWriter output, ISocketTransport transport, WebSocketSettings settings, ILogger log, Hosting.GatewayMetrics? metrics = null, bool readAhead = false)
     {
+        _readAhead = readAhead;
         _metrics = metrics;
         _input = input;
         _output = output;
@@ -339,12 +346,13 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             if (!IsClosed)
             {
-                if (_settings.ReadAheadBytes > 0)
+                if (_readAhead)
                 {
                     // Only on a transport that reads only when asked: a Kestrel pipe reads ahead itself, and its reader
                     // must not see examined move back (Pipe.AdvanceTo throws).
                     readAhead = ReadAheadUntilEndAsync(cancel);
                 }
+
                 await wait(flow, cancel.Token).ConfigureAwait(false);
             }
         }

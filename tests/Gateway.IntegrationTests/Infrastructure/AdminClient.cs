@@ -38,27 +38,26 @@ public sealed class AdminClient(GatewayProcess gateway)
     /// </summary>
     public async Task<double> MetricAsync(string name, params (string Label, string Value)[] labels)
     {
-        var response = await GetAsync("/metrics").ConfigureAwait(false);
-        var series = PrometheusText.Parse(response.Text).Where(s => s.Name == name).ToList();
-        if (series.Count == 0)
-        {
-            throw new InvalidOperationException($"No metric {name} in:\n{response.Text}");
-        }
-
-        return series.Where(s => labels.All(l => s.Labels.TryGetValue(l.Label, out var value) && value == l.Value)).Sum(s => s.Value);
+        var (sum, text) = await SumSeriesAsync(name, labels).ConfigureAwait(false);
+        return sum ?? throw new InvalidOperationException($"No metric {name} in:\n{text}");
     }
 
     /// <summary>
     /// As <see cref="MetricAsync"/>, but null while no series of that name is exported yet: for waiting on a counter
     /// whose first increment may come after the event the test saw (a series appears with its first measurement).
     /// </summary>
-    public async Task<double?> MetricOrNullAsync(string name, params (string Label, string Value)[] labels)
+    public async Task<double?> MetricOrNullAsync(string name, params (string Label, string Value)[] labels) =>
+        (await SumSeriesAsync(name, labels).ConfigureAwait(false)).Sum;
+
+    /// <summary>One scrape: the sum of the matching series of <paramref name="name"/> (null if none of that name), and the text.</summary>
+    private async Task<(double? Sum, string Text)> SumSeriesAsync(string name, (string Label, string Value)[] labels)
     {
         var response = await GetAsync("/metrics").ConfigureAwait(false);
         var series = PrometheusText.Parse(response.Text).Where(s => s.Name == name).ToList();
-        return series.Count == 0
-            ? null
+        var sum = series.Count == 0
+            ? (double?)null
             : series.Where(s => labels.All(l => s.Labels.TryGetValue(l.Label, out var value) && value == l.Value)).Sum(s => s.Value);
+        return (sum, response.Text);
     }
 
     /// <summary>A POST of raw bytes to any path, with <c>Content-Type: application/json</c> unless <paramref name="contentType"/> says otherwise (null: none).</summary>

@@ -23,11 +23,15 @@ namespace Gateway.Dialects;
 /// 1.5 KB of an idle WebSocket that a <see cref="NetworkStream"/> with stream pipes does not need (performance.md,
 /// "Sockets Kestrel never sees").
 /// </remarks>
-internal sealed partial class LeanListenerFactory(IOptions<SocketTransportOptions> transport, ILoggerFactory loggers, IServiceProvider services)
+internal sealed partial class LeanListenerFactory(
+    IOptions<SocketTransportOptions> transport, ILoggerFactory loggers, IServiceProvider services, IReadOnlySet<int> tlsPorts)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    /// <summary>IP endpoints only; Kestrel's socket transport binds the others (Unix domain sockets).</summary>
-    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+    /// <summary>
+    /// IP endpoints without TLS only: Kestrel's socket transport binds the others (Unix domain sockets, and the ports in
+    /// <c>tlsPorts</c>, where a plaintext upgrade must meet the TLS handshake, not be served).
+    /// </summary>
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint ip && !tlsPorts.Contains(ip.Port);
 
     /// <summary>Binds and listens as Kestrel's socket transport does (its own <c>CreateBoundListenSocket</c> and backlog).</summary>
     /// <exception cref="AddressInUseException">The address is taken; Kestrel reports it as for its own transport.</exception>

@@ -19,7 +19,13 @@ namespace Gateway.Dialects;
 /// kilobytes) alive for as long as an upgraded request lasts, that is for the socket's whole life.
 /// For a gateway holding tens of thousands of idle sockets that is most of the memory per connection.
 /// </remarks>
-internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServiceProvider services)
+/// <param name="next">Kestrel's pipeline after this middleware (on a TLS endpoint, the TLS handshake first).</param>
+/// <param name="services">The application's services, from which the dialects are resolved on the first connection.</param>
+/// <param name="servesUpgrades">
+/// False on a TLS endpoint: the middleware runs before the TLS handshake there, so it only applies the connection cap and
+/// hands every connection on (a plaintext upgrade on a TLS port is not served).
+/// </param>
+internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next, IServiceProvider services, bool servesUpgrades = true)
 {
     private readonly Lazy<Routes> _routes = new(() => Routes.Build(services));
 
@@ -40,7 +46,7 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
         try
         {
             // Only the session is kept across the socket's life, not the request head or the timeout.
-            if (await SniffAsync(connection).ConfigureAwait(false) is { } opening)
+            if (servesUpgrades && await SniffAsync(connection).ConfigureAwait(false) is { } opening)
             {
                 if (await opening.ConfigureAwait(false) is { } session)
                 {

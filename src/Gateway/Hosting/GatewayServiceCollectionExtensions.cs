@@ -43,6 +43,10 @@ public static partial class GatewayServiceCollectionExtensions
             builder.WebHost.UseUrls(urls);
         }
 
+        // Kestrel tells neither a transport nor a connection middleware which endpoints it wraps in TLS: the lean path
+        // must not serve a plaintext upgrade on one of them, so it learns their ports from the same configuration.
+        var tlsPorts = TlsPorts(configuration, urls, endpoints);
+
         var fileLimit = FileDescriptorLimit.RaiseToHardLimit();
         var openAtStart = FileDescriptorLimit.CountOpen();
         var maxConnections = gateway.Limits.MaxConnections > 0
@@ -60,7 +64,7 @@ public static partial class GatewayServiceCollectionExtensions
         if (sockets.LeanPath && sockets.LeanTransport && !configuration.GetValue(TelemetrySetup.KestrelConnectionDurationKey, false))
         {
             // Registered after UseSockets: Kestrel binds each endpoint with the last registered transport that can bind it.
-            builder.Services.AddSingleton<IConnectionListenerFactory, LeanListenerFactory>();
+            builder.Services.AddSingleton<IConnectionListenerFactory>(services => ActivatorUtilities.CreateInstance<LeanListenerFactory>(services, tlsPorts));
         }
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -77,7 +81,9 @@ public static partial class GatewayServiceCollectionExtensions
                 listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1;
                 if (gateway.Sockets.LeanPath)
                 {
-                    listen.Use(next => new WebSocketUpgradeMiddleware(next, listen.ApplicationServices).OnConnectionAsync);
+                    // On a TLS endpoint the middleware runs before the TLS handshake, so it only counts the connection there.
+                    var tls = listen.IPEndPoint is { } endpoint && tlsPorts.Contains(endpoint.Port);
+                    listen.Use(next => new WebSocketUpgradeMiddleware(next, listen.ApplicationServices, servesUpgrades: !tls).OnConnectionAsync);
                 }
             });
 
@@ -153,6 +159,44 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddHostedService(provider => provider.GetRequiredService<LiveFeed>());
         builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
+    }
+
+    /// <summary>
+    /// The ports Kestrel serves with TLS as configuration declares them: the <c>https://</c> ones among
+    /// <c>Kestrel:Endpoints:*:Url</c>, which override URLs when present; else among the URLs (<c>urls</c>,
+    /// <c>ASPNETCORE_URLS</c>); and <c>https_ports</c> (<c>ASPNETCORE_HTTPS_PORTS</c>). An endpoint coded with
+    /// <c>UseHttps</c> would not be seen (the gateway codes none).
+    /// </summary>
+    private static HashSet<int> TlsPorts(IConfiguration configuration, string? urls, IConfigurationSection endpoints)
+    {
+        var addresses = endpoints.Exists()
+            ? endpoints.GetChildren().Select(endpoint => endpoint["Url"])
+            : (urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var ports = new HashSet<int>();
+        foreach (var address in addresses)
+        {
+            try
+            {
+                if (address is { Length: > 0 } && BindingAddress.Parse(address) is { } parsed && string.Equals(parsed.Scheme, "https", StringComparison.OrdinalIgnoreCase))
+                {
+                    ports.Add(parsed.Port);
+                }
+            }
+            catch (FormatException)
+            {
+                // Kestrel reports a malformed endpoint itself when it binds.
+            }
+        }
+
+        foreach (var port in (configuration["https_ports"] ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
+            {
+                ports.Add(number);
+            }
+        }
+
+        return ports;
     }
 
     /// <summary>Whether one of Kestrel's configured endpoints (<c>Kestrel:Endpoints:*:Url</c>) listens on <paramref name="port"/>.</summary>

@@ -118,6 +118,23 @@ public sealed class TlsSpecs(TlsSpecs.Fixture fixture, ITestOutputHelper output)
             App.ForConnection(id).Select(c => c.Action == "message" ? "message " + c.DataJson : c.Action!));
     }
 
+    /// <summary>
+    /// A plaintext upgrade sent to the HTTPS port meets the TLS handshake, which fails: it is not served as a <c>ws://</c>
+    /// socket. The lean path reads every connection's first bytes before Kestrel's TLS layer, so it must know which
+    /// ports are TLS.
+    /// </summary>
+    [Fact]
+    public async Task A_plaintext_upgrade_on_the_https_port_is_not_served()
+    {
+        var user = UniqueUser("tls-plaintext");
+        var raw = Track(await RawHttp.ConnectAsync(fixture.HttpsPort));
+
+        await raw.WriteAsync(RawHttp.UpgradeRequest("/ws", fixture.HttpsPort, "X-Bfl-User: " + user));
+        var failure = await Record.ExceptionAsync(raw.ReadResponseAsync);
+
+        Assert.IsAssignableFrom<IOException>(failure);
+    }
+
     private static string LargeFrame(string direction, int bytes)
     {
         var head = $"{{\"event\":\"large\",\"direction\":\"{direction}\",\"pad\":\"";

@@ -177,7 +177,18 @@ internal sealed partial class LeanListenerFactory(
             // Off the accept loop: the first bytes are usually there already, and everything up to the registration would
             // otherwise run before the next accept.
             await Task.Yield();
-            var routes = _routes.Value;
+            WebSocketUpgradeMiddleware.Routes routes;
+            try
+            {
+                routes = _routes.Value;
+            }
+            catch (Exception exception)
+            {
+                // The dialects could not be resolved (a configuration the host should have refused): nothing can serve it.
+                Log.ServeFailed(_log, exception);
+                socket.Dispose();
+                return;
+            }
 
             // The same cap as the lean path's middleware (which counts the connections handed to Kestrel itself): past
             // it, close before reading anything.

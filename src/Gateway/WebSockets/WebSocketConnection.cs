@@ -86,6 +86,13 @@ internal sealed partial class WebSocketConnection : IOutbox
     /// </summary>
     private bool _resumeAfterReadAhead;
 
+    /// <summary>
+    /// Set before every cancelled read meant to end the read loop (a close timeout, a failed write, both close frames
+    /// crossed), so that one merging with a resume (<see cref="_resumeAfterReadAhead"/>) into a single cancelled read
+    /// still ends it.
+    /// </summary>
+    private volatile bool _stopReading;
+
     /// <summary>Whether the read loop reads ahead itself while it holds back (the transport does not).</summary>
     private readonly bool _readAhead;
 
@@ -279,7 +286,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 var result = await _input.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled)
                 {
-                    if (!_resumeAfterReadAhead)
+                    if (_stopReading || !_resumeAfterReadAhead)
                     {
                         break;
                     }
@@ -910,7 +917,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         Log.CloseHandshakeTimedOut(_log, _settings.CloseHandshakeTimeout);
         try
         {
-            _input.CancelPendingRead();
+            StopReading();
             _output.CancelPendingFlush();
             _transport.Abort();
         }
@@ -1037,7 +1044,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                 if (wroteClose && _closeReceived)
                 {
                     // Both close frames have crossed: the handshake is complete.
-                    _input.CancelPendingRead();
+                    StopReading();
                 }
             }
         }
@@ -1061,8 +1068,15 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closeRequestedSignal?.TrySetResult(); // nothing more can be sent: the teardown need not wait for a close
         }
 
-        _input.CancelPendingRead();
+        StopReading();
         _transport.Abort();
+    }
+
+    /// <summary>Ends the read loop: its pending or next read returns cancelled, and the loop stops there.</summary>
+    private void StopReading()
+    {
+        _stopReading = true;
+        _input.CancelPendingRead();
     }
 
     /// <summary>

@@ -49,4 +49,30 @@ public sealed class LeanTransportSpecs(SharedGatewayFixture fixture, ITestOutput
         Assert.Equal(101, response.Status);
         Assert.Equal(user, (await own.App.WaitForOpenAsync(user)).UserName);
     }
+
+    /// <summary>
+    /// The lean path's middleware reads a head in pieces until it can tell whether it is an upgrade it serves; when it
+    /// is not, Kestrel's HTTP stack gets the connection with nothing consumed and answers the request.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_plain_request_that_arrives_in_pieces_is_answered_by_the_HTTP_stack(bool leanTransport)
+    {
+        var own = await StartOwnGatewayAsync(o => o.With("Sockets", "LeanTransport", leanTransport ? "true" : "false"), $"gateway with LeanTransport={leanTransport}");
+        var admin = own.Gateway.Admin;
+        var request = $"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{own.Gateway.Port}\r\nConnection: close\r\n\r\n";
+        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
+        var raw = Track(await RawHttp.ConnectAsync(own.Gateway.Port));
+
+        // The first piece reaches the middleware alone: Kestrel counts the connection before the middleware reads it.
+        await raw.WriteAsync(request[..20]);
+        await Wait.UntilAsync(
+            async () => await admin.MetricAsync("kestrel_active_connections") > kestrelBefore,
+            what: "the connection with half a head accepted by Kestrel");
+        await raw.WriteAsync(request[20..]);
+        var response = await raw.ReadResponseAsync();
+
+        Assert.Equal(200, response.Status);
+    }
 }

@@ -158,6 +158,25 @@ internal sealed class Testbed : IAsyncDisposable
         return JsonSerializer.Deserialize<AppStats>(text, ClientProtocol.Json)!;
     }
 
+    /// <summary>
+    /// Waits until the app has been told <c>open</c> for <paramref name="opened"/> connections (the server's connect work is
+    /// over), polling its counters, at most 30 s. Returns how many it heard of.
+    /// </summary>
+    public async Task<long> WaitForAppOpensAsync(int opened)
+    {
+        var deadline = DateTime.UtcNow + ControlTimeout;
+        while (true)
+        {
+            var open = (await AppStatsAsync().ConfigureAwait(false)).Open;
+            if (open >= opened || DateTime.UtcNow > deadline)
+            {
+                return open;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+        }
+    }
+
     public CpuSnapshot Cpu() => CpuSnapshot.Take(Processes());
 
     /// <summary>CPU seconds the server under test (gateway or peer) used between two snapshots.</summary>

@@ -49,10 +49,19 @@ internal static class FanoutScenario
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         // The warm-up phase is the first sends the server ever handles: its rate is the cold figure.
         double? coldDeliveredPerSec = null;
+        PhaseResult? cold = null;
+        JsonObject? coldCpu = null;
         if (warmupMessages > 0)
         {
-            var (cold, _, _) = await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
-            coldDeliveredPerSec = cold.Received / cold.Seconds;
+            if (options.Flag("cold-after-opens", true))
+            {
+                // Not while the server still tells the app about the connects: that would time the end of the connect
+                // burst, not the first sends.
+                await bed.WaitForAppOpensAsync(connect.Opened).ConfigureAwait(false);
+            }
+
+            (cold, _, coldCpu) = await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+            coldDeliveredPerSec = cold!.Received / cold.Seconds;
         }
 
         var report = new Report(name, options, new JsonObject
@@ -83,6 +92,8 @@ internal static class FanoutScenario
                 ["messages"] = warmupMessages,
                 ["deliveredPerSec"] = Report.Round(coldRate),
                 ["overWarm"] = Report.Round(coldRate / first.DeliveredPerSec, 3),
+                ["latency"] = Report.Latency(cold!.Latency),
+                ["cpuCores"] = coldCpu,
             };
             report.Compare("coldDeliveredPerSec", coldRate);
             report.Compare("coldOverWarm", coldRate / first.DeliveredPerSec);

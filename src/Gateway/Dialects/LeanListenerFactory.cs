@@ -14,9 +14,10 @@ namespace Gateway.Dialects;
 /// Kestrel's transport for IP endpoints when <see cref="Gateway.Hosting.SocketsOptions.LeanTransport"/> is on. It accepts sockets
 /// itself and looks at each one's first read (without consuming it): a complete WebSocket upgrade head for a dialect's
 /// path, valid as a whole (<see cref="WebSocketUpgradeMiddleware.Routes.LeanDialect"/>), is served right here on the
-/// BCL's sockets, and Kestrel never sees that connection. Every other connection (TLS, the HTTP path, a head that
-/// arrives in pieces or past the lean parser's limits) is handed to Kestrel unread, over Kestrel's own socket transport
-/// (<see cref="SocketConnectionContextFactory"/>), where the lean path's middleware and the HTTP stack take it as before.
+/// BCL's sockets, and Kestrel never sees that connection. Every other connection (the HTTP path, a head that arrives in
+/// pieces or past the lean parser's limits, bytes that are not a GET) is handed to Kestrel unread, over Kestrel's own
+/// socket transport (<see cref="SocketConnectionContextFactory"/>), where the lean path's middleware and the HTTP stack
+/// take it as before. It does not bind the ports configuration declares TLS (<see cref="CanBind"/>).
 /// </summary>
 /// <remarks>
 /// Kestrel's transport keeps two pipes, their loops and its connection objects alive for a socket's whole life: about

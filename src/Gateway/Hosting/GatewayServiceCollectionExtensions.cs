@@ -45,7 +45,7 @@ public static partial class GatewayServiceCollectionExtensions
 
         // Kestrel tells neither a transport nor a connection middleware which endpoints it wraps in TLS: the lean path
         // must not serve a plaintext upgrade on one of them, so it learns their ports from the same configuration.
-        var tlsPorts = TlsPorts(configuration, urls, endpoints);
+        var tlsPorts = TlsPorts(urls, endpoints);
 
         var fileLimit = FileDescriptorLimit.RaiseToHardLimit();
         var openAtStart = FileDescriptorLimit.CountOpen();
@@ -162,22 +162,25 @@ public static partial class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The ports Kestrel serves with TLS as configuration declares them: the <c>https://</c> ones among
-    /// <c>Kestrel:Endpoints:*:Url</c>, which override URLs when present; else among the URLs (<c>urls</c>,
-    /// <c>ASPNETCORE_URLS</c>); and <c>https_ports</c> (<c>ASPNETCORE_HTTPS_PORTS</c>). An endpoint coded with
-    /// <c>UseHttps</c> would not be seen (the gateway codes none).
+    /// The ports Kestrel serves with TLS as configuration declares them at start: the <c>https://</c> ones among
+    /// <c>Kestrel:Endpoints:*:Url</c> and among the URLs (<c>urls</c>, <c>ASPNETCORE_URLS</c>), both taken, since
+    /// <c>preferHostingUrls</c> makes Kestrel bind the URLs despite endpoints. Port 0 stands for a TLS endpoint on a
+    /// dynamic port: every dynamic-port endpoint then stays off the lean transport (slower, never wrong). Not seen: an
+    /// endpoint coded with <c>UseHttps</c> (the gateway codes none) and an <c>https://</c> endpoint added by a
+    /// configuration reload while running. (<c>https_ports</c> binds nothing here: Kestrel reads it only without URLs,
+    /// and the gateway always has some.)
     /// </summary>
-    private static HashSet<int> TlsPorts(IConfiguration configuration, string? urls, IConfigurationSection endpoints)
+    private static HashSet<int> TlsPorts(string? urls, IConfigurationSection endpoints)
     {
-        var addresses = endpoints.Exists()
-            ? endpoints.GetChildren().Select(endpoint => endpoint["Url"])
-            : (urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var addresses = endpoints.GetChildren().Select(endpoint => endpoint["Url"])
+            .Concat((urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         var ports = new HashSet<int>();
         foreach (var address in addresses)
         {
             try
             {
-                if (address is { Length: > 0 } && BindingAddress.Parse(address) is { } parsed && string.Equals(parsed.Scheme, "https", StringComparison.OrdinalIgnoreCase))
+                if (address is { Length: > 0 } && BindingAddress.Parse(address) is { IsUnixPipe: false, IsNamedPipe: false } parsed
+                    && string.Equals(parsed.Scheme, "https", StringComparison.OrdinalIgnoreCase))
                 {
                     ports.Add(parsed.Port);
                 }
@@ -185,14 +188,6 @@ public static partial class GatewayServiceCollectionExtensions
             catch (FormatException)
             {
                 // Kestrel reports a malformed endpoint itself when it binds.
-            }
-        }
-
-        foreach (var port in (configuration["https_ports"] ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
-            {
-                ports.Add(number);
             }
         }
 

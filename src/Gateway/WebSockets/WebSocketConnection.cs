@@ -283,6 +283,12 @@ internal sealed partial class WebSocketConnection : IOutbox
                     await WaitAsync(static (f, token) => f.WaitForCreditAsync(token), flow, connectionAborted).ConfigureAwait(false);
                 }
 
+                if (_stopReading)
+                {
+                    // A stop whose cancelled read a read-ahead's own cancellation may have swallowed.
+                    break;
+                }
+
                 var result = await _input.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled)
                 {

@@ -67,6 +67,8 @@ static int Usage()
                    --users-per-send 1 (with --target users: users named in each send)
                    --rate R (sends/s; default: full speed, then at half the top rate: --half false
                    to skip) --concurrency 16 (sends in flight) --payload-bytes 0 --warmup-messages 20
+                   (the cold phase: its rate, CPU split and latency; it starts once the app heard every
+                   open unless --cold-after-opens false)
                    delivered/s, latency, exactly-once per connection
           cluster  fanout with --nodes 3 (default) gateways in one cluster on loopback, client
                    processes spread over them, every send to node 1: delivered/s, latency,

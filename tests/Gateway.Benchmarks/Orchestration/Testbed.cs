@@ -159,16 +159,17 @@ internal sealed class Testbed : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until the app has been told <c>open</c> for <paramref name="opened"/> connections (the server's connect work is
-    /// over), polling its counters, at most 30 s. Returns how many it heard of.
+    /// Waits until the app has been told <c>open</c> <paramref name="opens"/> times in all (the warm-up's connections
+    /// count too), polling its counters, at most 30 s. Returns how many it heard of.
     /// </summary>
-    public async Task<long> WaitForAppOpensAsync(int opened)
+    public async Task<long> WaitForAppOpensAsync(long opens)
     {
         var deadline = DateTime.UtcNow + ControlTimeout;
+        using var http = new HttpClient { BaseAddress = new Uri(FormattableString.Invariant($"http://127.0.0.1:{_appPort}")), Timeout = ControlTimeout };
         while (true)
         {
-            var open = (await AppStatsAsync().ConfigureAwait(false)).Open;
-            if (open >= opened || DateTime.UtcNow > deadline)
+            var open = JsonSerializer.Deserialize<AppStats>(await http.GetStringAsync("/stats").ConfigureAwait(false), ClientProtocol.Json)!.Open;
+            if (open >= opens || DateTime.UtcNow > deadline)
             {
                 return open;
             }

@@ -46,18 +46,21 @@ internal static class FanoutScenario
 
         await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", Nodes: nodes, Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
+        var waitForOpens = options.Flag("cold-after-opens", true);
+        var opensBefore = waitForOpens ? (await bed.AppStatsAsync().ConfigureAwait(false)).Open : 0;
         var connect = await bed.ConnectAsync().ConfigureAwait(false);
         // The warm-up phase is the first sends the server ever handles: its rate is the cold figure.
         double? coldDeliveredPerSec = null;
         PhaseResult? cold = null;
         JsonObject? coldCpu = null;
+        long? opensHeard = null;
         if (warmupMessages > 0)
         {
-            if (options.Flag("cold-after-opens", true))
+            if (waitForOpens)
             {
                 // Not while the server still tells the app about the connects: that would time the end of the connect
                 // burst, not the first sends.
-                await bed.WaitForAppOpensAsync(connect.Opened).ConfigureAwait(false);
+                opensHeard = await bed.WaitForAppOpensAsync(opensBefore + connect.Opened).ConfigureAwait(false) - opensBefore;
             }
 
             (cold, _, coldCpu) = await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
@@ -92,6 +95,7 @@ internal static class FanoutScenario
                 ["messages"] = warmupMessages,
                 ["deliveredPerSec"] = Report.Round(coldRate),
                 ["overWarm"] = Report.Round(coldRate / first.DeliveredPerSec, 3),
+                ["opensHeardBefore"] = opensHeard,
                 ["latency"] = Report.Latency(cold!.Latency),
                 ["cpuCores"] = coldCpu,
             };

@@ -72,6 +72,12 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         Receive<NotFound>(notFound => LookedUp(notFound.Request, notFound.Key, null));
         Receive<IGetResponse>(failed => LookedUp(failed.Request, failed.Key, null));
         Receive<ClusterEvent.MemberRemoved>(removed => Lost(removed.Member.Address, forget: true));
+
+        // A node leaves only after its drain (the cluster-leave phase follows the phases that close its sockets): it
+        // holds no connection, so it is neither asked nor reported missing once it has said so, even if it exits
+        // before this node hears of its removal.
+        Receive<ClusterEvent.MemberLeft>(left => Lost(left.Member.Address, forget: true));
+        Receive<ClusterEvent.MemberExited>(exited => Lost(exited.Member.Address, forget: true));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
         {
             Log.NodeUnreachable(_log, unreachable.Member.Address.ToString());
@@ -262,7 +268,8 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         }
 
         // Only a list reports missing nodes; a routed call does not wait on nodes it does not need.
-        var missing = _up.Where(_unreachable.Contains).Select(static node => node.ToString());
+        // Materialized here: the gather is constructed on another thread, while this actor goes on changing the sets.
+        var missing = _up.Where(_unreachable.Contains).Select(static node => node.ToString()).ToList();
         Context.ActorOf(ScatterGatherActor.Props(command, targets, sender => sender.Path.Address.HasLocalScope ? self : sender.Path.Address, replyTo, _nodeTimeout, missing));
     }
 

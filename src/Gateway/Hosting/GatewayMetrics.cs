@@ -112,7 +112,7 @@ internal sealed class GatewayMetrics : IDisposable
             "gateway.cluster.reachable_nodes",
             () => Volatile.Read(ref _reachableNodes) is var nodes and >= 0 ? [new Measurement<int>(nodes)] : Array.Empty<Measurement<int>>(),
             "{node}",
-            "Up cluster members this gateway can reach, itself included (only with clustering on).");
+            "Up cluster members this gateway can reach and that have not begun to leave, itself included (only with clustering on).");
     }
 
     /// <summary>With clustering on: <paramref name="count"/> admin commands went to other nodes by <paramref name="routing"/> (<c>broadcast</c> or <c>routed</c>).</summary>

@@ -32,19 +32,11 @@ public sealed class LeanTransportSpecs(SharedGatewayFixture fixture, ITestOutput
     public async Task A_head_that_arrives_in_pieces_goes_to_Kestrel_and_still_upgrades()
     {
         var own = await StartOwnGatewayAsync();
-        var admin = own.Gateway.Admin;
         var user = UniqueUser("split-head");
         var request = RawHttp.UpgradeRequest("/ws", own.Gateway.Port, "X-Bfl-User: " + user);
-        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
-        var raw = Track(await RawHttp.ConnectAsync(own.Gateway.Port));
 
         // The first piece is not a whole head: the transport hands the connection to Kestrel, which counts it.
-        await raw.WriteAsync(request[..24]);
-        await Wait.UntilAsync(
-            async () => await admin.MetricAsync("kestrel_active_connections") > kestrelBefore,
-            what: "the connection with half a head handed to Kestrel");
-        await raw.WriteAsync(request[24..]);
-        var response = await raw.ReadResponseAsync();
+        var response = await SendInTwoPiecesAsync(own, request, 24);
 
         Assert.Equal(101, response.Status);
         Assert.Equal(user, (await own.App.WaitForOpenAsync(user)).UserName);
@@ -60,20 +52,29 @@ public sealed class LeanTransportSpecs(SharedGatewayFixture fixture, ITestOutput
     public async Task A_plain_request_that_arrives_in_pieces_is_answered_by_the_HTTP_stack(bool leanTransport)
     {
         var own = await StartOwnGatewayAsync(o => o.With("Sockets", "LeanTransport", leanTransport ? "true" : "false"), $"gateway with LeanTransport={leanTransport}");
-        var admin = own.Gateway.Admin;
         var request = $"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{own.Gateway.Port}\r\nConnection: close\r\n\r\n";
-        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
-        var raw = Track(await RawHttp.ConnectAsync(own.Gateway.Port));
 
         // Kestrel has the connection before the rest is written (with the lean transport, handed over for its half head),
         // so the rest usually arrives as a read of its own.
-        await raw.WriteAsync(request[..20]);
-        await Wait.UntilAsync(
-            async () => await admin.MetricAsync("kestrel_active_connections") > kestrelBefore,
-            what: "the connection with half a head accepted by Kestrel");
-        await raw.WriteAsync(request[20..]);
-        var response = await raw.ReadResponseAsync();
+        var response = await SendInTwoPiecesAsync(own, request, 20);
 
         Assert.Equal(200, response.Status);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="request"/> in two pieces, split at <paramref name="splitAt"/> characters, the second once
+    /// Kestrel counts the connection; returns the response.
+    /// </summary>
+    private async Task<RawHttpResponse> SendInTwoPiecesAsync(GatewayHost own, string request, int splitAt)
+    {
+        var admin = own.Gateway.Admin;
+        var kestrelBefore = await admin.MetricAsync("kestrel_active_connections");
+        var raw = Track(await RawHttp.ConnectAsync(own.Gateway.Port));
+        await raw.WriteAsync(request[..splitAt]);
+        await Wait.UntilAsync(
+            async () => await admin.MetricAsync("kestrel_active_connections") > kestrelBefore,
+            what: "the connection with part of a head in Kestrel's hands");
+        await raw.WriteAsync(request[splitAt..]);
+        return await raw.ReadResponseAsync();
     }
 }

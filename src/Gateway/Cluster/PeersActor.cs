@@ -76,8 +76,8 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         // A node leaves only after its drain (the cluster-leave phase follows the phases that close its sockets): it
         // holds no connection, so it is neither asked nor reported missing once it has said so, even if it exits
         // before this node hears of its removal.
-        Receive<ClusterEvent.MemberLeft>(left => Lost(left.Member.Address, forget: true));
-        Receive<ClusterEvent.MemberExited>(exited => Lost(exited.Member.Address, forget: true));
+        Receive<ClusterEvent.MemberLeft>(left => Left(left.Member.Address));
+        Receive<ClusterEvent.MemberExited>(exited => Left(exited.Member.Address));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
         {
             Log.NodeUnreachable(_log, unreachable.Member.Address.ToString());
@@ -145,10 +145,7 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
     {
         if (forget)
         {
-            _up.Remove(node);
-            _unique.Remove(node);
-            _tags.Remove(node);
-            _unreachable.Remove(node);
+            Forget(node);
         }
         else
         {
@@ -161,6 +158,35 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         {
             gather.Tell(new NodeLost(node));
         }
+    }
+
+    /// <summary>A node began to leave (after its drain, so with no connection): no longer asked, and never missing.</summary>
+    private void Left(Address node)
+    {
+        if (!_up.Contains(node))
+        {
+            return;
+        }
+
+        Forget(node);
+        ReportReachable();
+        if (node.Equals(_cluster.SelfAddress))
+        {
+            return; // this node's own gathers still get its own (empty) answer
+        }
+
+        foreach (var gather in Context.GetChildren())
+        {
+            gather.Tell(new NodeLeft(node));
+        }
+    }
+
+    private void Forget(Address node)
+    {
+        _up.Remove(node);
+        _unique.Remove(node);
+        _tags.Remove(node);
+        _unreachable.Remove(node);
     }
 
     /// <summary>

@@ -40,6 +40,12 @@ public static class PeersProtocol
     /// <summary>Told by the peers actor to its gathers: stop waiting for <paramref name="Node"/>, it is unreachable or gone.</summary>
     internal sealed record NodeLost(Address Node);
 
+    /// <summary>
+    /// To gathers in flight: <paramref name="Node"/> has begun to leave the cluster, after its drain, so it holds no
+    /// connection: stop waiting for it without naming it missing.
+    /// </summary>
+    internal sealed record NodeLeft(Address Node);
+
     /// <summary>The reply is <see cref="PeerStats"/>.</summary>
     public sealed class GetPeerStats
     {

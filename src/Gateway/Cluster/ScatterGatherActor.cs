@@ -7,7 +7,8 @@ namespace Gateway.Cluster;
 /// <summary>
 /// One cluster-wide admin call: sends the registry command to the peers actor of every target node at once,
 /// collects one answer per node, and replies with the combined answer (<see cref="GatherResults"/>) when
-/// every node has answered, when the remaining ones are lost (<see cref="PeersProtocol.NodeLost"/>), or at
+/// every node has answered, when the remaining ones are lost (<see cref="PeersProtocol.NodeLost"/>: named missing) or
+/// left (<see cref="PeersProtocol.NodeLeft"/>: not missing, it holds no connection), or at
 /// the deadline, whichever comes first; then stops. A node that does not answer is left out, never waited
 /// on past the deadline.
 /// </summary>
@@ -46,6 +47,13 @@ internal sealed class ScatterGatherActor : ReceiveActor
             if (_pending.Remove(lost.Node))
             {
                 _missing.Add(lost.Node.ToString());
+                CompleteIfDone();
+            }
+        });
+        Receive<PeersProtocol.NodeLeft>(left =>
+        {
+            if (_pending.Remove(left.Node))
+            {
                 CompleteIfDone();
             }
         });

@@ -118,6 +118,24 @@ public sealed class ScatterGatherActorSpecs : TestKit
     }
 
     [Fact]
+    public async Task A_node_that_left_while_gathering_is_not_waited_for_and_not_named_missing()
+    {
+        var a1 = TestIdentities.Tapr("a1", user: "alice");
+        var gather = Gather(GetConnections.Instance, TimeSpan.FromMinutes(1));
+        await _nodes[Node1].ExpectMsgAsync<GetConnections>();
+        _nodes[Node1].Reply(new ConnectionList([new UserConnections("alice", [a1], [])]));
+        await _nodes[Node3].ExpectMsgAsync<GetConnections>();
+        _nodes[Node3].Reply(new ConnectionList([]));
+
+        // Node 2 drained and began to leave: it holds nothing, so the list is whole without it.
+        gather.Tell(new PeersProtocol.NodeLeft(Node2));
+
+        var list = await ExpectMsgAsync<PeersProtocol.ClusterConnectionList>(Dilated(TimeSpan.FromSeconds(3)));
+        Assert.Equal([a1], list.List.Users.Single().Private);
+        Assert.Empty(list.MissingNodes);
+    }
+
+    [Fact]
     public async Task Nodes_already_known_unreachable_are_named_missing_without_being_asked()
     {
         _nodes.Remove(Node3, out var unreachable);

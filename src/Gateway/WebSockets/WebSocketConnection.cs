@@ -943,9 +943,10 @@ internal sealed partial class WebSocketConnection : IOutbox
     }
 
     /// <summary>
-    /// Flushes a frame written on the caller's thread. Kestrel's transport sends it on its own I/O queue,
-    /// so this returns at once unless the socket is backed up; then the usual drain takes over when the
-    /// flush completes. Whatever was queued meanwhile is drained the usual way.
+    /// Flushes a frame written on the caller's thread. On Kestrel's transport the send happens on its own I/O queue; on
+    /// the lean transport's stream pipe it is the socket send itself, on this thread. Either way this returns at once
+    /// unless the socket is backed up; then the usual drain takes over when the flush completes. Whatever was queued
+    /// meanwhile is drained the usual way.
     /// </summary>
     private void FlushWrittenFrame()
     {

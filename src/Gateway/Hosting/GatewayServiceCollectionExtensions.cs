@@ -170,44 +170,41 @@ public static partial class GatewayServiceCollectionExtensions
     /// configuration reload while running. (<c>https_ports</c> binds nothing here: Kestrel reads it only without URLs,
     /// and the gateway always has some.)
     /// </summary>
-    private static HashSet<int> TlsPorts(string? urls, IConfigurationSection endpoints)
-    {
-        var addresses = endpoints.GetChildren().Select(endpoint => endpoint["Url"])
-            .Concat((urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        var ports = new HashSet<int>();
-        foreach (var address in addresses)
-        {
-            try
-            {
-                if (address is { Length: > 0 } && BindingAddress.Parse(address) is { IsUnixPipe: false, IsNamedPipe: false } parsed
-                    && string.Equals(parsed.Scheme, "https", StringComparison.OrdinalIgnoreCase))
-                {
-                    ports.Add(parsed.Port);
-                }
-            }
-            catch (FormatException)
-            {
-                // Kestrel reports a malformed endpoint itself when it binds.
-            }
-        }
-
-        return ports;
-    }
+    private static HashSet<int> TlsPorts(string? urls, IConfigurationSection endpoints) =>
+        [.. BindingAddresses(EndpointUrls(endpoints).Concat((urls ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            .Where(static address => !address.IsUnixPipe && !address.IsNamedPipe && string.Equals(address.Scheme, "https", StringComparison.OrdinalIgnoreCase))
+            .Select(static address => address.Port)];
 
     /// <summary>Whether one of Kestrel's configured endpoints (<c>Kestrel:Endpoints:*:Url</c>) listens on <paramref name="port"/>.</summary>
     private static bool DeclaresPort(IConfigurationSection endpoints, int port) =>
-        endpoints.GetChildren().Any(endpoint =>
+        BindingAddresses(EndpointUrls(endpoints)).Any(address => address.Port == port);
+
+    private static IEnumerable<string?> EndpointUrls(IConfigurationSection endpoints) =>
+        endpoints.GetChildren().Select(static endpoint => endpoint["Url"]);
+
+    /// <summary>The addresses among <paramref name="urls"/> that parse; Kestrel reports a malformed one itself when it binds.</summary>
+    private static IEnumerable<BindingAddress> BindingAddresses(IEnumerable<string?> urls)
+    {
+        foreach (var url in urls)
         {
+            if (url is not { Length: > 0 })
+            {
+                continue;
+            }
+
+            BindingAddress address;
             try
             {
-                return endpoint["Url"] is { Length: > 0 } url && BindingAddress.Parse(url).Port == port;
+                address = BindingAddress.Parse(url);
             }
             catch (FormatException)
             {
-                // Kestrel reports a malformed endpoint itself when it binds.
-                return false;
+                continue;
             }
-        });
+
+            yield return address;
+        }
+    }
 
     /// <summary>Maps <c>/healthz</c> (process up) and <c>/readyz</c> (actor system running and not shutting down; with clustering on, also this node <c>Up</c> in the cluster).</summary>
     public static WebApplication MapHealth(this WebApplication app)

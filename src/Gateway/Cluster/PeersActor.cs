@@ -153,11 +153,7 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
         }
 
         ReportReachable();
-
-        foreach (var gather in Context.GetChildren())
-        {
-            gather.Tell(new NodeLost(node));
-        }
+        TellGathers(new NodeLost(node));
     }
 
     /// <summary>A node began to leave (after its drain, so with no connection): no longer asked, and never missing.</summary>
@@ -170,14 +166,19 @@ public sealed partial class PeersActor : ReceiveActor, IWithTimers
 
         Forget(node);
         ReportReachable();
-        if (node.Equals(_cluster.SelfAddress))
+        if (!node.Equals(_cluster.SelfAddress))
         {
-            return; // this node's own gathers still get its own (empty) answer
+            // This node's own gathers still get its own (empty) answer.
+            TellGathers(new NodeLeft(node));
         }
+    }
 
+    /// <summary>Tells every gather in flight (this actor's children).</summary>
+    private void TellGathers(object message)
+    {
         foreach (var gather in Context.GetChildren())
         {
-            gather.Tell(new NodeLeft(node));
+            gather.Tell(message);
         }
     }
 

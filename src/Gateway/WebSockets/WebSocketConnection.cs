@@ -361,8 +361,8 @@ internal sealed partial class WebSocketConnection : IOutbox
             {
                 if (_readAhead)
                 {
-                    // Only on a transport that reads only when asked: a Kestrel pipe reads ahead itself, and its reader
-                    // must not see examined move back (Pipe.AdvanceTo throws).
+                    // Only on a transport that reads only when asked: Kestrel's transport reads ahead itself (up to its
+                    // MaxReadBufferSize) and sees a client leave, so a second read-ahead would only hold the bytes twice.
                     readAhead = ReadAheadUntilEndAsync(cancel);
                 }
 

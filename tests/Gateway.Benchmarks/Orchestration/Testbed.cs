@@ -152,10 +152,8 @@ internal sealed class Testbed : IAsyncDisposable
 
     public async Task<AppStats> AppStatsAsync()
     {
-        var port = _appPort;
-        using var http = new HttpClient { BaseAddress = new Uri(FormattableString.Invariant($"http://127.0.0.1:{port}")), Timeout = ControlTimeout };
-        var text = await http.GetStringAsync("/stats").ConfigureAwait(false);
-        return JsonSerializer.Deserialize<AppStats>(text, ClientProtocol.Json)!;
+        using var http = AppClient();
+        return await AppStatsAsync(http).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -165,10 +163,10 @@ internal sealed class Testbed : IAsyncDisposable
     public async Task<long> WaitForAppOpensAsync(long opens)
     {
         var deadline = DateTime.UtcNow + ControlTimeout;
-        using var http = new HttpClient { BaseAddress = new Uri(FormattableString.Invariant($"http://127.0.0.1:{_appPort}")), Timeout = ControlTimeout };
+        using var http = AppClient();
         while (true)
         {
-            var open = JsonSerializer.Deserialize<AppStats>(await http.GetStringAsync("/stats").ConfigureAwait(false), ClientProtocol.Json)!.Open;
+            var open = (await AppStatsAsync(http).ConfigureAwait(false)).Open;
             if (open >= opens || DateTime.UtcNow > deadline)
             {
                 return open;
@@ -179,6 +177,12 @@ internal sealed class Testbed : IAsyncDisposable
     }
 
     public CpuSnapshot Cpu() => CpuSnapshot.Take(Processes());
+
+    private HttpClient AppClient() =>
+        new() { BaseAddress = new Uri(FormattableString.Invariant($"http://127.0.0.1:{_appPort}")), Timeout = ControlTimeout };
+
+    private static async Task<AppStats> AppStatsAsync(HttpClient app) =>
+        JsonSerializer.Deserialize<AppStats>(await app.GetStringAsync("/stats").ConfigureAwait(false), ClientProtocol.Json)!;
 
     /// <summary>CPU seconds the server under test (gateway or peer) used between two snapshots.</summary>
     public static double ServerCpuSeconds(CpuSnapshot start, CpuSnapshot end) => end.SecondsOf("gateway") - start.SecondsOf("gateway");

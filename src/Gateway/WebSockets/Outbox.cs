@@ -56,13 +56,14 @@ internal interface IOutbox
 
     /// <summary>
     /// As <see cref="TryEnqueue"/>, for a caller that enqueues to many outboxes in a row and can hand their frames to
-    /// the sockets afterwards (TCP_CORK's idea, one level up): when the frame was written at once, it is not yet
-    /// flushed, <paramref name="uncorkLater"/> is true, and the caller must call <see cref="Uncork"/> once, soon.
-    /// Until then what else is enqueued here waits behind it, and then leaves with it in one write.
+    /// the sockets afterwards (TCP_CORK's idea, one level up): when the frame would have been written at once (nothing
+    /// queued, no writer), it is held instead, <paramref name="uncorkLater"/> is true, and the caller must call
+    /// <see cref="Uncork"/> once, soon. Until then what else is enqueued here waits behind it, and then leaves with it in
+    /// one write.
     /// </summary>
     EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater);
 
-    /// <summary>Hands the frame of a corked enqueue, and what queued up behind it, to the socket with one flush.</summary>
+    /// <summary>Writes the frame of a corked enqueue, and what queued up behind it, and hands them to the socket with one flush.</summary>
     void Uncork();
 
     /// <summary>

@@ -39,6 +39,10 @@ internal sealed partial class WebSocketConnection : IOutbox
     private long _queuedBytes;
     private bool _draining;
     private bool _corkHeld;
+
+    // The frame of a corked enqueue, written into the pipe by its uncork: a written frame would hold a pipe buffer (4 KiB)
+    // per socket for the whole cork, thousands at once in a fan-out, where this holds a reference.
+    private OutboundMessage? _corked;
     private bool _writerCompleted;
     private bool _closeRequested;
     private byte[]? _closePayload;
@@ -140,8 +144,8 @@ internal sealed partial class WebSocketConnection : IOutbox
     public EnqueueResult TryEnqueueCorked(OutboundMessage message, out bool uncorkLater) => Enqueue(message, cork: true, out uncorkLater);
 
     /// <summary>
-    /// Ends the writer's turn that a corked enqueue began: copies what was queued behind its frame into the pipe
-    /// and hands it all to the socket with one flush. Called once for each enqueue that answered
+    /// Ends the writer's turn that a corked enqueue began: writes its frame, and what was queued behind it, into the
+    /// pipe and hands it all to the socket with one flush. Called once for each enqueue that answered
     /// <c>uncorkLater</c>; until then the outbox counts as draining, so whatever else is enqueued waits in its queue.
     /// </summary>
     public void Uncork()
@@ -156,12 +160,19 @@ internal sealed partial class WebSocketConnection : IOutbox
                 }
 
                 _corkHeld = false;
+                var corked = _corked;
+                _corked = null;
                 if (_writerCompleted)
                 {
                     // The teardown gave up waiting and completed the pipe: nothing may be written any more.
                     _draining = false;
                     _drained?.TrySetResult();
                     return;
+                }
+
+                if (corked is not null)
+                {
+                    WriteFrame(corked.Opcode, corked.Payload.Span);
                 }
 
                 WriteQueuedFrames();
@@ -191,12 +202,21 @@ internal sealed partial class WebSocketConnection : IOutbox
             var length = message.Payload.Length;
             if (!_draining && _queue is not { Count: > 0 })
             {
-                // Nothing queued and no writer: write it now, on the caller's thread. This saves a
-                // thread-pool hop per message on the common path (one message per socket per send).
+                // Nothing queued and no writer: write it now, on the caller's thread (or, corked, at the uncork, which
+                // is on the caller's thread too). This saves a thread-pool hop per message on the common path (one
+                // message per socket per send).
                 _draining = true;
-                WriteFrame(message.Opcode, message.Payload.Span);
+                if (cork)
+                {
+                    _corked = message;
+                    _corkHeld = true;
+                }
+                else
+                {
+                    WriteFrame(message.Opcode, message.Payload.Span);
+                }
+
                 writtenHere = true;
-                _corkHeld = cork;
             }
             else
             {
@@ -1068,6 +1088,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             _queue?.Clear();
             _queuedBytes = 0;
+            _corked = null;
             _closeRequested = true;
             _closeSent = true;
             _draining = false;

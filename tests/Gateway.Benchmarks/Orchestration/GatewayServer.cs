@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace Gateway.Benchmarks.Orchestration;
@@ -180,6 +181,25 @@ internal sealed partial class GatewayServer : IAsyncDisposable
 
     /// <summary><see cref="MetricsAsync"/> key of the managed bytes allocated since the gateway started (<c>dotnet.gc.heap.total_allocated</c>).</summary>
     public const string HeapAllocated = "dotnet_gc_heap_total_allocated_bytes_total";
+
+    /// <summary>
+    /// What the gateway's garbage collector did between two <see cref="MetricsAsync"/> snapshots, per
+    /// <paramref name="delivered"/> message: managed bytes allocated per message, collections by generation and the time
+    /// the runtime was paused for them (<c>dotnet.gc.pause.time</c>), in seconds. All zero for a peer, which has no such
+    /// series.
+    /// </summary>
+    public static JsonObject GcJson(IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, long delivered)
+    {
+        double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
+        return new JsonObject
+        {
+            ["allocatedBytesPerDelivered"] = delivered > 0 ? Math.Round(Delta(HeapAllocated) / delivered, 1) : 0,
+            ["gen0"] = Delta("dotnet_gc_collections_total|gc_heap_generation=gen0"),
+            ["gen1"] = Delta("dotnet_gc_collections_total|gc_heap_generation=gen1"),
+            ["gen2"] = Delta(FullCollections),
+            ["pauseSeconds"] = Math.Round(Delta("dotnet_gc_pause_time_seconds_total"), 4),
+        };
+    }
 
     /// <summary>
     /// The <c>/metrics</c> gauges and counters by name, each the sum of its labelled series (by dialect,

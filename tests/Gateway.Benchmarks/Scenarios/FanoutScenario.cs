@@ -53,6 +53,7 @@ internal static class FanoutScenario
         double? coldDeliveredPerSec = null;
         PhaseResult? cold = null;
         JsonObject? coldCpu = null;
+        JsonObject? coldGc = null;
         long? opensHeard = null;
         if (warmupMessages > 0)
         {
@@ -63,7 +64,9 @@ internal static class FanoutScenario
                 opensHeard = await bed.WaitForAppOpensAsync(opensBefore + connect.Opened).ConfigureAwait(false) - opensBefore;
             }
 
+            var metricsBefore = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
             (cold, _, coldCpu) = await FanoutDriver.RunPhaseAsync(bed, 1, warmupMessages, target, 0, concurrency, payloadBytes, usersPerSend).ConfigureAwait(false);
+            coldGc = GatewayServer.GcJson(metricsBefore, await bed.Gateway.MetricsAsync().ConfigureAwait(false), cold!.Received);
             coldDeliveredPerSec = cold!.Received / cold.Seconds;
         }
 
@@ -98,6 +101,7 @@ internal static class FanoutScenario
                 ["opensHeardBefore"] = opensHeard,
                 ["latency"] = Report.Latency(cold!.Latency),
                 ["cpuCores"] = coldCpu,
+                ["gatewayGc"] = coldGc,
             };
             report.Compare("coldDeliveredPerSec", coldRate);
             report.Compare("coldOverWarm", coldRate / first.DeliveredPerSec);
@@ -167,6 +171,7 @@ internal static class FanoutScenario
             },
             ["serverCloses"] = Report.Counts(result.ServerCloses),
             ["cpuCores"] = cpu,
+            ["gatewayGc"] = GatewayServer.GcJson(before, after, result.Received),
             ["peerMessagesPerSend"] = new JsonObject
             {
                 ["broadcast"] = sends.Sends > 0 ? Report.Round(broadcastMessages / sends.Sends, 2) : 0,

@@ -154,7 +154,8 @@ public sealed class WebSocketConnectionSpecs
         var run = Run(maxMessageBytes: 1000);
 
         Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueueCorked(OutboundMessage.Text("1"), out var first));
-        Assert.True(first); // written at once, not flushed
+        Assert.True(first); // held for the uncork
+        Assert.Equal(0, _output.Writer.UnflushedBytes); // not written either: no pipe buffer is held for it meanwhile
         Assert.Equal(EnqueueResult.Enqueued, _connection.TryEnqueueCorked(OutboundMessage.Text("2"), out var second));
         Assert.False(second); // queued behind the corked frame
         Assert.Equal(EnqueueResult.Enqueued, _connection.TryEnqueue(OutboundMessage.Text("3")));

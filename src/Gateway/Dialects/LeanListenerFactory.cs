@@ -33,7 +33,7 @@ internal sealed partial class LeanListenerFactory(
     /// blocks kept for reuse and given back to the GC once idle), as Kestrel's own transport has. A fan-out writes a frame
     /// into thousands of sockets' pipes before it flushes them; with the shared array pool, which keeps a few dozen
     /// buffers of a size, nearly every one of those buffers was a new 4 KiB array, about 1 KB of garbage per delivered
-    /// message (performance.md, "The lean transport's buffers").
+    /// message (performance.md, "Ninth session: the lean transport's buffers").
     /// </summary>
     private readonly Lazy<MemoryPool<byte>> _buffers = new(() => services.GetRequiredService<IMemoryPoolFactory<byte>>().Create(new MemoryPoolOptions { Owner = "gateway" }));
 

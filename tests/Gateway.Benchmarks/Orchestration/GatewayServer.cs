@@ -183,17 +183,17 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     public const string HeapAllocated = "dotnet_gc_heap_total_allocated_bytes_total";
 
     /// <summary>
-    /// What the gateway's garbage collector did between two <see cref="MetricsAsync"/> snapshots, per
-    /// <paramref name="delivered"/> message: managed bytes allocated per message, collections by generation and the time
-    /// the runtime was paused for them (<c>dotnet.gc.pause.time</c>), in seconds. All zero for a peer, which has no such
-    /// series.
+    /// What the gateway's garbage collector did between two <see cref="MetricsAsync"/> snapshots: managed bytes allocated
+    /// per one of <paramref name="messages"/> (a delivered message in a fan-out, a round trip in echo), collections by
+    /// generation, and the time the runtime was paused for them (<c>dotnet.gc.pause.time</c>), in seconds. All zero for a
+    /// peer, which has no such series.
     /// </summary>
-    public static JsonObject GcJson(IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, long delivered)
+    public static JsonObject GcJson(IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, long messages)
     {
         double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
         return new JsonObject
         {
-            ["allocatedBytesPerDelivered"] = delivered > 0 ? Math.Round(Delta(HeapAllocated) / delivered, 1) : 0,
+            ["allocatedBytesPerMessage"] = messages > 0 ? Math.Round(Delta(HeapAllocated) / messages, 1) : 0,
             ["gen0"] = Delta("dotnet_gc_collections_total|gc_heap_generation=gen0"),
             ["gen1"] = Delta("dotnet_gc_collections_total|gc_heap_generation=gen1"),
             ["gen2"] = Delta(FullCollections),

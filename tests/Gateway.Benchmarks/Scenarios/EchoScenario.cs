@@ -34,9 +34,11 @@ internal static class EchoScenario
 
         var appBefore = await bed.AppStatsAsync().ConfigureAwait(false);
         Progress.Write($"echo: {messages} messages per connection, {window} in flight");
+        var metricsBefore = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
         var cpuStart = bed.Cpu();
         var result = await bed.RunPhaseAsync(new ClientCommand { Cmd = "echo", Phase = 2, Messages = messages, Window = window, PayloadBytes = payloadBytes }).ConfigureAwait(false);
         var cpuEnd = bed.Cpu();
+        var gc = GatewayServer.GcJson(metricsBefore, await bed.Gateway.MetricsAsync().ConfigureAwait(false), result.Received);
         var cpu = Testbed.CpuJson(cpuStart, cpuEnd);
         var app = await bed.AppStatsAsync().ConfigureAwait(false);
         var memory = await bed.GatewayMemoryAsync().ConfigureAwait(false);
@@ -63,6 +65,7 @@ internal static class EchoScenario
             ["seconds"] = Report.Round(result.Seconds, 3),
             ["roundTripsPerSec"] = Report.Round(roundTrips),
             ["latency"] = Report.Latency(result.Latency),
+            ["gatewayGc"] = gc,
             ["order"] = new JsonObject
             {
                 ["held"] = orderHeld,

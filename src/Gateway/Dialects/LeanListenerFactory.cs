@@ -26,17 +26,8 @@ namespace Gateway.Dialects;
 /// </remarks>
 internal sealed partial class LeanListenerFactory(
     IOptions<SocketTransportOptions> transport, ILoggerFactory loggers, IServiceProvider services, IReadOnlySet<int> tlsPorts)
-    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    /// <summary>
-    /// The buffers of every lean socket's pipes: ASP.NET Core's server pool (<see cref="IMemoryPoolFactory{T}"/>, 4 KiB
-    /// blocks kept for reuse and given back to the GC once idle), as Kestrel's own transport has. A fan-out writes a frame
-    /// into thousands of sockets' pipes before it flushes them; with the shared array pool, which keeps a few dozen
-    /// buffers of a size, nearly every one of those buffers was a new 4 KiB array, about 1 KB of garbage per delivered
-    /// message (performance.md, "Ninth session: the lean transport's buffers").
-    /// </summary>
-    private readonly Lazy<MemoryPool<byte>> _buffers = new(() => services.GetRequiredService<IMemoryPoolFactory<byte>>().Create(new MemoryPoolOptions { Owner = "gateway" }));
-
     /// <summary>
     /// IP endpoints without TLS only: Kestrel's socket transport binds the others (Unix domain sockets, and the ports in
     /// <c>tlsPorts</c>, where a plaintext upgrade must meet the TLS handshake, not be served).
@@ -79,16 +70,7 @@ internal sealed partial class LeanListenerFactory(
             },
             loggers.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
         var routes = new Lazy<WebSocketUpgradeMiddleware.Routes>(() => WebSocketUpgradeMiddleware.Routes.Build(services));
-        return new(new Listener(socket, kestrel, routes, _buffers.Value, options.NoDelay, loggers.CreateLogger<LeanListenerFactory>()));
-    }
-
-    /// <summary>With the host's services, once every listener is disposed and no lean socket is left to use the buffers.</summary>
-    public void Dispose()
-    {
-        if (_buffers.IsValueCreated)
-        {
-            _buffers.Value.Dispose();
-        }
+        return new(new Listener(socket, kestrel, routes, options.NoDelay, loggers.CreateLogger<LeanListenerFactory>()));
     }
 
     private sealed class Listener : IConnectionListener
@@ -99,8 +81,6 @@ internal sealed partial class LeanListenerFactory(
         private readonly Socket _socket;
         private readonly SocketConnectionContextFactory _kestrel;
         private readonly Lazy<WebSocketUpgradeMiddleware.Routes> _routes;
-        private readonly StreamPipeReaderOptions _readerOptions;
-        private readonly StreamPipeWriterOptions _writerOptions;
         private readonly bool _noDelay;
         private readonly ILogger _log;
         private readonly Channel<ConnectionContext> _toKestrel = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
@@ -108,13 +88,11 @@ internal sealed partial class LeanListenerFactory(
         /// <summary>Cancelled once unbound: sockets still waiting for their first bytes are closed.</summary>
         private readonly CancellationTokenSource _unbound = new();
 
-        public Listener(Socket socket, SocketConnectionContextFactory kestrel, Lazy<WebSocketUpgradeMiddleware.Routes> routes, MemoryPool<byte> buffers, bool noDelay, ILogger log)
+        public Listener(Socket socket, SocketConnectionContextFactory kestrel, Lazy<WebSocketUpgradeMiddleware.Routes> routes, bool noDelay, ILogger log)
         {
             _socket = socket;
             _kestrel = kestrel;
             _routes = routes;
-            _readerOptions = SocketUpgradeTransport.ReaderOptions(buffers);
-            _writerOptions = SocketUpgradeTransport.WriterOptions(buffers);
             _noDelay = noDelay;
             _log = log;
             EndPoint = socket.LocalEndPoint!;
@@ -242,7 +220,7 @@ internal sealed partial class LeanListenerFactory(
                     return;
                 }
 
-                var transport = new SocketUpgradeTransport(socket, _readerOptions, _writerOptions);
+                var transport = new SocketUpgradeTransport(socket);
                 try
                 {
                     if (await ConnectionSession.OpenAsync(lean.Request, transport, lean.Dialect, routes.Runtime, routes.Limiter, routes.Log).ConfigureAwait(false) is { } session)
@@ -378,19 +356,11 @@ internal sealed partial class LeanListenerFactory(
 /// socket, and the WebSocket runs over a <see cref="NetworkStream"/>'s stream pipes, whose reader waits with zero-byte
 /// reads so that an idle socket holds no buffer.
 /// </summary>
-internal sealed class SocketUpgradeTransport(Socket socket, StreamPipeReaderOptions readerOptions, StreamPipeWriterOptions writerOptions) : IUpgradeTransport
+internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 {
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+    private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
     private readonly CancellationTokenSource _closed = new();
-
-    /// <summary>
-    /// The read side's options: buffers of <paramref name="pool"/> (4 KiB), taken only once bytes have arrived (a zero-byte
-    /// read waits for them), so that an idle socket holds none.
-    /// </summary>
-    public static StreamPipeReaderOptions ReaderOptions(MemoryPool<byte> pool) =>
-        new(pool, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
-
-    /// <summary>The write side's options: buffers of <paramref name="pool"/>, held from a frame's write to its flush.</summary>
-    public static StreamPipeWriterOptions WriterOptions(MemoryPool<byte> pool) => new(pool, leaveOpen: true);
 
     /// <summary>
     /// Cancelled when the gateway drops the socket or the session has ended. A client that leaves is seen by reading
@@ -415,7 +385,7 @@ internal sealed class SocketUpgradeTransport(Socket socket, StreamPipeReaderOpti
 
         // The socket stays this transport's to close (Close), after both pipes are done with it.
         var stream = new NetworkStream(socket, ownsSocket: false);
-        return (PipeReader.Create(stream, readerOptions), PipeWriter.Create(stream, writerOptions));
+        return (PipeReader.Create(stream, ReaderOptions), PipeWriter.Create(stream, WriterOptions));
     }
 
     /// <summary>Drops the TCP connection: pending reads and writes end with an error.</summary>

@@ -29,7 +29,7 @@ public sealed partial class RegistryActor : ReceiveActor
     private const long CorkByteLimit = 64 * 1024;
     private readonly int _corkSends;
 
-    // Outboxes whose frame a send wrote without flushing, uncorked together once the sends queued behind it are done.
+    // Outboxes holding a send's frame for their uncork, uncorked together once the sends queued behind it are done.
     private readonly List<IOutbox> _corked = [];
     private int _corkedSends;
     private long _corkedBytes;
@@ -97,7 +97,7 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
-    /// <summary>A stop, or a restart (which stops this instance first), must not leave a socket holding a written frame.</summary>
+    /// <summary>A stop, or a restart (which stops this instance first), must not leave a socket holding a corked frame.</summary>
     protected override void PostStop()
     {
         UncorkAll();
@@ -223,7 +223,7 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
-        // While more messages wait in this mailbox (usually a burst of sends), frames are corked: a frame written now leaves
+        // While more messages wait in this mailbox (usually a burst of sends), frames are corked: a frame held now leaves
         // with whatever the sends already waiting add for the same socket, in one write, once the uncork queued
         // behind them comes round. A send that finds the mailbox empty flushes each frame at once, as it writes it.
         var cork = _corkSends > 1 && Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };

@@ -38,10 +38,10 @@ internal sealed partial class WebSocketConnection : IOutbox
     private Queue<Queued>? _queue;
     private long _queuedBytes;
     private bool _draining;
-    private bool _corkHeld;
 
-    // The frame of a corked enqueue, written into the pipe by its uncork: a written frame would hold a pipe buffer (4 KiB)
-    // per socket for the whole cork, thousands at once in a fan-out, where this holds a reference.
+    // The frame of a corked enqueue, held (the writer's turn with it) until its uncork writes it into the pipe: a frame
+    // written at once would hold a pipe buffer (4 KiB) per socket for the whole cork, thousands at once in a fan-out,
+    // nearly all of them new arrays (performance.md, "Ninth session: a corked frame is held, not written").
     private OutboundMessage? _corked;
     private bool _writerCompleted;
     private bool _closeRequested;
@@ -126,7 +126,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
     }
 
-    /// <summary>Payload bytes queued and not yet handed to the socket.</summary>
+    /// <summary>Payload bytes queued and not yet handed to the socket; a corked frame, held for its uncork, is not counted.</summary>
     public long QueuedBytes
     {
         get
@@ -154,13 +154,11 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             lock (this)
             {
-                if (!_corkHeld)
+                if (_corked is not { } corked)
                 {
                     return;
                 }
 
-                _corkHeld = false;
-                var corked = _corked;
                 _corked = null;
                 if (_writerCompleted)
                 {
@@ -170,10 +168,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                     return;
                 }
 
-                if (corked is not null)
-                {
-                    WriteFrame(corked.Opcode, corked.Payload.Span);
-                }
+                WriteFrame(corked.Opcode, corked.Payload.Span);
 
                 WriteQueuedFrames();
             }
@@ -192,6 +187,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         uncorkLater = false;
         var overflow = false;
         var writtenHere = false;
+        Exception? writeFailed = null;
         lock (this)
         {
             if (_closeRequested)
@@ -209,11 +205,19 @@ internal sealed partial class WebSocketConnection : IOutbox
                 if (cork)
                 {
                     _corked = message;
-                    _corkHeld = true;
                 }
                 else
                 {
-                    WriteFrame(message.Opcode, message.Payload.Span);
+                    try
+                    {
+                        WriteFrame(message.Opcode, message.Payload.Span);
+                    }
+                    catch (Exception exception)
+                    {
+                        // The pipe refused the bytes (it was completed or is broken): the connection is lost, as when a
+                        // drain's write fails. Handled after the lock, never thrown at the sender (an actor).
+                        writeFailed = exception;
+                    }
                 }
 
                 writtenHere = true;
@@ -238,6 +242,12 @@ internal sealed partial class WebSocketConnection : IOutbox
                     }
                 }
             }
+        }
+
+        if (writeFailed is not null)
+        {
+            OnWriteFailed(writeFailed);
+            return EnqueueResult.Closed;
         }
 
         if (writtenHere)
@@ -1088,7 +1098,6 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             _queue?.Clear();
             _queuedBytes = 0;
-            _corked = null;
             _closeRequested = true;
             _closeSent = true;
             _draining = false;

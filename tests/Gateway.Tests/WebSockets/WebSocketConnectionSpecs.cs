@@ -172,6 +172,37 @@ public sealed class WebSocketConnectionSpecs
     }
 
     [Fact]
+    public async Task A_close_after_a_corked_frame_follows_it_and_discards_nothing_before_it()
+    {
+        var run = Run(maxMessageBytes: 1000);
+
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueueCorked(OutboundMessage.Text("1"), out var corked));
+        Assert.True(corked);
+        _connection.Close(4001, "slow consumer", discardPending: true); // what queued behind the cork goes; the corked frame was accepted
+        Assert.Equal(EnqueueResult.Closed, _connection.TryEnqueue(OutboundMessage.Text("2")));
+        Assert.False(_output.Reader.TryRead(out _), "the close went out before the uncork");
+
+        _connection.Uncork();
+
+        Assert.Equal([0x1, 0x8], await ReadOpcodesUntilCloseAsync());
+        _input.Writer.Complete();
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task A_frame_the_pipe_refuses_when_it_is_enqueued_loses_the_connection_instead_of_throwing_at_the_sender()
+    {
+        var run = Run(maxMessageBytes: 1000);
+        await _output.Writer.CompleteAsync(); // the pipe now refuses every write
+
+        Assert.Equal(EnqueueResult.Closed, _connection!.TryEnqueue(OutboundMessage.Text("1")));
+
+        await WaitUntilAsync(() => _transport.Aborts >= 1);
+        Assert.True(_connection.IsClosed);
+        await run.WaitAsync(Timeout);
+    }
+
+    [Fact]
     public async Task An_uncork_without_a_cork_writes_nothing()
     {
         var run = Run(maxMessageBytes: 1000);

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Gateway.Cluster;
 
 /// <summary>
@@ -23,6 +25,7 @@ public sealed class GatewayClusterOptions
     public string? BindHostname { get; set; }
 
     /// <summary>The remoting (Akka.Remote, TCP) port. Default 4053.</summary>
+    [Range(0, 65535)]
     public int Port { get; set; } = 4053;
 
     /// <summary>
@@ -36,18 +39,21 @@ public sealed class GatewayClusterOptions
     /// How long a cluster-wide admin call waits for a node's answer before leaving that node out (a
     /// <c>list</c> then names it in <c>missing_nodes</c>). Unreachable nodes are skipped at once. Default 3 s.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// The split-brain resolver's <c>stable-after</c>: how long the set of unreachable nodes must stay
     /// unchanged before the keep-majority side downs the other. Default 15 s (Akka's own default is 20 s).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan DownAfter { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// Failure detector: heartbeat silence tolerated before a node is marked unreachable (Akka's
     /// <c>acceptable-heartbeat-pause</c>). Default 3 s, Akka's default.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
@@ -56,6 +62,7 @@ public sealed class GatewayClusterOptions
     /// before they saw it join (a few gossip rounds of 2 s). Conn ids are routed by their tag from the start.
     /// Default 5 s.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan DirectoryWarmup { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -77,6 +84,7 @@ public sealed class GatewayClusterOptions
     /// forms a new cluster, the others join it. Default 1 (a single replica forms its own cluster); set it to the
     /// replica count to keep pods of a fresh rollout from starting on partial DNS answers.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int RequiredContactPoints { get; set; } = 1;
 }
 

@@ -1,39 +1,56 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Gateway.Hosting;
 
-/// <summary>Configuration section <c>Gateway</c> (environment: <c>Gateway__Section__Key</c>). Every setting has a working default.</summary>
+/// <summary>
+/// Configuration section <c>Gateway</c> (environment: <c>Gateway__Section__Key</c>). Every setting has a working default.
+/// The host refuses to start with a value outside its range (<see cref="GatewayOptionsValidator"/>): a byte count or a
+/// count below 1, a timeout of 0 or one past 24 days (longer than a timer takes), a path without its leading <c>/</c>.
+/// </summary>
 public sealed class GatewayOptions
 {
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "Gateway";
 
     /// <summary>The TAPR (Olares) dialect on <c>/ws</c>.</summary>
+    [ValidateObjectMembers]
     public TaprOptions Tapr { get; set; } = new();
 
     /// <summary>The jac-cloud dialect on <c>/websocket</c>.</summary>
+    [ValidateObjectMembers]
     public JacOptions Jac { get; set; } = new();
 
     /// <summary>Sizes, bounds and connection caps.</summary>
+    [ValidateObjectMembers]
     public LimitsOptions Limits { get; set; } = new();
 
     /// <summary>The HTTP callback to the app.</summary>
+    [ValidateObjectMembers]
     public CallbackOptions Callback { get; set; } = new();
 
     /// <summary>Who may call the admin API.</summary>
+    [ValidateObjectMembers]
     public AdminOptions Admin { get; set; } = new();
 
     /// <summary>Graceful shutdown.</summary>
+    [ValidateObjectMembers]
     public ShutdownOptions Shutdown { get; set; } = new();
 
     /// <summary>How client sockets are served.</summary>
+    [ValidateObjectMembers]
     public SocketsOptions Sockets { get; set; } = new();
 
     /// <summary>Memory housekeeping.</summary>
+    [ValidateObjectMembers]
     public MemoryOptions Memory { get; set; } = new();
 
     /// <summary>Metrics, traces and the admin page's live feed.</summary>
+    [ValidateObjectMembers]
     public TelemetryOptions Telemetry { get; set; } = new();
 
     /// <summary>Several gateways as one (Akka.Cluster); off by default.</summary>
+    [ValidateObjectMembers]
     public Cluster.GatewayClusterOptions Cluster { get; set; } = new();
 }
 
@@ -53,6 +70,7 @@ public sealed class TelemetryOptions
     public bool PrometheusOpen { get; set; }
 
     /// <summary>How often the admin page's live figures are sampled and pushed to viewers. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan FeedInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
@@ -63,9 +81,11 @@ public sealed class MemoryOptions
     public bool CompactAfterBursts { get; set; } = true;
 
     /// <summary>Connects plus disconnects since the last compaction that make a burst (or a tenth of the open connections, if more). Default 1000.</summary>
+    [Range(1, int.MaxValue)]
     public int MinChurn { get; set; } = 1000;
 
     /// <summary>Least time between two compactions. Default 1 minute.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan MinInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
@@ -99,6 +119,7 @@ public sealed class SocketsOptions
     /// transport (<see cref="LeanTransport"/>) the read loop itself reads this far ahead, only while it holds back (so
     /// that a client that leaves is seen).
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int ReadBufferBytes { get; set; } = 64 * 1024;
 
     /// <summary>
@@ -108,6 +129,7 @@ public sealed class SocketsOptions
     /// Default 16 KiB. Sockets on the lean transport (<see cref="LeanTransport"/>) hold only the frames being sent,
     /// until the kernel takes them.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int WriteBufferBytes { get; set; } = 16 * 1024;
 
     /// <summary>
@@ -122,9 +144,12 @@ public sealed class SocketsOptions
 public sealed class TaprOptions
 {
     /// <summary>The client WebSocket path (also answered with a trailing slash). Default <c>/ws</c>.</summary>
+    [Required]
+    [RegularExpression("^/.*", ErrorMessage = "The field {0} must start with /.")]
     public string Path { get; set; } = "/ws";
 
     /// <summary>The request header carrying the user name, taken verbatim. Default <c>X-Bfl-User</c>.</summary>
+    [Required]
     public string UserHeader { get; set; } = "X-Bfl-User";
 
     /// <summary>Refuse (HTTP 401 before the upgrade) connections without the user header. Default false (Olares accepts them as user "").</summary>
@@ -134,6 +159,7 @@ public sealed class TaprOptions
     public string TokenCookie { get; set; } = "auth_token";
 
     /// <summary>A connection with no ping for longer than this is closed with 4000. Default 45 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan PingTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
     /// <summary>
@@ -143,6 +169,7 @@ public sealed class TaprOptions
     public bool AnyFrameIsLiveness { get; set; } = true;
 
     /// <summary><c>uuid</c> (lowercase UUIDv4, Olares 1.0.6) or <c>counter</c> (decimal, 1.0.5 style). Default <c>uuid</c>.</summary>
+    [RegularExpression("^(?i:uuid|counter)$", ErrorMessage = "The field {0} must be uuid or counter.")]
     public string ConnIdFormat { get; set; } = "uuid";
 
     /// <summary>Send <c>{"event":"connected","data":{"conn_id":"..."}}</c> right after the upgrade (Extension). Default false (Olares sends nothing).</summary>
@@ -161,9 +188,11 @@ public sealed class TaprOptions
     /// 4000 <c>ping timeout</c> when no ping or pong comes back within <see cref="KeepAliveTimeout"/>.
     /// Default 0: off (TAPR's JSON ping deadline, <see cref="PingTimeout"/>, already covers liveness).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.Zero;
 
     /// <summary>How long a protocol ping sent for <see cref="KeepAliveInterval"/> may wait for the client's pong. Default 20 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
 
@@ -171,6 +200,8 @@ public sealed class TaprOptions
 public sealed class JacOptions
 {
     /// <summary>The client WebSocket path. Default <c>/websocket</c>.</summary>
+    [Required]
+    [RegularExpression("^/.*", ErrorMessage = "The field {0} must start with /.")]
     public string Path { get; set; } = "/websocket";
 
     /// <summary>The HS256 secret tokens are signed with. Unset: every token is invalid and every connection is public (logged once).</summary>
@@ -180,6 +211,7 @@ public sealed class JacOptions
     public string RootIdClaim { get; set; } = "root_id";
 
     /// <summary>Clock skew allowed when checking expiry. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -187,12 +219,14 @@ public sealed class JacOptions
     /// arrival (time behind the connection's earlier callbacks included; one attempt), before the client
     /// gets <c>{"type":"walker","error":…}</c>. Default 30 s.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan WalkerTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Largest inbound message on <c>/websocket</c> (all fragments together, bytes); a larger one closes the socket
     /// with 1009 (PROTOCOL.md §5). Default 16 MiB, jac-cloud's (uvicorn's <c>ws_max_size</c>).
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
@@ -205,12 +239,14 @@ public sealed class JacOptions
     /// Send a WebSocket protocol ping this long after the previous one was answered (jac-cloud's uvicorn: 20 s),
     /// PROTOCOL.md §5 liveness. 0 turns keep-alive off. Default 20 s.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
     /// How long a keep-alive ping may wait for a pong (any pong or ping from the client counts) before the socket is
     /// closed with 4000 <c>ping timeout</c> and the app gets its <c>close</c>. Default 20 s (uvicorn's).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
 
@@ -221,12 +257,15 @@ public sealed class LimitsOptions
     /// Largest inbound message on the TAPR path (all fragments together, bytes); a larger one closes the socket with
     /// 1009 (PROTOCOL.md §3). Default 1 MiB. <c>/websocket</c> has its own, <see cref="JacOptions.MaxMessageBytes"/>.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Payload bytes queued for one client but not yet written; beyond this the client is closed with 4001. Default 4 MiB.</summary>
+    [Range(typeof(long), "1", "9223372036854775807")]
     public long OutboundQueueBytes { get; set; } = 4L * 1024 * 1024;
 
     /// <summary>Messages queued for one client but not yet written; beyond this the client is closed with 4001. Default 4096.</summary>
+    [Range(1, int.MaxValue)]
     public int OutboundQueueMessages { get; set; } = 4096;
 
     /// <summary>
@@ -242,15 +281,19 @@ public sealed class LimitsOptions
     /// Most concurrent WebSocket connections. Default 0: derived from the process's open-file limit
     /// (the limit minus a reserve for listeners, the app callback pool and the runtime).
     /// </summary>
+    [Range(0, int.MaxValue)]
     public int MaxConnections { get; set; }
 
     /// <summary>Inbound bytes of one connection waiting for the app; past this the gateway stops reading that socket. Default 256 KiB.</summary>
+    [Range(1, int.MaxValue)]
     public int InboundPendingBytesPerConnection { get; set; } = 256 * 1024;
 
     /// <summary>Inbound bytes of all connections waiting for the app; past this every socket pauses. Default 64 MiB.</summary>
+    [Range(typeof(long), "1", "9223372036854775807")]
     public long InboundPendingBytesTotal { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>How long a close handshake may take before the TCP connection is dropped. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan CloseHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
@@ -258,18 +301,23 @@ public sealed class LimitsOptions
 public sealed class CallbackOptions
 {
     /// <summary>Full callback URL; overrides <c>http://127.0.0.1:${WS_PORT}${WS_URL}</c>. Unset and no WS_PORT/WS_URL: no callbacks.</summary>
+    [RegularExpression("^(?i:https?)://[^ ]+$", ErrorMessage = "The field {0} must be an absolute http:// or https:// URL.")]
     public string? Url { get; set; }
 
     /// <summary>Timeout of one attempt. Default 2 s (as Olares).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>First retry delay; doubles per attempt. Default 100 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Longest retry delay. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Most callbacks in flight at once (different connections). Default 128.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxConcurrency { get; set; } = 128;
 }
 
@@ -283,6 +331,7 @@ public sealed class AdminOptions
     public string? Token { get; set; }
 
     /// <summary>When set (e.g. 40011), the admin API is served only on this port, not on the client listener.</summary>
+    [Range(1, 65535)]
     public int? Port { get; set; }
 
     /// <summary>Serve the admin page at <c>/admin/</c> (same access rule as the admin API). Default true.</summary>
@@ -296,5 +345,14 @@ public sealed class AdminOptions
 public sealed class ShutdownOptions
 {
     /// <summary>How long to spend closing sockets (1001) and delivering their close callbacks before exiting. Default 20 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(20);
 }
+
+/// <summary>
+/// Checks <see cref="GatewayOptions"/> against the ranges its properties declare, nested sections included (generated
+/// by the options source generator). Registered with <c>ValidateOnStart</c>: a bad value stops the host before it
+/// binds a port, with an <see cref="OptionsValidationException"/> that names each offending setting.
+/// </summary>
+[OptionsValidator]
+internal sealed partial class GatewayOptionsValidator : IValidateOptions<GatewayOptions>;

@@ -35,12 +35,13 @@ internal sealed class GatewayRuntime(IOptions<GatewayOptions> options, GatewayMe
 /// <summary>Where callbacks go: <c>Gateway:Callback:Url</c>, else <c>http://127.0.0.1:${WS_PORT}${WS_URL}</c>, else nowhere.</summary>
 internal sealed record CallbackTarget(Uri? Uri)
 {
+    /// <exception cref="OptionsValidationException">The URL, or the one <c>WS_PORT</c> and <c>WS_URL</c> make, is not an absolute http(s) URL.</exception>
     public static CallbackTarget From(IConfiguration configuration)
     {
         var url = configuration["Gateway:Callback:Url"];
         if (!string.IsNullOrWhiteSpace(url))
         {
-            return new CallbackTarget(new Uri(url, UriKind.Absolute));
+            return new CallbackTarget(Parse(url, "Gateway:Callback:Url"));
         }
 
         var port = configuration["WS_PORT"];
@@ -51,6 +52,12 @@ internal sealed record CallbackTarget(Uri? Uri)
         }
 
         // Concatenated verbatim, as Olares does.
-        return new CallbackTarget(new Uri($"http://127.0.0.1:{port}{path}", UriKind.Absolute));
+        return new CallbackTarget(Parse($"http://127.0.0.1:{port}{path}", "WS_PORT and WS_URL"));
     }
+
+    private static Uri Parse(string url, string source) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? uri
+            : throw new OptionsValidationException(
+                GatewayOptions.SectionName, typeof(GatewayOptions), [$"The callback URL from {source} ('{url}') is not an absolute http:// or https:// URL."]);
 }

@@ -6,6 +6,7 @@ using Gateway.Dialects;
 using Gateway.Registry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Hosting;
 
@@ -111,7 +112,9 @@ public static partial class GatewayServiceCollectionExtensions
 
         builder.Services.AddOptions<GatewayOptions>()
             .Bind(configuration.GetSection(GatewayOptions.SectionName))
-            .PostConfigure(options => options.Callback.MaxConcurrency = Math.Min(options.Callback.MaxConcurrency, callbackConcurrency));
+            .PostConfigure(options => options.Callback.MaxConcurrency = Math.Min(options.Callback.MaxConcurrency, callbackConcurrency))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         // The slim builder registers only the simple console formatter and pins it; this adds json and systemd
         // and lets Logging:Console:FormatterName choose (env Logging__Console__FormatterName=json).
         builder.Logging.AddConsole();

@@ -1,0 +1,47 @@
+using Gateway.IntegrationTests.Infrastructure;
+
+namespace Gateway.IntegrationTests.Edge;
+
+/// <summary>
+/// A setting outside its range stops the gateway at start, before it serves anything, with a message that names every
+/// offending setting (docs/configuration.md, "Checked at start"), instead of a gateway that starts and misbehaves.
+/// </summary>
+public sealed class SettingsValidationSpecs(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_gateway_with_settings_out_of_range_exits_at_start_naming_each_of_them()
+    {
+        var options = new GatewayProcessOptions { WaitUntilHealthy = false }
+            .With("Limits", "MaxMessageBytes", "0")
+            .With("Tapr", "Path", "ws")
+            .With("Callback", "Timeout", "00:00:00")
+            .With("Sockets", "ReadBufferBytes", "-1");
+        await using var gateway = await GatewayProcess.StartAsync(options);
+
+        var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
+
+        var log = string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines));
+        output.WriteLine(log);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("Limits.MaxMessageBytes", log, StringComparison.Ordinal);
+        Assert.Contains("Tapr.Path", log, StringComparison.Ordinal);
+        Assert.Contains("Callback.Timeout", log, StringComparison.Ordinal);
+        Assert.Contains("Sockets.ReadBufferBytes", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(gateway.Output.Lines, line => line.Contains("Now listening on", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Settings_at_the_edges_of_their_ranges_start_the_gateway()
+    {
+        var options = new GatewayProcessOptions()
+            .With("Limits", "MaxConnections", "0")
+            .With("Tapr", "KeepAliveInterval", "00:00:00")
+            .With("Tapr", "ConnIdFormat", "COUNTER")
+            .With("Shutdown", "Timeout", "00:00:00")
+            .With("Memory", "MinInterval", "00:00:00");
+        await using var gateway = await GatewayProcess.StartAsync(options);
+
+        using var response = await gateway.Http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        Assert.True(response.IsSuccessStatusCode, $"/healthz answered {(int)response.StatusCode}");
+    }
+}

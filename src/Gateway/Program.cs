@@ -17,7 +17,9 @@ try
     app.MapJac();
     app.MapAdmin();
     app.Run();
-    return 0;
+
+    // 0, or what the run set: 3 for a node the cluster downed (GatewayLifetime), so that it is restarted.
+    return Environment.ExitCode;
 }
 catch (OptionsValidationException invalid)
 {

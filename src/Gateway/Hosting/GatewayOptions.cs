@@ -5,8 +5,9 @@ namespace Gateway.Hosting;
 
 /// <summary>
 /// Configuration section <c>Gateway</c> (environment: <c>Gateway__Section__Key</c>). Every setting has a working default.
-/// The host refuses to start with a value outside its range (<see cref="GatewayOptionsValidator"/>): a byte count or a
-/// count below 1, a timeout of 0 or one past 24 days (longer than a timer takes), a path without its leading <c>/</c>.
+/// The host refuses to start with a value outside its range (<see cref="GatewayOptionsValidator"/>, run on the bound
+/// settings by <c>AddGateway</c> before anything is built): a count below 1, a buffer below 1 KiB, a timeout of 0 or
+/// past 24 days, an empty path.
 /// </summary>
 public sealed class GatewayOptions
 {
@@ -69,8 +70,8 @@ public sealed class TelemetryOptions
     /// </summary>
     public bool PrometheusOpen { get; set; }
 
-    /// <summary>How often the admin page's live figures are sampled and pushed to viewers. Default 1 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "24.00:00:00")]
+    /// <summary>How often the admin page's live figures are sampled and pushed to viewers; 0 means 1 s. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan FeedInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
@@ -119,7 +120,7 @@ public sealed class SocketsOptions
     /// transport (<see cref="LeanTransport"/>) the read loop itself reads this far ahead, only while it holds back (so
     /// that a client that leaves is seen).
     /// </summary>
-    [Range(1, int.MaxValue)]
+    [Range(1024, int.MaxValue)]
     public int ReadBufferBytes { get; set; } = 64 * 1024;
 
     /// <summary>
@@ -129,7 +130,7 @@ public sealed class SocketsOptions
     /// Default 16 KiB. Sockets on the lean transport (<see cref="LeanTransport"/>) hold only the frames being sent,
     /// until the kernel takes them.
     /// </summary>
-    [Range(1, int.MaxValue)]
+    [Range(1024, int.MaxValue)]
     public int WriteBufferBytes { get; set; } = 16 * 1024;
 
     /// <summary>
@@ -145,7 +146,6 @@ public sealed class TaprOptions
 {
     /// <summary>The client WebSocket path (also answered with a trailing slash). Default <c>/ws</c>.</summary>
     [Required]
-    [RegularExpression("^/.*", ErrorMessage = "The field {0} must start with /.")]
     public string Path { get; set; } = "/ws";
 
     /// <summary>The request header carrying the user name, taken verbatim. Default <c>X-Bfl-User</c>.</summary>
@@ -201,7 +201,6 @@ public sealed class JacOptions
 {
     /// <summary>The client WebSocket path. Default <c>/websocket</c>.</summary>
     [Required]
-    [RegularExpression("^/.*", ErrorMessage = "The field {0} must start with /.")]
     public string Path { get; set; } = "/websocket";
 
     /// <summary>The HS256 secret tokens are signed with. Unset: every token is invalid and every connection is public (logged once).</summary>
@@ -281,7 +280,7 @@ public sealed class LimitsOptions
     /// Most concurrent WebSocket connections. Default 0: derived from the process's open-file limit
     /// (the limit minus a reserve for listeners, the app callback pool and the runtime).
     /// </summary>
-    [Range(0, int.MaxValue)]
+    [Range(0, int.MaxValue - ConnectionLimiter.AdminHeadroom)]
     public int MaxConnections { get; set; }
 
     /// <summary>Inbound bytes of one connection waiting for the app; past this the gateway stops reading that socket. Default 256 KiB.</summary>
@@ -301,7 +300,6 @@ public sealed class LimitsOptions
 public sealed class CallbackOptions
 {
     /// <summary>Full callback URL; overrides <c>http://127.0.0.1:${WS_PORT}${WS_URL}</c>. Unset and no WS_PORT/WS_URL: no callbacks.</summary>
-    [RegularExpression("^(?i:https?)://[^ ]+$", ErrorMessage = "The field {0} must be an absolute http:// or https:// URL.")]
     public string? Url { get; set; }
 
     /// <summary>Timeout of one attempt. Default 2 s (as Olares).</summary>
@@ -351,8 +349,10 @@ public sealed class ShutdownOptions
 
 /// <summary>
 /// Checks <see cref="GatewayOptions"/> against the ranges its properties declare, nested sections included (generated
-/// by the options source generator). Registered with <c>ValidateOnStart</c>: a bad value stops the host before it
-/// binds a port, with an <see cref="OptionsValidationException"/> that names each offending setting.
+/// by the options source generator). <c>AddGateway</c> runs it on the bound settings first, with the checks no attribute
+/// can make (<see cref="GatewayServiceCollectionExtensions"/>), so that a bad value stops the process before Kestrel or
+/// the actor system is built, with one <see cref="OptionsValidationException"/> that names every offending setting;
+/// <c>ValidateOnStart</c> keeps it for the options the host resolves.
 /// </summary>
 [OptionsValidator]
 internal sealed partial class GatewayOptionsValidator : IValidateOptions<GatewayOptions>;

@@ -26,6 +26,7 @@ public static partial class GatewayServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var configuration = builder.Configuration;
         var gateway = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        var callbackTarget = Validate(gateway, configuration);
 
         var urls = configuration[WebHostDefaults.ServerUrlsKey];
         var endpoints = configuration.GetSection("Kestrel:Endpoints");
@@ -132,7 +133,7 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddSingleton<GatewayTracing>();
         builder.AddGatewayTelemetry();
         builder.Services.AddSingleton<DialectRegistry>();
-        builder.Services.AddSingleton(CallbackTarget.From(configuration));
+        builder.Services.AddSingleton(callbackTarget);
         builder.Services.AddSingleton(provider => new ConnectionLimiter(
             maxConnections,
             fileLimit,
@@ -217,5 +218,45 @@ public static partial class GatewayServiceCollectionExtensions
         app.MapGet("/readyz", (GatewayLifetime lifetime, ClusterMembership membership) =>
             lifetime.IsReady && membership.IsUp ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
+    }
+
+    /// <summary>
+    /// Checks the settings before anything is built from them: the ranges <see cref="GatewayOptions"/> declares, the
+    /// callback URL, the metric cardinality limit (read outside <see cref="GatewayOptions"/>), and that the two dialects do
+    /// not share a path. Returns the callback target.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">One or more settings are invalid; its failures name every one.</exception>
+    private static CallbackTarget Validate(GatewayOptions gateway, IConfiguration configuration)
+    {
+        var failures = new List<string>();
+        if (new GatewayOptionsValidator().Validate(Options.DefaultName, gateway) is { Failed: true, Failures: { } invalid })
+        {
+            failures.AddRange(invalid);
+        }
+
+        var cardinalityLimit = configuration.GetValue("Gateway:Telemetry:MetricCardinalityLimit", TelemetrySetup.DefaultMetricCardinalityLimit);
+        if (cardinalityLimit is < 1 or > TelemetrySetup.MaxMetricCardinalityLimit)
+        {
+            failures.Add($"Gateway:Telemetry:MetricCardinalityLimit must be between 1 and {TelemetrySetup.MaxMetricCardinalityLimit} (each metric preallocates that many points).");
+        }
+
+        if (string.Equals(gateway.Tapr.Path.Trim('/'), gateway.Jac.Path.Trim('/'), StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"Gateway:Tapr:Path and Gateway:Jac:Path must differ (both are '{gateway.Tapr.Path}').");
+        }
+
+        CallbackTarget? callbackTarget = null;
+        try
+        {
+            callbackTarget = CallbackTarget.From(configuration);
+        }
+        catch (OptionsValidationException invalidUrl)
+        {
+            failures.AddRange(invalidUrl.Failures);
+        }
+
+        return failures.Count > 0 || callbackTarget is null
+            ? throw new OptionsValidationException(GatewayOptions.SectionName, typeof(GatewayOptions), failures)
+            : callbackTarget;
     }
 }

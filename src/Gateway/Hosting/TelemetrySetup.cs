@@ -37,6 +37,9 @@ internal static class TelemetrySetup
     /// </summary>
     public const int DefaultMetricCardinalityLimit = 200;
 
+    /// <summary>The largest <c>Gateway:Telemetry:MetricCardinalityLimit</c> the gateway starts with (about 400 MB of points at 56 metrics).</summary>
+    public const int MaxMetricCardinalityLimit = 100_000;
+
     /// <summary>
     /// Kestrel's per-connection histogram, off unless <c>Gateway:Telemetry:KestrelConnectionDuration</c> is true. While
     /// it is on, Kestrel keeps a tags feature with its list on every TCP connection for its whole life (56 bytes per

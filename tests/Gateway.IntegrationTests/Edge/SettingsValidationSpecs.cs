@@ -11,22 +11,26 @@ public sealed class SettingsValidationSpecs(ITestOutputHelper output)
     [Fact]
     public async Task A_gateway_with_settings_out_of_range_exits_at_start_naming_each_of_them()
     {
-        var options = new GatewayProcessOptions { WaitUntilHealthy = false }
+        var options = new GatewayProcessOptions { WaitUntilHealthy = false, CallbackUrl = null }
             .With("Limits", "MaxMessageBytes", "0")
-            .With("Tapr", "Path", "ws")
+            .With("Jac", "Path", "/ws/")
             .With("Callback", "Timeout", "00:00:00")
-            .With("Sockets", "ReadBufferBytes", "-1");
+            .With("Callback", "Url", "app:9000/callback")
+            .With("Sockets", "ReadBufferBytes", "-1")
+            .With("Sockets", "WriteBufferBytes", "-1"); // Kestrel's own setter would throw first if this were checked late
         await using var gateway = await GatewayProcess.StartAsync(options);
 
         var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
 
-        var log = string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines));
-        output.WriteLine(log);
-        Assert.NotEqual(0, exitCode);
-        Assert.Contains("Limits.MaxMessageBytes", log, StringComparison.Ordinal);
-        Assert.Contains("Tapr.Path", log, StringComparison.Ordinal);
-        Assert.Contains("Callback.Timeout", log, StringComparison.Ordinal);
-        Assert.Contains("Sockets.ReadBufferBytes", log, StringComparison.Ordinal);
+        output.WriteLine(string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines)));
+        Assert.Equal(2, exitCode);
+        var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
+        Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
+        foreach (var setting in new[] { "Limits.MaxMessageBytes", "Gateway:Tapr:Path and Gateway:Jac:Path", "Callback.Timeout", "Gateway:Callback:Url", "Sockets.ReadBufferBytes", "Sockets.WriteBufferBytes" })
+        {
+            Assert.Contains(setting, error, StringComparison.Ordinal);
+        }
+
         Assert.DoesNotContain(gateway.Output.Lines, line => line.Contains("Now listening on", StringComparison.Ordinal));
     }
 
@@ -38,7 +42,9 @@ public sealed class SettingsValidationSpecs(ITestOutputHelper output)
             .With("Tapr", "KeepAliveInterval", "00:00:00")
             .With("Tapr", "ConnIdFormat", "COUNTER")
             .With("Shutdown", "Timeout", "00:00:00")
-            .With("Memory", "MinInterval", "00:00:00");
+            .With("Memory", "MinInterval", "00:00:00")
+            .With("Telemetry", "FeedInterval", "00:00:00")
+            .With("Tapr", "Path", "ws");
         await using var gateway = await GatewayProcess.StartAsync(options);
 
         using var response = await gateway.Http.GetAsync(new Uri("/healthz", UriKind.Relative));

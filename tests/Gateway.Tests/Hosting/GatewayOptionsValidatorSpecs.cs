@@ -19,11 +19,11 @@ public sealed class GatewayOptionsValidatorSpecs
     public void Each_setting_out_of_range_is_named_with_its_section()
     {
         var options = new GatewayOptions();
-        options.Jac.Path = "websocket";
+        options.Jac.Path = "";
         options.Jac.KeepAliveTimeout = TimeSpan.Zero;
         options.Limits.OutboundQueueBytes = 0;
         options.Tapr.ConnIdFormat = "ulid";
-        options.Callback.Url = "ftp://app/callback";
+        options.Limits.MaxConnections = int.MaxValue; // plus the admin headroom would wrap
         options.Admin.Port = 70_000;
         options.Callback.RetryMaxDelay = TimeSpan.FromDays(30); // past what a timer takes
         options.Cluster.RequiredContactPoints = 0;
@@ -34,7 +34,7 @@ public sealed class GatewayOptionsValidatorSpecs
         var failures = string.Join("\n", result.Failures!);
         foreach (var name in new[]
                  {
-                     "Jac.Path", "Jac.KeepAliveTimeout", "Limits.OutboundQueueBytes", "Tapr.ConnIdFormat", "Callback.Url",
+                     "Jac.Path", "Jac.KeepAliveTimeout", "Limits.OutboundQueueBytes", "Tapr.ConnIdFormat", "Limits.MaxConnections",
                      "Admin.Port", "Callback.RetryMaxDelay", "Cluster.RequiredContactPoints",
                  })
         {
@@ -54,7 +54,10 @@ public sealed class GatewayOptionsValidatorSpecs
         options.Shutdown.Timeout = TimeSpan.Zero;
         options.Cluster.Port = 0;
         options.Tapr.ConnIdFormat = "Counter";
+        options.Telemetry.FeedInterval = TimeSpan.Zero; // 1 s
+        options.Tapr.Path = "ws"; // served as /ws
 
-        Assert.True(_validator.Validate(null, options).Succeeded);
+        var result = _validator.Validate(null, options);
+        Assert.True(result.Succeeded, result.FailureMessage);
     }
 }

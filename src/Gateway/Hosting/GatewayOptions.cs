@@ -6,8 +6,8 @@ namespace Gateway.Hosting;
 /// <summary>
 /// Configuration section <c>Gateway</c> (environment: <c>Gateway__Section__Key</c>). Every setting has a working default.
 /// The host refuses to start with a value outside its range (<see cref="GatewayOptionsValidator"/>, run on the bound
-/// settings by <c>AddGateway</c> before anything is built): a count below 1, a buffer below 1 KiB, a timeout of 0 or
-/// past 24 days, an empty path.
+/// settings by <c>AddGateway</c> before anything is built): a count below 1, a buffer below 1 KiB, a timeout that must
+/// pass set to 0, any duration past 24 days, an empty path.
 /// </summary>
 public sealed class GatewayOptions
 {

@@ -59,5 +59,5 @@ internal sealed record CallbackTarget(Uri? Uri)
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
             : throw new OptionsValidationException(
-                GatewayOptions.SectionName, typeof(GatewayOptions), [$"The callback URL from {source} ('{url}') is not an absolute http:// or https:// URL."]);
+                Options.DefaultName, typeof(GatewayOptions), [$"The callback URL from {source} ('{url}') is not an absolute http:// or https:// URL."]);
 }

@@ -25,7 +25,7 @@ public static partial class GatewayServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var configuration = builder.Configuration;
-        var gateway = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        var gateway = Bind(configuration);
         var callbackTarget = Validate(gateway, configuration);
 
         var urls = configuration[WebHostDefaults.ServerUrlsKey];
@@ -234,15 +234,19 @@ public static partial class GatewayServiceCollectionExtensions
             failures.AddRange(invalid);
         }
 
-        var cardinalityLimit = configuration.GetValue("Gateway:Telemetry:MetricCardinalityLimit", TelemetrySetup.DefaultMetricCardinalityLimit);
-        if (cardinalityLimit is < 1 or > TelemetrySetup.MaxMetricCardinalityLimit)
+        var cardinalityLimit = configuration["Gateway:Telemetry:MetricCardinalityLimit"];
+        if (cardinalityLimit is not null
+            && (!int.TryParse(cardinalityLimit, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var limit)
+                || limit is < 1 or > TelemetrySetup.MaxMetricCardinalityLimit))
         {
-            failures.Add($"Gateway:Telemetry:MetricCardinalityLimit must be between 1 and {TelemetrySetup.MaxMetricCardinalityLimit} (each metric preallocates that many points).");
+            failures.Add($"Gateway:Telemetry:MetricCardinalityLimit ('{cardinalityLimit}') must be a whole number between 1 and {TelemetrySetup.MaxMetricCardinalityLimit} (each metric preallocates that many points).");
         }
 
-        if (string.Equals(gateway.Tapr.Path.Trim('/'), gateway.Jac.Path.Trim('/'), StringComparison.OrdinalIgnoreCase))
+        // The dialects' paths are matched as DialectRegistry does: with one leading slash, ignoring case.
+        if (!string.IsNullOrWhiteSpace(gateway.Tapr.Path) && !string.IsNullOrWhiteSpace(gateway.Jac.Path)
+            && string.Equals(gateway.Tapr.Path.Trim('/'), gateway.Jac.Path.Trim('/'), StringComparison.OrdinalIgnoreCase))
         {
-            failures.Add($"Gateway:Tapr:Path and Gateway:Jac:Path must differ (both are '{gateway.Tapr.Path}').");
+            failures.Add($"Gateway:Tapr:Path ('{gateway.Tapr.Path}') and Gateway:Jac:Path ('{gateway.Jac.Path}') must differ.");
         }
 
         CallbackTarget? callbackTarget = null;
@@ -256,7 +260,21 @@ public static partial class GatewayServiceCollectionExtensions
         }
 
         return failures.Count > 0 || callbackTarget is null
-            ? throw new OptionsValidationException(GatewayOptions.SectionName, typeof(GatewayOptions), failures)
+            ? throw new OptionsValidationException(Options.DefaultName, typeof(GatewayOptions), failures)
             : callbackTarget;
+    }
+
+    /// <summary>The <c>Gateway</c> section as bound, for what is set up before the host's options exist.</summary>
+    /// <exception cref="OptionsValidationException">A value the binder cannot convert (not a number, not a duration); names its key.</exception>
+    private static GatewayOptions Bind(IConfiguration configuration)
+    {
+        try
+        {
+            return configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        }
+        catch (InvalidOperationException unconvertible)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(GatewayOptions), [unconvertible.Message]);
+        }
     }
 }

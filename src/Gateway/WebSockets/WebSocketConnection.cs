@@ -186,7 +186,7 @@ internal sealed partial class WebSocketConnection : IOutbox
     {
         uncorkLater = false;
         var overflow = false;
-        var writtenHere = false;
+        var tookWriterTurn = false;
         Exception? writeFailed = null;
         lock (this)
         {
@@ -220,7 +220,7 @@ internal sealed partial class WebSocketConnection : IOutbox
                     }
                 }
 
-                writtenHere = true;
+                tookWriterTurn = true;
             }
             else
             {
@@ -250,9 +250,9 @@ internal sealed partial class WebSocketConnection : IOutbox
             return EnqueueResult.Closed;
         }
 
-        if (writtenHere)
+        if (tookWriterTurn)
         {
-            // A corked frame is flushed by its uncork instead.
+            // A corked frame is written and flushed by its uncork instead.
             uncorkLater = cork;
             if (!cork)
             {

@@ -26,12 +26,27 @@ public sealed class SettingsValidationSpecs(ITestOutputHelper output)
         Assert.Equal(2, exitCode);
         var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
         Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
-        foreach (var setting in new[] { "Limits.MaxMessageBytes", "Gateway:Tapr:Path and Gateway:Jac:Path", "Callback.Timeout", "Gateway:Callback:Url", "Sockets.ReadBufferBytes", "Sockets.WriteBufferBytes" })
+        foreach (var setting in new[] { "Limits.MaxMessageBytes", "Gateway:Jac:Path ('/ws/') must differ", "Callback.Timeout", "Gateway:Callback:Url", "Sockets.ReadBufferBytes", "Sockets.WriteBufferBytes" })
         {
             Assert.Contains(setting, error, StringComparison.Ordinal);
         }
 
         Assert.DoesNotContain(gateway.Output.Lines, line => line.Contains("Now listening on", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_value_that_is_not_a_number_exits_at_start_naming_its_key()
+    {
+        var options = new GatewayProcessOptions { WaitUntilHealthy = false }.With("Limits", "MaxMessageBytes", "1MB");
+        await using var gateway = await GatewayProcess.StartAsync(options);
+
+        var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
+
+        output.WriteLine(string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines)));
+        Assert.Equal(2, exitCode);
+        var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
+        Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
+        Assert.Contains("Gateway:Limits:MaxMessageBytes", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -165,7 +165,13 @@ internal sealed partial class WebSocketUpgradeMiddleware(ConnectionDelegate next
 /// <summary>The dialects mapped so far, by path (without a trailing slash, case-insensitive), shared by both paths.</summary>
 internal sealed class DialectRegistry
 {
-    public Dictionary<string, IDialect> ByPath { get; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>How served paths compare: ignoring case.</summary>
+    public static readonly StringComparer PathComparer = StringComparer.OrdinalIgnoreCase;
 
-    public void Add(string path, IDialect dialect) => ByPath["/" + path.Trim('/')] = dialect;
+    public Dictionary<string, IDialect> ByPath { get; } = new(PathComparer);
+
+    /// <summary>The path a configured one (<c>Gateway:Tapr:Path</c>, <c>Gateway:Jac:Path</c>) is served at: one leading slash, no trailing one.</summary>
+    public static string ServedPath(string configured) => "/" + configured.Trim('/');
+
+    public void Add(string path, IDialect dialect) => ByPath[ServedPath(path)] = dialect;
 }

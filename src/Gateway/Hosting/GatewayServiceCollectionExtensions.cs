@@ -242,9 +242,8 @@ public static partial class GatewayServiceCollectionExtensions
             failures.Add($"Gateway:Telemetry:MetricCardinalityLimit ('{cardinalityLimit}') must be a whole number between 1 and {TelemetrySetup.MaxMetricCardinalityLimit} (each metric preallocates that many points).");
         }
 
-        // The dialects' paths are matched as DialectRegistry does: with one leading slash, ignoring case.
         if (!string.IsNullOrWhiteSpace(gateway.Tapr.Path) && !string.IsNullOrWhiteSpace(gateway.Jac.Path)
-            && string.Equals(gateway.Tapr.Path.Trim('/'), gateway.Jac.Path.Trim('/'), StringComparison.OrdinalIgnoreCase))
+            && DialectRegistry.PathComparer.Equals(DialectRegistry.ServedPath(gateway.Tapr.Path), DialectRegistry.ServedPath(gateway.Jac.Path)))
         {
             failures.Add($"Gateway:Tapr:Path ('{gateway.Tapr.Path}') and Gateway:Jac:Path ('{gateway.Jac.Path}') must differ.");
         }

@@ -18,34 +18,20 @@ public sealed class SettingsValidationSpecs(ITestOutputHelper output)
             .With("Callback", "Url", "app:9000/callback")
             .With("Sockets", "ReadBufferBytes", "-1")
             .With("Sockets", "WriteBufferBytes", "-1"); // Kestrel's own setter would throw first if this were checked late
-        await using var gateway = await GatewayProcess.StartAsync(options);
 
-        var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
+        var error = await RefusedAtStartAsync(options);
 
-        output.WriteLine(string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines)));
-        Assert.Equal(2, exitCode);
-        var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
-        Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
         foreach (var setting in new[] { "Limits.MaxMessageBytes", "Gateway:Jac:Path ('/ws/') must differ", "Callback.Timeout", "Gateway:Callback:Url", "Sockets.ReadBufferBytes", "Sockets.WriteBufferBytes" })
         {
             Assert.Contains(setting, error, StringComparison.Ordinal);
         }
-
-        Assert.DoesNotContain(gateway.Output.Lines, line => line.Contains("Now listening on", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task A_value_that_is_not_a_number_exits_at_start_naming_its_key()
     {
-        var options = new GatewayProcessOptions { WaitUntilHealthy = false }.With("Limits", "MaxMessageBytes", "1MB");
-        await using var gateway = await GatewayProcess.StartAsync(options);
+        var error = await RefusedAtStartAsync(new GatewayProcessOptions { WaitUntilHealthy = false }.With("Limits", "MaxMessageBytes", "1MB"));
 
-        var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
-
-        output.WriteLine(string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines)));
-        Assert.Equal(2, exitCode);
-        var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
-        Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
         Assert.Contains("Gateway:Limits:MaxMessageBytes", error, StringComparison.Ordinal);
     }
 
@@ -64,5 +50,23 @@ public sealed class SettingsValidationSpecs(ITestOutputHelper output)
 
         using var response = await gateway.Http.GetAsync(new Uri("/healthz", UriKind.Relative));
         Assert.True(response.IsSuccessStatusCode, $"/healthz answered {(int)response.StatusCode}");
+    }
+
+    /// <summary>
+    /// Starts a gateway that must refuse its settings: it exits with 2, never listens, and writes exactly one line on
+    /// standard error, the report, which is returned.
+    /// </summary>
+    private async Task<string> RefusedAtStartAsync(GatewayProcessOptions options)
+    {
+        await using var gateway = await GatewayProcess.StartAsync(options);
+
+        var exitCode = await gateway.WaitForExitAsync(TestTimeouts.Long);
+
+        output.WriteLine(string.Join('\n', gateway.Output.Lines.Concat(gateway.StandardError.Lines)));
+        Assert.Equal(2, exitCode);
+        Assert.DoesNotContain(gateway.Output.Lines, line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var error = Assert.Single(gateway.StandardError.Lines, line => line.Length > 0);
+        Assert.StartsWith("The gateway's configuration is invalid: ", error, StringComparison.Ordinal);
+        return error;
     }
 }

@@ -23,7 +23,7 @@ public static partial class JacEndpoints
         var socket = runtime.Socket with { MaxMessageBytes = options.MaxMessageBytes };
         var dialect = new JacDialect(authenticator, app.Services.GetRequiredService<GatewayMetrics>(), log, socket, new OriginPolicy(options.AllowedOrigins), app.Services.GetRequiredService<ClusterMembership>());
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
-        var path = "/" + options.Path.Trim('/');
+        var path = DialectRegistry.ServedPath(options.Path);
         app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);
         app.MapGet(path, context => ConnectionSession.ServeHttpAsync(context, dialect, runtime, limiter, log));
         return app;

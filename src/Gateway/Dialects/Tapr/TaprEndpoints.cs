@@ -16,7 +16,7 @@ public static class TaprEndpoints
         var dialect = new TaprDialect(options, app.Services.GetRequiredService<GatewayMetrics>(), runtime.Socket, app.Services.GetRequiredService<ClusterMembership>());
         var limiter = app.Services.GetRequiredService<ConnectionLimiter>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Dialects.Tapr");
-        var path = "/" + options.Path.Trim('/');
+        var path = DialectRegistry.ServedPath(options.Path);
         app.Services.GetRequiredService<DialectRegistry>().Add(path, dialect);
 
         // The HTTP path (wss://, or when the lean path is off). Routing matches with or without a trailing slash.

@@ -103,6 +103,8 @@ static int Usage()
         Common: --gateway-env Key=Value (repeatable, e.g. Gateway__Limits__OutboundQueueBytes=65536)
                 --client-env Key=Value (repeatable; the load generator's client processes)
                 --gateway-dll PATH --client-processes N (default: 2, or one per --per-process 5000)
+                --gateway-publish (run the gateway as the container image ships it: `dotnet publish -r <rid>`,
+                self-contained and composite ReadyToRun, made when missing or stale; default: the Release build)
                 --source-addresses 8 (127.0.0.2...) --connect-concurrency 128 (per process)
                 --connect-timeout 10 --ping-seconds 30 --warmup 32 (per client process) --phase-timeout 120
                 --inline-completions true --log-dir DIR

@@ -289,10 +289,11 @@ internal sealed class Testbed : IAsyncDisposable
 
     private async Task StartAsync(string logDirectory)
     {
-        var dll = Options.String("gateway-dll", Repo.GatewayDll);
+        var published = Options.Flag("gateway-publish");
+        var dll = Options.String("gateway-dll", published ? Repo.PublishedGatewayDll : Repo.GatewayDll);
         if (!Options.Has("gateway-dll") && Spec.Peer is null)
         {
-            Repo.EnsureGatewayBuilt(dll);
+            Repo.EnsureGatewayBuilt(dll, published);
         }
 
         _app = ChildProcess.Start("app", "app", ["--mode", Spec.AppMode, "--max-connections", Options.String("app-max-connections", "512")]);

@@ -1,7 +1,8 @@
 # Multi-stage build: the SDK image publishes the gateway as it ships (Gateway.csproj, for a runtime identifier:
 # self-contained, one composite ReadyToRun image of the gateway, its packages and the framework, precompiled for a
 # faster start and less compiling under the first load), and the runtime-deps image runs it as a non-root user.
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# The SDK runs on the build machine's platform (no emulation) and cross-compiles for the target's.
+FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 # Set by BuildKit (docker buildx --platform linux/arm64); amd64 otherwise.
 ARG TARGETARCH
 WORKDIR /source
@@ -10,7 +11,8 @@ COPY src/ src/
 RUN rid="linux-$([ "$TARGETARCH" = "arm64" ] && echo arm64 || echo x64)" \
  && dotnet publish src/Gateway/Gateway.csproj -c Release -o /app -r "$rid"
 
-# Self-contained: the image needs the native libraries .NET uses, not a shared runtime.
+# Self-contained: the image needs the native libraries .NET uses, not a shared runtime. The runtime's own patches
+# therefore come with a rebuild of this image (`docker build --pull`), not with a newer base image alone.
 FROM mcr.microsoft.com/dotnet/runtime-deps:10.0
 WORKDIR /app
 COPY --from=build /app ./

@@ -9,7 +9,7 @@ using System.Text.RegularExpressions;
 namespace Gateway.Benchmarks.Orchestration;
 
 /// <summary>
-/// The server under test: the gateway (<c>dotnet Gateway.dll</c> from its Release build, with any extra
+/// The server under test: the gateway (<c>dotnet Gateway.dll</c> from its Release build or its publish, with any extra
 /// <c>Gateway__...</c> settings) or a hand-written peer (<see cref="Peers"/>), listening on a free port of
 /// 127.0.0.1 and calling the app back at <c>callbackUrl</c>. Its output goes to a log file. Stopped with
 /// SIGTERM, killed if it does not exit in time.

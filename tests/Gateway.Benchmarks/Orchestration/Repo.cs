@@ -19,7 +19,11 @@ internal static class Repo
     /// <c>Gateway.csproj</c> makes self-contained and one composite ReadyToRun image, in
     /// <c>src/Gateway/bin/Release/net10.0/&lt;rid&gt;/publish/</c>.
     /// </summary>
-    public static string PublishedGatewayDll => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0", RuntimeInformation.RuntimeIdentifier, "publish", "Gateway.dll");
+    public static string PublishedGatewayDll => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0", PortableRuntimeIdentifier, "publish", "Gateway.dll");
+
+    /// <summary>This machine's portable runtime identifier (<c>linux-x64</c>, <c>osx-arm64</c>, …), whatever distribution built the runtime.</summary>
+    private static string PortableRuntimeIdentifier =>
+        (OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win") + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
 
     /// <summary>The <c>dotnet</c> host of the running runtime.</summary>
     public static string DotnetHost
@@ -65,7 +69,7 @@ internal static class Repo
         var what = published ? "publish (self-contained, composite ReadyToRun: a few minutes)" : "Release build";
         Progress.Write(File.Exists(dll) ? $"the gateway's {what} is older than its sources: making it again" : $"making the gateway's {what}");
         string[] arguments = published
-            ? ["publish", "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-nologo", "-v:q", Path.Combine(Root, "src", "Gateway", "Gateway.csproj")]
+            ? ["publish", "-c", "Release", "-r", PortableRuntimeIdentifier, "-nologo", "-v:q", Path.Combine(Root, "src", "Gateway", "Gateway.csproj")]
             : ["build", "-c", "Release", "-nologo", "-v:q", Path.Combine(Root, "src", "Gateway", "Gateway.csproj")];
         var start = new ProcessStartInfo(DotnetHost, arguments)
         {
@@ -73,8 +77,9 @@ internal static class Repo
             RedirectStandardOutput = true,
         };
         using var build = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet " + arguments[0]);
-        var output = build.StandardOutput.ReadToEnd();
-        if (!build.WaitForExit(TimeSpan.FromMinutes(15)) || build.ExitCode != 0)
+        var output = build.StandardOutput.ReadToEnd(); // until dotnet exits
+        build.WaitForExit();
+        if (build.ExitCode != 0)
         {
             Console.Error.WriteLine(output);
             throw new InvalidOperationException($"dotnet {arguments[0]} of src/Gateway failed");

@@ -290,6 +290,11 @@ internal sealed class Testbed : IAsyncDisposable
     private async Task StartAsync(string logDirectory)
     {
         var published = Options.Flag("gateway-publish");
+        if (published && Options.Has("gateway-dll"))
+        {
+            throw new InvalidOperationException("--gateway-publish and --gateway-dll each name the gateway to run: give one of them");
+        }
+
         var dll = Options.String("gateway-dll", published ? Repo.PublishedGatewayDll : Repo.GatewayDll);
         if (!Options.Has("gateway-dll") && Spec.Peer is null)
         {

@@ -57,8 +57,9 @@ static int Usage()
                             --fanout-messages 200 --idle-actors 100000 --repeat 3
 
         The gateway scenarios start the gateway's Release build (src/Gateway, built if missing or
-        stale; with --gateway-publish, the publish the container image holds), an app answering its callbacks, and client processes, all on this machine, and print
-        one JSON line: parameters, figures, CPU cores of every process, targets and met.
+        stale; with --gateway-publish, the publish the container image holds), an app answering its
+        callbacks, and client processes, all on this machine, and print one JSON line: parameters,
+        figures, CPU cores of every process, targets and met.
 
           idle     --connections 15000 --users 100 --hold-seconds 60 --ping-seconds 30
                    connect rate, handshake p50/p99, failures, gateway RSS and heap per connection,

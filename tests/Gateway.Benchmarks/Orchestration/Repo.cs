@@ -4,11 +4,15 @@ using System.Runtime.InteropServices;
 
 namespace Gateway.Benchmarks.Orchestration;
 
-/// <summary>Where the repository, the gateway's Release build, the dotnet host and this tool are; builds the gateway when its build is missing or stale.</summary>
+/// <summary>
+/// Where the repository, the gateway's Release build and publish, the dotnet host and this tool are; builds or publishes
+/// the gateway when it is missing or stale.
+/// </summary>
 internal static class Repo
 {
     private static readonly string[] SourceDirectories = [Path.Combine("src", "Gateway")];
 
+    /// <summary>The directory holding <c>Gateway.sln</c>, above this tool or the current directory.</summary>
     public static string Root { get; } = FindRoot();
 
     /// <summary><c>src/Gateway/bin/Release/net10.0/Gateway.dll</c>.</summary>
@@ -21,9 +25,15 @@ internal static class Repo
     /// </summary>
     public static string PublishedGatewayDll => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0", PortableRuntimeIdentifier, "publish", "Gateway.dll");
 
-    /// <summary>This machine's portable runtime identifier (<c>linux-x64</c>, <c>osx-arm64</c>, …), whatever distribution built the runtime.</summary>
+    /// <summary>
+    /// This machine's portable runtime identifier (<c>linux-x64</c>, <c>linux-arm64</c>, <c>osx-arm64</c>), whatever
+    /// distribution built the running runtime. Linux with glibc and macOS only (the benchmark's clients need Linux's
+    /// loopback addresses anyway); a musl Linux such as Alpine would need <c>linux-musl-*</c>.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">Another operating system.</exception>
     private static string PortableRuntimeIdentifier =>
-        (OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win") + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        (OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : throw new PlatformNotSupportedException("--gateway-publish knows the runtime identifiers of Linux and macOS only"))
+        + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
 
     /// <summary>The <c>dotnet</c> host of the running runtime.</summary>
     public static string DotnetHost
@@ -46,12 +56,20 @@ internal static class Repo
     }
 
     /// <summary>
-    /// Builds <c>src/Gateway</c> in Release (or publishes it as the image does, with <paramref name="published"/>) when
-    /// <paramref name="dll"/> is missing or older than a source file; throws if that fails.
+    /// Builds <c>src/Gateway</c> in Release into <see cref="GatewayDll"/>, or with <paramref name="published"/> publishes it
+    /// as the image does into <see cref="PublishedGatewayDll"/>, when that file is missing or older than a source file (or,
+    /// for the publish, is not self-contained: a publish made by hand with other options); returns the file's path.
     /// </summary>
-    public static void EnsureGatewayBuilt(string dll, bool published = false)
+    /// <exception cref="InvalidOperationException"><c>dotnet build</c> or <c>dotnet publish</c> failed; its output is on stderr.</exception>
+    public static string EnsureGatewayUpToDate(bool published)
     {
+        var dll = published ? PublishedGatewayDll : GatewayDll;
         var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
+        if (published && File.Exists(dll) && !File.ReadAllText(Path.ChangeExtension(dll, ".runtimeconfig.json")).Contains("includedFrameworks", StringComparison.Ordinal))
+        {
+            built = DateTime.MinValue;
+        }
+
         var newest = SourceDirectories
             .Select(d => Path.Combine(Root, d))
             .Where(Directory.Exists)
@@ -63,7 +81,7 @@ internal static class Repo
             .Max();
         if (built >= newest)
         {
-            return;
+            return dll;
         }
 
         var what = published ? "publish (self-contained, composite ReadyToRun: a few minutes)" : "Release build";
@@ -77,13 +95,16 @@ internal static class Repo
             RedirectStandardOutput = true,
         };
         using var build = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet " + arguments[0]);
-        var output = build.StandardOutput.ReadToEnd(); // until dotnet exits
+        // No timeout: reading to the end waits for dotnet to close its output, which it does when it exits.
+        var output = build.StandardOutput.ReadToEnd();
         build.WaitForExit();
         if (build.ExitCode != 0)
         {
             Console.Error.WriteLine(output);
             throw new InvalidOperationException($"dotnet {arguments[0]} of src/Gateway failed");
         }
+
+        return dll;
     }
 
     private static string FindRoot()

@@ -295,11 +295,10 @@ internal sealed class Testbed : IAsyncDisposable
             throw new InvalidOperationException("--gateway-publish and --gateway-dll each name the gateway to run: give one of them");
         }
 
-        var dll = Options.String("gateway-dll", published ? Repo.PublishedGatewayDll : Repo.GatewayDll);
-        if (!Options.Has("gateway-dll") && Spec.Peer is null)
-        {
-            Repo.EnsureGatewayBuilt(dll, published);
-        }
+        // A peer's run starts no gateway of ours: nothing to build for it.
+        var dll = Options.Has("gateway-dll") ? Options.String("gateway-dll", Repo.GatewayDll)
+            : Spec.Peer is null ? Repo.EnsureGatewayUpToDate(published)
+            : Repo.GatewayDll;
 
         _app = ChildProcess.Start("app", "app", ["--mode", Spec.AppMode, "--max-connections", Options.String("app-max-connections", "512")]);
         using (var ready = JsonDocument.Parse(await _app.ReadLineAsync(ControlTimeout).ConfigureAwait(false)))

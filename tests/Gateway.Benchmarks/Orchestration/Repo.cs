@@ -31,9 +31,16 @@ internal static class Repo
     /// loopback addresses anyway); a musl Linux such as Alpine would need <c>linux-musl-*</c>.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException">Another operating system.</exception>
-    private static string PortableRuntimeIdentifier =>
-        (OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : throw new PlatformNotSupportedException("--gateway-publish knows the runtime identifiers of Linux and macOS only"))
-        + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+    private static string PortableRuntimeIdentifier
+    {
+        get
+        {
+            var os = OperatingSystem.IsLinux() ? "linux"
+                : OperatingSystem.IsMacOS() ? "osx"
+                : throw new PlatformNotSupportedException("--gateway-publish knows the runtime identifiers of Linux and macOS only");
+            return os + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        }
+    }
 
     /// <summary>The <c>dotnet</c> host of the running runtime.</summary>
     public static string DotnetHost
@@ -65,8 +72,10 @@ internal static class Repo
     {
         var dll = published ? PublishedGatewayDll : GatewayDll;
         var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
-        if (published && File.Exists(dll) && !File.ReadAllText(Path.ChangeExtension(dll, ".runtimeconfig.json")).Contains("includedFrameworks", StringComparison.Ordinal))
+        var runtimeConfig = Path.ChangeExtension(dll, ".runtimeconfig.json");
+        if (published && (!File.Exists(runtimeConfig) || !File.ReadAllText(runtimeConfig).Contains("includedFrameworks", StringComparison.Ordinal)))
         {
+            // Not self-contained: a publish made by hand with other options, not the image's.
             built = DateTime.MinValue;
         }
 

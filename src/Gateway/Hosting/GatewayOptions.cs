@@ -73,6 +73,14 @@ public sealed class TelemetryOptions
     /// <summary>How often the admin page's live figures are sampled and pushed to viewers; 0 means 1 s. Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "24.00:00:00")]
     public TimeSpan FeedInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The most distinct tag sets one metric keeps (OpenTelemetry's <c>CardinalityLimit</c>; more are counted under
+    /// <c>otel.metric.overflow=true</c>). Every metric stream preallocates that many points, about 72 bytes each, hence
+    /// the upper bound. Default <see cref="TelemetrySetup.DefaultMetricCardinalityLimit"/>.
+    /// </summary>
+    [Range(1, TelemetrySetup.MaxMetricCardinalityLimit)]
+    public int MetricCardinalityLimit { get; set; } = TelemetrySetup.DefaultMetricCardinalityLimit;
 }
 
 /// <summary>Memory housekeeping.</summary>

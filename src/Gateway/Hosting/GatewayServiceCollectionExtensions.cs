@@ -131,7 +131,7 @@ public static partial class GatewayServiceCollectionExtensions
 
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<GatewayTracing>();
-        builder.AddGatewayTelemetry();
+        builder.AddGatewayTelemetry(gateway.Telemetry);
         builder.Services.AddSingleton<DialectRegistry>();
         builder.Services.AddSingleton(callbackTarget);
         builder.Services.AddSingleton(provider => new ConnectionLimiter(
@@ -222,8 +222,7 @@ public static partial class GatewayServiceCollectionExtensions
 
     /// <summary>
     /// Checks the settings before anything is built from them: the ranges <see cref="GatewayOptions"/> declares, the
-    /// callback URL, the metric cardinality limit (read outside <see cref="GatewayOptions"/>), and that the two dialects do
-    /// not share a path. Returns the callback target.
+    /// callback URL, and that the two dialects do not share a path. Returns the callback target.
     /// </summary>
     /// <exception cref="OptionsValidationException">One or more settings are invalid; its failures name every one.</exception>
     private static CallbackTarget Validate(GatewayOptions gateway, IConfiguration configuration)
@@ -232,14 +231,6 @@ public static partial class GatewayServiceCollectionExtensions
         if (new GatewayOptionsValidator().Validate(Options.DefaultName, gateway) is { Failed: true, Failures: { } invalid })
         {
             failures.AddRange(invalid);
-        }
-
-        var cardinalityLimit = configuration["Gateway:Telemetry:MetricCardinalityLimit"];
-        if (cardinalityLimit is not null
-            && (!int.TryParse(cardinalityLimit, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var limit)
-                || limit is < 1 or > TelemetrySetup.MaxMetricCardinalityLimit))
-        {
-            failures.Add($"Gateway:Telemetry:MetricCardinalityLimit ('{cardinalityLimit}') must be a whole number between 1 and {TelemetrySetup.MaxMetricCardinalityLimit} (each metric preallocates that many points).");
         }
 
         if (!string.IsNullOrWhiteSpace(gateway.Tapr.Path) && !string.IsNullOrWhiteSpace(gateway.Jac.Path)

@@ -30,14 +30,13 @@ internal static class TelemetrySetup
     ];
 
     /// <summary>
-    /// Default of <c>Gateway:Telemetry:MetricCardinalityLimit</c>: the most distinct tag sets one metric keeps
-    /// (OpenTelemetry's <c>CardinalityLimit</c>; more are counted under <c>otel.metric.overflow=true</c>). Every
-    /// metric stream preallocates its points, about 72 bytes each: OpenTelemetry's default of 2,000 cost 8 MB for the
-    /// gateway's 56 streams, whose tags (close codes, routes, status codes, GC generations) take a few dozen values.
+    /// Default of <see cref="TelemetryOptions.MetricCardinalityLimit"/>: OpenTelemetry's own default of 2,000 points per
+    /// metric stream cost 8 MB for the gateway's 56 streams, whose tags (close codes, routes, status codes, GC
+    /// generations) take a few dozen values.
     /// </summary>
     public const int DefaultMetricCardinalityLimit = 200;
 
-    /// <summary>The largest <c>Gateway:Telemetry:MetricCardinalityLimit</c> the gateway starts with (about 400 MB of points at 56 metrics).</summary>
+    /// <summary>The largest <see cref="TelemetryOptions.MetricCardinalityLimit"/> the gateway starts with (about 400 MB of points at 56 metrics).</summary>
     public const int MaxMetricCardinalityLimit = 100_000;
 
     /// <summary>
@@ -50,10 +49,12 @@ internal static class TelemetrySetup
     /// <summary>The setting that turns <see cref="KestrelConnectionDuration"/> on.</summary>
     public const string KestrelConnectionDurationKey = "Gateway:Telemetry:KestrelConnectionDuration";
 
-    public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
+    /// <param name="builder">The host being built.</param>
+    /// <param name="options">The bound and checked <c>Gateway:Telemetry</c> section.</param>
+    public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder, TelemetryOptions options)
     {
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]);
-        var cardinalityLimit = builder.Configuration.GetValue("Gateway:Telemetry:MetricCardinalityLimit", DefaultMetricCardinalityLimit);
+        var cardinalityLimit = options.MetricCardinalityLimit;
         var kestrelConnectionDuration = builder.Configuration.GetValue(KestrelConnectionDurationKey, false);
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];
         var telemetry = builder.Services.AddOpenTelemetry()

@@ -27,6 +27,7 @@ public sealed class GatewayOptionsValidatorSpecs
         options.Admin.Port = 70_000;
         options.Callback.RetryMaxDelay = TimeSpan.FromDays(30); // past what a timer takes
         options.Cluster.RequiredContactPoints = 0;
+        options.Telemetry.MetricCardinalityLimit = TelemetrySetup.MaxMetricCardinalityLimit + 1; // each metric would preallocate that many points
 
         var result = _validator.Validate(null, options);
 
@@ -35,13 +36,13 @@ public sealed class GatewayOptionsValidatorSpecs
         foreach (var name in new[]
                  {
                      "Jac.Path", "Jac.KeepAliveTimeout", "Limits.OutboundQueueBytes", "Tapr.ConnIdFormat", "Limits.MaxConnections",
-                     "Admin.Port", "Callback.RetryMaxDelay", "Cluster.RequiredContactPoints",
+                     "Admin.Port", "Callback.RetryMaxDelay", "Cluster.RequiredContactPoints", "Telemetry.MetricCardinalityLimit",
                  })
         {
             Assert.Contains(name, failures, StringComparison.Ordinal);
         }
 
-        Assert.Equal(8, result.Failures!.Count());
+        Assert.Equal(9, result.Failures!.Count());
     }
 
     [Fact]

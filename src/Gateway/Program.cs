@@ -6,6 +6,9 @@ using Microsoft.Extensions.Options;
 
 try
 {
+    // Before anything opens a socket: the runtime reads this once, at the first one.
+    InlineSocketCompletions.PreferInline();
+
     // appsettings.json is found next to the binary, wherever the process is started from.
     var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.WebHost.UseKestrelHttpsConfiguration();

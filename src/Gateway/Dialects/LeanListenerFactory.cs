@@ -295,6 +295,9 @@ internal sealed partial class LeanListenerFactory(
             var buffer = ArrayPool<byte>.Shared.Rent(UpgradeRequest.MaxHeadBytes);
             try
             {
+                // Synchronous reads, possibly on a socket event thread (InlineSocketCompletions): safe only because the
+                // zero-byte read above saw data (or the end), so neither this peek nor the reads below ever wait; one
+                // that waited there would wait for its own thread.
                 var peeked = socket.Receive(buffer, 0, UpgradeRequest.MaxHeadBytes, SocketFlags.Peek);
                 if (peeked == 0)
                 {

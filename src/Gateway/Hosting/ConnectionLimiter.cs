@@ -70,7 +70,9 @@ internal sealed partial class ConnectionLimiter
             return 100_000;
         }
 
-        var reserve = openNow + RuntimeGrowth + CallbackReserve(fileLimit, callbackConnections, openNow) + AdminHeadroom + 16;
+        // One more per core: with inline socket completions the runtime opens an epoll descriptor for each of its socket
+        // event threads, one per core, when the first socket is created (InlineSocketCompletions).
+        var reserve = openNow + RuntimeGrowth + Environment.ProcessorCount + CallbackReserve(fileLimit, callbackConnections, openNow) + AdminHeadroom + 16;
         return (int)Math.Max(limit - reserve, 1);
     }
 

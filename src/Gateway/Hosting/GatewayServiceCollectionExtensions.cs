@@ -124,6 +124,11 @@ public static partial class GatewayServiceCollectionExtensions
             builder.Services.Configure<ConsoleLoggerOptions>(console => console.FormatterName = formatter);
         }
 
+        // A console that stops draining (a stalled stdout pipe) must not block the threads that log: socket event
+        // threads log too (InlineSocketCompletions), and one blocked there stalls every socket it serves. Past the
+        // console logger's queue (2,500 entries) lines are dropped and counted instead.
+        builder.Services.Configure<ConsoleLoggerOptions>(console => console.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
+
         // Log scopes off unless Logging:CaptureScopes=true. Kestrel opens a scope per TCP connection; it lives in the
         // connection's ExecutionContext for the socket's whole life: 152 bytes per idle socket (heap census,
         // performance.md, "Log scopes off"). The gateway's own lines carry their ids as structured fields instead.

@@ -2,16 +2,17 @@ namespace Gateway.Hosting;
 
 /// <summary>
 /// The runtime's <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c>, which the gateway turns on unless the environment
-/// sets it. With it, a socket operation that completes later (a client frame arriving, the app's answer to a callback,
-/// a backed-up send draining) runs its continuation on the runtime's socket event thread, one per core, instead of
-/// being handed to the thread pool, which wakes a worker for it. The gateway's continuations there are short and never
-/// block: they parse frames and tell actors, and what may wait (an ask, a drain) goes on to the thread pool. Measured:
-/// a fifth less CPU per echo round trip, fan-outs unchanged (performance.md, "Eleventh session").
+/// sets it. With it, a socket operation that completes later (a client's frame arriving on the lean transport, the app's
+/// answer to a callback, a backed-up send draining) continues on the runtime's socket event thread, one per core,
+/// instead of being queued to the thread pool for a worker to pick up. What the gateway runs there is short and never
+/// waits: frame parsing, small messages' validation and dialect parse, handshakes, and tells to actors; a message of
+/// 64 KiB or more is processed on the thread pool (<c>WebSocketConnection</c>), and the console logger drops lines
+/// rather than block (<c>AddGateway</c>). Measured in performance.md, "Eleventh session".
 /// </summary>
 /// <remarks>
-/// The runtime reads the variable once, when the process registers its first socket, so this must run before
-/// anything opens one; <c>Program</c> calls it first. Setting the variable to anything but <c>1</c> (e.g. <c>0</c>)
-/// keeps the runtime's default, a thread-pool hop per completion.
+/// The runtime reads the variable once, when the process creates its first socket, so this must run before anything
+/// creates one; <c>Program</c> calls it first. Setting the variable to anything but <c>1</c> (e.g. <c>0</c>) keeps the
+/// runtime's default.
 /// </remarks>
 internal static class InlineSocketCompletions
 {

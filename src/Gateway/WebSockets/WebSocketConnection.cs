@@ -23,6 +23,9 @@ internal sealed partial class WebSocketConnection : IOutbox
 {
     private const int MaxBatch = 64;
 
+    // A read that holds or completes a message of at least this many bytes is processed on the thread pool.
+    private const int InlineMessageBytes = 64 * 1024;
+
     /// <summary>The first allocation of a message that does not arrive whole in one read.</summary>
     private const int MinimumGrowth = 4096;
 
@@ -331,6 +334,14 @@ internal sealed partial class WebSocketConnection : IOutbox
                 }
 
                 var buffer = result.Buffer;
+                if (_messageLength + buffer.Length >= InlineMessageBytes && !Thread.CurrentThread.IsThreadPoolThread)
+                {
+                    // On a socket event thread (InlineSocketCompletions) with a large message in hand: its validation and
+                    // the dialect's parse (a jac message may be 16 MiB) go to the thread pool, not ahead of every other
+                    // socket this event thread serves.
+                    await Task.Yield();
+                }
+
                 var outcome = ProcessFrames(ref buffer, flow);
                 waitForBudget = outcome == ParseOutcome.WaitForBudget;
                 if (outcome is ParseOutcome.Paused or ParseOutcome.WaitForBudget)

@@ -85,6 +85,8 @@ internal sealed class JacAuthenticator
         TokenValidationResult result;
         try
         {
+            // Completes synchronously: a symmetric key, no configuration manager or key retrieval. This runs on socket
+            // event threads (InlineSocketCompletions), which must never wait; keep it that way.
             result = _handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
         }
         catch (Exception exception) when (exception is ArgumentException or SecurityTokenException)

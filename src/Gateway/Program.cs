@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 
 try
 {
-    // Before anything opens a socket: the runtime reads this once, at the first one.
+    // Before anything creates a socket: the runtime reads this once, at the first one.
     InlineSocketCompletions.PreferInline();
 
     // appsettings.json is found next to the binary, wherever the process is started from.

@@ -59,8 +59,9 @@ internal sealed partial class ConnectionLimiter
 
     /// <summary>
     /// The cap for a process allowed <paramref name="fileLimit"/> open files, of which <paramref name="openNow"/>
-    /// are open at start-up: what is left after those, room for the runtime to open more, the app-callback
-    /// pool (<see cref="CallbackReserve"/>), the admin headroom admitted beyond the cap, and a small margin.
+    /// are open at start-up: what is left after those, room for the runtime to open more (and one epoll descriptor
+    /// per core for its socket event threads), the app-callback pool (<see cref="CallbackReserve"/>), the admin
+    /// headroom admitted beyond the cap, and a small margin.
     /// At or past the limit accept() fails and the runtime may abort the process, so the cap errs low.
     /// </summary>
     public static int ForFileLimit(long? fileLimit, int callbackConnections, int openNow)

@@ -44,8 +44,9 @@ internal sealed class GatewayTracing : IDisposable
 
     /// <summary>
     /// Starts an admin request span as a child of the request's W3C <c>traceparent</c> (the app's span),
-    /// or as the root of a new trace when there is none; ASP.NET Core's own request activity, which is
-    /// not exported, is left out of the chain. The span becomes <see cref="Activity.Current"/> for the
+    /// or as the root of a new trace when there is none; ASP.NET Core's own request activity (which exists only
+    /// while its <c>Microsoft.AspNetCore.Hosting.Diagnostics</c> logging is on) is not exported and is left out of
+    /// the chain. The span becomes <see cref="Activity.Current"/> for the
     /// rest of the (async) handler.
     /// </summary>
     public Activity? StartAdmin(string operation, HttpRequest request)

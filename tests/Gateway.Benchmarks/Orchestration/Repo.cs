@@ -16,14 +16,19 @@ internal static class Repo
     public static string Root { get; } = FindRoot();
 
     /// <summary><c>src/Gateway/bin/Release/net10.0/Gateway.dll</c>.</summary>
-    public static string GatewayDll => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0", "Gateway.dll");
+    public static string GatewayDll => Path.Combine(ReleaseOutput, "Gateway.dll");
 
     /// <summary>
     /// The gateway as the container image ships it: <c>dotnet publish -r &lt;this machine's runtime identifier&gt;</c>, which
     /// <c>Gateway.csproj</c> makes self-contained and one composite ReadyToRun image, in
     /// <c>src/Gateway/bin/Release/net10.0/&lt;rid&gt;/publish/</c>.
     /// </summary>
-    public static string PublishedGatewayDll => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0", PortableRuntimeIdentifier, "publish", "Gateway.dll");
+    public static string PublishedGatewayDll => Path.Combine(ReleaseOutput, PortableRuntimeIdentifier, "publish", "Gateway.dll");
+
+    private static string GatewayProject => Path.Combine(Root, "src", "Gateway", "Gateway.csproj");
+
+    /// <summary>Where <c>dotnet build</c> and <c>dotnet publish</c> of <see cref="GatewayProject"/> in Release put their output.</summary>
+    private static string ReleaseOutput => Path.Combine(Root, "src", "Gateway", "bin", "Release", "net10.0");
 
     /// <summary>
     /// This machine's portable runtime identifier (<c>linux-x64</c>, <c>linux-arm64</c>, <c>osx-arm64</c>), whatever
@@ -96,8 +101,8 @@ internal static class Repo
         var what = published ? "publish (self-contained, composite ReadyToRun: a few minutes)" : "Release build";
         Progress.Write(File.Exists(dll) ? $"the gateway's {what} is older than its sources: making it again" : $"making the gateway's {what}");
         string[] arguments = published
-            ? ["publish", "-c", "Release", "-r", PortableRuntimeIdentifier, "-nologo", "-v:q", Path.Combine(Root, "src", "Gateway", "Gateway.csproj")]
-            : ["build", "-c", "Release", "-nologo", "-v:q", Path.Combine(Root, "src", "Gateway", "Gateway.csproj")];
+            ? ["publish", "-c", "Release", "-r", PortableRuntimeIdentifier, "-nologo", "-v:q", GatewayProject]
+            : ["build", "-c", "Release", "-nologo", "-v:q", GatewayProject];
         var start = new ProcessStartInfo(DotnetHost, arguments)
         {
             UseShellExecute = false,

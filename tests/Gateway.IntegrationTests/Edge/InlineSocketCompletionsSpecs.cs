@@ -1,3 +1,4 @@
+using Gateway.Hosting;
 using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Edge;
@@ -13,8 +14,6 @@ namespace Gateway.IntegrationTests.Edge;
 [Collection(SharedGatewayCollection.Name)]
 public sealed class InlineSocketCompletionsSpecs(SharedGatewayFixture fixture, ITestOutputHelper output) : GatewaySpec(fixture.Host, output)
 {
-    private const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-
     /// <summary>The runtime's override of the event thread count, which would hide the mode: cleared for these gateways.</summary>
     private const string ThreadCount = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
 
@@ -31,22 +30,20 @@ public sealed class InlineSocketCompletionsSpecs(SharedGatewayFixture fixture, I
         var own = await StartOwnGatewayAsync(
             o =>
             {
-                o.Environment[Variable] = value;
+                o.Environment[InlineSocketCompletions.Variable] = value;
                 o.Environment[ThreadCount] = null;
             },
-            $"gateway with {Variable}={value ?? "(unset)"}");
+            $"gateway with {InlineSocketCompletions.Variable}={value ?? "(unset)"}");
         var user = UniqueUser("inline");
         var (client, open) = await ConnectAndOpenAsync(user, host: own);
         var large = $"{{\"event\":\"large\",\"text\":\"{new string('x', 200_000)}\"}}";
 
         await client.SendTextAsync("{\"event\":\"chat\",\"n\":1}");
         await client.SendTextAsync(large);
-        var messages = await own.App.WaitUntilAsync(
-            callbacks => callbacks.Count(c => c.ConnId == open.ConnId && c.Action == "message") >= 2,
-            what: "both messages at the app");
+        var messages = await own.App.WaitForCountAsync(2, c => c.ConnId == open.ConnId && c.Action == "message");
         var response = await own.Gateway.Admin.SendAsync($"{{\"conn_id\":\"{open.ConnId}\",\"payload\":{{\"event\":\"reply\"}}}}");
 
-        Assert.Equal(["{\"event\":\"chat\",\"n\":1}", large], messages.Where(c => c.ConnId == open.ConnId && c.Action == "message").Select(c => c.DataJson));
+        Assert.Equal(["{\"event\":\"chat\",\"n\":1}", large], messages.Select(c => c.DataJson));
         Assert.Equal("{\"code\":0,\"data\":{\"matched\":1,\"enqueued\":1,\"dropped\":0},\"message\":\"success\"}", response.Text);
         Assert.Equal("{\"event\":\"reply\"}", await client.ReceiveTextAsync());
         var threads = SocketEventThreads(own.Gateway.ProcessId);

@@ -29,12 +29,16 @@ public abstract class ClusterSpec(ITestOutputHelper output) : IAsyncLifetime
 
     protected static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
-    /// <summary>A TAPR client of <paramref name="node"/> as <paramref name="user"/>, once that node's app has its <c>open</c>; returns it and its conn_id.</summary>
+    /// <summary>
+    /// A TAPR client of <paramref name="node"/> as <paramref name="user"/>, once that node's app has the new
+    /// socket's own <c>open</c> (not an earlier socket's of the same user); returns it and its conn_id.
+    /// </summary>
     protected async Task<(WsClient Client, string ConnId)> ConnectTaprAsync(ClusterNode node, string user)
     {
+        var earlier = node.App.OpenedBy(user);
         var client = await WsClient.ConnectAsync(node.Gateway.WebSocketUri(), user);
         _owned.Add(client);
-        var open = await node.App.WaitForAsync(r => r.Action == "open" && r.UserName == user && !r.ConnId!.Contains(':', StringComparison.Ordinal), what: $"the open of {user} on {node}");
+        var open = await node.App.WaitForAsync(r => r.Action == "open" && r.UserName == user && !r.ConnId!.Contains(':', StringComparison.Ordinal) && !earlier.Contains(r.ConnId), what: $"the open of a new socket of {user} on {node}");
         return (client, open.ConnId!);
     }
 

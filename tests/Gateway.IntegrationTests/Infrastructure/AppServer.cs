@@ -138,9 +138,17 @@ public sealed class AppServer : IAsyncDisposable
         return all.Where(predicate ?? (_ => true)).ToList();
     }
 
-    /// <summary>The <c>open</c> callback of the first connection of <paramref name="user"/>.</summary>
-    public Task<RecordedCallback> WaitForOpenAsync(string user, TimeSpan? timeout = null) =>
-        WaitForAsync(r => r.Action == "open" && r.UserName == user, timeout, $"an open callback for user \"{user}\"");
+    /// <summary>
+    /// The <c>open</c> callback of the first connection of <paramref name="user"/> whose conn_id is not in
+    /// <paramref name="except"/>: pass <see cref="OpenedBy"/>, taken before a socket connects, to wait for that
+    /// socket's own <c>open</c> rather than an earlier socket's of the same user.
+    /// </summary>
+    public Task<RecordedCallback> WaitForOpenAsync(string user, TimeSpan? timeout = null, IReadOnlySet<string>? except = null) =>
+        WaitForAsync(r => r.Action == "open" && r.UserName == user && (except is null || !except.Contains(r.ConnId!)), timeout, $"an open callback for user \"{user}\"");
+
+    /// <summary>The conn_ids of <paramref name="user"/> whose <c>open</c> has arrived so far.</summary>
+    public IReadOnlySet<string> OpenedBy(string user) =>
+        Requests.Where(r => r.Action == "open" && r.UserName == user && r.ConnId is not null).Select(r => r.ConnId!).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>The delivered callback of <paramref name="connId"/> with <paramref name="action"/>.</summary>
     public Task<RecordedCallback> WaitForActionAsync(string connId, string action, TimeSpan? timeout = null) =>

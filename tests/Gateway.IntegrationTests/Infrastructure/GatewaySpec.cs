@@ -92,11 +92,13 @@ public abstract class GatewaySpec : IAsyncLifetime
         return Track(await WsClient.ConnectAsync(uri, user, cookie, userAgent, receive: receive).ConfigureAwait(false));
     }
 
-    /// <summary>Connects as <paramref name="user"/> (unique per test) and waits for the connection's <c>open</c> callback.</summary>
+    /// <summary>Connects as <paramref name="user"/> and waits for this connection's own <c>open</c> callback.</summary>
     protected async Task<(WsClient Client, RecordedCallback Open)> ConnectAndOpenAsync(string user, string? cookie = null, string? userAgent = null, GatewayHost? host = null)
     {
+        var app = (host ?? Host).App;
+        var earlier = app.OpenedBy(user);
         var client = await ConnectAsync(user, cookie, userAgent, host: host).ConfigureAwait(false);
-        var open = await (host ?? Host).App.WaitForOpenAsync(user).ConfigureAwait(false);
+        var open = await app.WaitForOpenAsync(user, except: earlier).ConfigureAwait(false);
         return (client, open);
     }
 

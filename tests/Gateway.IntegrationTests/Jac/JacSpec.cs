@@ -61,8 +61,9 @@ public abstract class JacSpec(GatewayHost host, ITestOutputHelper output) : Gate
     /// <summary>A TAPR connection (<c>/ws</c>) with <c>X-Bfl-User: <paramref name="user"/></c>; returns it and its conn_id.</summary>
     protected async Task<(WsClient Client, string ConnId)> ConnectTaprAsync(string user, string? cookie = null)
     {
+        var earlier = App.OpenedBy(user);
         var client = await ConnectAsync(user, cookie).ConfigureAwait(false);
-        var open = await App.WaitForAsync(r => r.Action == "open" && r.UserName == user && r.ConnId is { } id && !id.Contains(':', StringComparison.Ordinal), what: $"the TAPR open of {user}").ConfigureAwait(false);
+        var open = await App.WaitForAsync(r => r.Action == "open" && r.UserName == user && r.ConnId is { } id && !id.Contains(':', StringComparison.Ordinal) && !earlier.Contains(id), what: $"the TAPR open of {user}").ConfigureAwait(false);
         return (client, open.ConnId!);
     }
 

@@ -81,6 +81,15 @@ public sealed class TelemetryOptions
     /// </summary>
     [Range(1, TelemetrySetup.MaxMetricCardinalityLimit)]
     public int MetricCardinalityLimit { get; set; } = TelemetrySetup.DefaultMetricCardinalityLimit;
+
+    /// <summary>
+    /// Export the per-request instruments of ASP.NET Core hosting and <c>System.Net.Http</c>
+    /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which takes about a tenth
+    /// off the CPU of an echo round trip (a callback and an admin send each, docs/performance.md);
+    /// <c>gateway.callback.*</c> and <c>gateway.admin.request.duration</c> still time both, and the meters' other
+    /// instruments stay.
+    /// </summary>
+    public bool HttpRequestMetrics { get; set; } = true;
 }
 
 /// <summary>Memory housekeeping.</summary>

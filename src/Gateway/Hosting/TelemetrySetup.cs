@@ -46,6 +46,21 @@ internal static class TelemetrySetup
     /// </summary>
     public const string KestrelConnectionDuration = "kestrel.connection.duration";
 
+    /// <summary>
+    /// The built-in instruments recorded on every HTTP request, dropped when <see cref="TelemetryOptions.HttpRequestMetrics"/>
+    /// is false: ASP.NET Core's on each admin call, <c>System.Net.Http</c>'s on each app callback (OpenTelemetry's
+    /// semantic conventions for HTTP metrics). Dropped, an instrument has no listener, so the runtime skips its
+    /// bookkeeping (the client's metrics handler, its connection idle/active tally).
+    /// </summary>
+    public static readonly string[] HttpRequestInstruments =
+    [
+        "http.server.request.duration",
+        "http.server.active_requests",
+        "http.client.request.duration",
+        "http.client.active_requests",
+        "http.client.open_connections",
+    ];
+
     /// <summary>The setting that turns <see cref="KestrelConnectionDuration"/> on.</summary>
     public const string KestrelConnectionDurationKey = "Gateway:Telemetry:KestrelConnectionDuration";
 
@@ -64,8 +79,10 @@ internal static class TelemetrySetup
                 metrics.AddMeter(GatewayMetrics.MeterName)
                     .AddMeter(BuiltInMeters)
                     .AddRuntimeInstrumentation()
-                    // A dropped instrument is not enabled at all, so Kestrel skips its per-connection bookkeeping.
-                    .AddView(instrument => instrument.Name == KestrelConnectionDuration && !kestrelConnectionDuration
+                    // A dropped instrument is not enabled at all, so Kestrel skips its per-connection bookkeeping and
+                    // HttpClient and ASP.NET Core their per-request bookkeeping.
+                    .AddView(instrument => (instrument.Name == KestrelConnectionDuration && !kestrelConnectionDuration)
+                        || (!options.HttpRequestMetrics && IsHttpRequestInstrument(instrument))
                         ? MetricStreamConfiguration.Drop
                         : new MetricStreamConfiguration { CardinalityLimit = cardinalityLimit })
                     // Every scrape is fresh (the endpoint is for operators and one Prometheus, not the public).
@@ -82,4 +99,7 @@ internal static class TelemetrySetup
 
         return builder;
     }
+
+    private static bool IsHttpRequestInstrument(System.Diagnostics.Metrics.Instrument instrument) =>
+        instrument.Meter.Name is "Microsoft.AspNetCore.Hosting" or "System.Net.Http" && HttpRequestInstruments.Contains(instrument.Name);
 }

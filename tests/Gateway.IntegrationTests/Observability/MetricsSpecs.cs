@@ -74,6 +74,8 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
         Assert.Contains(samples, s => s.Name == "http_server_request_duration_seconds_count");
         Assert.Contains(samples, s => s.Name.StartsWith("kestrel_", StringComparison.Ordinal));
         Assert.Contains(samples, s => s.Name == "http_client_request_duration_seconds_count");
+        Assert.Contains(samples, s => s.Name == "http_server_active_requests");
+        Assert.Contains(samples, s => s.Name == "http_client_open_connections");
         Assert.Contains(samples, s => s.Name.StartsWith("dotnet_", StringComparison.Ordinal));
 
         // The hand-written exposition is gone.
@@ -104,6 +106,33 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
             async () => await admin.MetricAsync("kestrel_active_connections") <= kestrelConnections,
             what: "Kestrel counting the request's TCP connection out");
         Assert.DoesNotContain(PrometheusText.Parse((await admin.GetAsync("/metrics")).Text), s => s.Name.StartsWith("kestrel_connection_duration", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task HttpRequestMetrics_false_drops_the_per_request_http_instruments_and_keeps_the_gateways_own()
+    {
+        _own = await StartOwnGatewayAsync(o => o.With("Telemetry", "HttpRequestMetrics", "false"), "gateway without per-request HTTP metrics");
+        var admin = _own.Gateway.Admin;
+        var user = UniqueUser("no-http-metrics");
+        var (client, open) = await ConnectAndOpenAsync(user, host: _own);
+        await client.SendTextAsync("{\"event\":\"hello\"}");
+        await _own.App.WaitForAsync(r => r.ConnId == open.ConnId && r.Action == "message" && r.Delivered);
+        Assert.Contains("\"matched\":1,", (await admin.SendAsync($"{{\"users\":[\"{user}\"],\"payload\":1}}")).Text, StringComparison.Ordinal);
+        Assert.Equal("1", await client.ReceiveTextAsync());
+
+        var samples = PrometheusText.Parse((await admin.GetAsync("/metrics")).Text);
+
+        // The callbacks (open, message) and the admin send are still timed, by the gateway's own instruments.
+        Assert.True(await admin.MetricAsync("gateway_callback_duration_seconds_count", ("gateway_callback_outcome", "delivered")) >= 2, "open and message callbacks measured");
+        Assert.Equal(1, await admin.MetricAsync("gateway_admin_request_duration_seconds_count", ("http_route", "/tapr/ws/conn/send")));
+        foreach (var dropped in new[] { "http_server_request_duration", "http_server_active_requests", "http_client_request_duration", "http_client_active_requests", "http_client_open_connections" })
+        {
+            Assert.DoesNotContain(samples, s => s.Name.StartsWith(dropped, StringComparison.Ordinal));
+        }
+
+        // The meters' other instruments, and the runtime's, stay.
+        Assert.Contains(samples, s => s.Name.StartsWith("kestrel_", StringComparison.Ordinal));
+        Assert.Contains(samples, s => s.Name.StartsWith("dotnet_", StringComparison.Ordinal));
     }
 
     [Fact]

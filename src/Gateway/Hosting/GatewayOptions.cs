@@ -84,9 +84,9 @@ public sealed class TelemetryOptions
 
     /// <summary>
     /// Export the per-request instruments of ASP.NET Core hosting and <c>System.Net.Http</c>
-    /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which takes about a tenth
-    /// off the CPU of an echo round trip (a callback and an admin send each, docs/performance.md);
-    /// <c>gateway.callback.*</c> and <c>gateway.admin.request.duration</c> still time both, and the meters' other
+    /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which took 8–9 % off the
+    /// CPU of an echo round trip (one callback and one admin send; docs/performance.md, "Twelfth session");
+    /// <c>gateway.callback.*</c> and <c>gateway.admin.request.duration</c> still time those two, and the meters' other
     /// instruments stay.
     /// </summary>
     public bool HttpRequestMetrics { get; set; } = true;

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -23,11 +24,17 @@ internal static class TelemetrySetup
     /// </summary>
     public static readonly string[] BuiltInMeters =
     [
-        "Microsoft.AspNetCore.Hosting",
+        HostingMeter,
         "Microsoft.AspNetCore.Server.Kestrel",
-        "System.Net.Http",
+        HttpClientMeter,
         "System.Net.NameResolution",
     ];
+
+    /// <summary>ASP.NET Core's hosting meter (<c>http.server.*</c>): every request through ASP.NET Core.</summary>
+    public const string HostingMeter = "Microsoft.AspNetCore.Hosting";
+
+    /// <summary>The runtime's HTTP client meter (<c>http.client.*</c>): every <c>HttpClient</c> in the process.</summary>
+    public const string HttpClientMeter = "System.Net.Http";
 
     /// <summary>
     /// Default of <see cref="TelemetryOptions.MetricCardinalityLimit"/>: OpenTelemetry's own default of 2,000 points per
@@ -47,10 +54,12 @@ internal static class TelemetrySetup
     public const string KestrelConnectionDuration = "kestrel.connection.duration";
 
     /// <summary>
-    /// The built-in instruments recorded on every HTTP request, dropped when <see cref="TelemetryOptions.HttpRequestMetrics"/>
-    /// is false: ASP.NET Core's on each admin call, <c>System.Net.Http</c>'s on each app callback (OpenTelemetry's
-    /// semantic conventions for HTTP metrics). Dropped, an instrument has no listener, so the runtime skips its
-    /// bookkeeping (the client's metrics handler, its connection idle/active tally).
+    /// The built-in instruments recorded on every HTTP request (names from OpenTelemetry's semantic conventions for
+    /// HTTP metrics), dropped when <see cref="TelemetryOptions.HttpRequestMetrics"/> is false: <see cref="HostingMeter"/>'s
+    /// on every request ASP.NET Core serves (admin calls, health checks, scrapes, upgrades on the HTTP path),
+    /// <see cref="HttpClientMeter"/>'s on every outgoing request (app callbacks, and Kubernetes discovery or OTLP over
+    /// HTTP when on). Dropped, an instrument has no listener from the gateway, so the runtime skips its bookkeeping (the
+    /// client's metrics handler, its pool's idle/active tally) unless another listener, such as dotnet-counters, enables it.
     /// </summary>
     public static readonly string[] HttpRequestInstruments =
     [
@@ -71,6 +80,7 @@ internal static class TelemetrySetup
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]);
         var cardinalityLimit = options.MetricCardinalityLimit;
         var kestrelConnectionDuration = builder.Configuration.GetValue(KestrelConnectionDurationKey, false);
+        var httpRequestMetrics = options.HttpRequestMetrics;
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(string.IsNullOrWhiteSpace(serviceName) ? "gateway" : serviceName))
@@ -82,7 +92,7 @@ internal static class TelemetrySetup
                     // A dropped instrument is not enabled at all, so Kestrel skips its per-connection bookkeeping and
                     // HttpClient and ASP.NET Core their per-request bookkeeping.
                     .AddView(instrument => (instrument.Name == KestrelConnectionDuration && !kestrelConnectionDuration)
-                        || (!options.HttpRequestMetrics && IsHttpRequestInstrument(instrument))
+                        || (!httpRequestMetrics && IsHttpRequestInstrument(instrument))
                         ? MetricStreamConfiguration.Drop
                         : new MetricStreamConfiguration { CardinalityLimit = cardinalityLimit })
                     // Every scrape is fresh (the endpoint is for operators and one Prometheus, not the public).
@@ -100,6 +110,7 @@ internal static class TelemetrySetup
         return builder;
     }
 
-    private static bool IsHttpRequestInstrument(System.Diagnostics.Metrics.Instrument instrument) =>
-        instrument.Meter.Name is "Microsoft.AspNetCore.Hosting" or "System.Net.Http" && HttpRequestInstruments.Contains(instrument.Name);
+    /// <summary>Whether <paramref name="instrument"/> is one of <see cref="HttpRequestInstruments"/> on its own meter.</summary>
+    internal static bool IsHttpRequestInstrument(Instrument instrument) =>
+        instrument.Meter.Name is HostingMeter or HttpClientMeter && HttpRequestInstruments.Contains(instrument.Name);
 }

@@ -58,7 +58,7 @@ public abstract class JacSpec(GatewayHost host, ITestOutputHelper output) : Gate
         return client;
     }
 
-    /// <summary>A TAPR connection (<c>/ws</c>) with <c>X-Bfl-User: <paramref name="user"/></c>; returns it and its conn_id.</summary>
+    /// <summary>A TAPR connection (<c>/ws</c>) with <c>X-Bfl-User: <paramref name="user"/></c>, once the app has its own <c>open</c> (not an earlier socket's of the same user); returns it and its conn_id.</summary>
     protected async Task<(WsClient Client, string ConnId)> ConnectTaprAsync(string user, string? cookie = null)
     {
         var earlier = App.OpenedBy(user);

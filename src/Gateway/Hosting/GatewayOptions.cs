@@ -84,7 +84,7 @@ public sealed class TelemetryOptions
 
     /// <summary>
     /// Export the per-request instruments of ASP.NET Core hosting and <c>System.Net.Http</c>
-    /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which took 5–9 % off the
+    /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which took 5–8 % off the
     /// CPU of an echo round trip (one callback and one admin send; docs/performance.md, "Twelfth session");
     /// <c>gateway.callback.*</c> and <c>gateway.admin.request.duration</c> still time those two, and the meters' other
     /// instruments stay.

@@ -57,9 +57,10 @@ internal static class TelemetrySetup
     /// The built-in instruments recorded on every HTTP request (names from OpenTelemetry's semantic conventions for
     /// HTTP metrics), dropped when <see cref="TelemetryOptions.HttpRequestMetrics"/> is false: <see cref="HostingMeter"/>'s
     /// on every request ASP.NET Core serves (admin calls, health checks, scrapes, upgrades on the HTTP path),
-    /// <see cref="HttpClientMeter"/>'s on every outgoing request (app callbacks, and Kubernetes discovery or OTLP over
-    /// HTTP when on). Dropped, an instrument has no listener from the gateway, so the runtime skips its bookkeeping (the
-    /// client's metrics handler, its pool's idle/active tally) unless another listener, such as dotnet-counters, enables it.
+    /// <see cref="HttpClientMeter"/>'s on every outgoing request (app callbacks, and Kubernetes discovery or OTLP export
+    /// when on). Dropped, an instrument has no listener from the gateway, so the runtime skips its bookkeeping (the
+    /// client's metrics handler, its pool's idle/active tally) unless another listener, such as dotnet-counters,
+    /// enables it (the pool reads <c>http.client.open_connections</c>' state once per connection it opens).
     /// </summary>
     public static readonly string[] HttpRequestInstruments =
     [
@@ -112,5 +113,5 @@ internal static class TelemetrySetup
 
     /// <summary>Whether <paramref name="instrument"/> is one of <see cref="HttpRequestInstruments"/> on its own meter.</summary>
     internal static bool IsHttpRequestInstrument(Instrument instrument) =>
-        instrument.Meter.Name is HostingMeter or HttpClientMeter && HttpRequestInstruments.Contains(instrument.Name);
+        (instrument.Meter.Name is HostingMeter or HttpClientMeter) && HttpRequestInstruments.Contains(instrument.Name);
 }

@@ -59,4 +59,33 @@ public static class FaultsAdminReads
 
     /// <summary>How many files process <paramref name="processId"/> has open (entries of <c>/proc/&lt;pid&gt;/fd</c>).</summary>
     public static int OpenFileCount(int processId) => Directory.GetFileSystemEntries($"/proc/{processId}/fd").Length;
+
+    /// <summary>
+    /// What process <paramref name="processId"/> has open: the target of each <c>/proc/&lt;pid&gt;/fd</c> link
+    /// (<c>socket:[inode]</c>, <c>anon_inode:[eventpoll]</c>, a path), or the link itself when it closed meanwhile.
+    /// </summary>
+    public static IReadOnlyList<string> OpenFiles(int processId) =>
+        [.. Directory.GetFileSystemEntries($"/proc/{processId}/fd").Select(static fd =>
+        {
+            try
+            {
+                return new FileInfo(fd).LinkTarget ?? fd;
+            }
+            catch (IOException)
+            {
+                return fd;
+            }
+        })];
+
+    /// <summary>
+    /// The files in <paramref name="now"/> that were not in <paramref name="before"/>, for a failure message: sockets
+    /// counted, anything else named (an assembly loaded late, say).
+    /// </summary>
+    public static string DescribeNewFiles(IReadOnlyList<string> before, IReadOnlyList<string> now)
+    {
+        var added = now.Except(before, StringComparer.Ordinal).ToList();
+        var sockets = added.Count(static file => file.StartsWith("socket:", StringComparison.Ordinal));
+        var others = added.Where(static file => !file.StartsWith("socket:", StringComparison.Ordinal));
+        return $"{added.Count} files opened since ({sockets} sockets): {string.Join(", ", others)}";
+    }
 }

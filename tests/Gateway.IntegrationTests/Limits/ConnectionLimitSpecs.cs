@@ -79,7 +79,8 @@ public sealed partial class ConnectionLimitSpecs(ConnectionLimitSpecs.Fixture fi
         }
 
         await host.App.WaitForCountAsync(cap, r => r.Action == "open");
-        var filesAtCap = FaultsAdminReads.OpenFileCount(host.Gateway.ProcessId);
+        var openAtCap = FaultsAdminReads.OpenFiles(host.Gateway.ProcessId);
+        var filesAtCap = openAtCap.Count;
 
         // Past the WebSocket cap the gateway still admits TCP connections up to its admin headroom
         // (these send nothing, as a slow or hostile client would); beyond that it drops them unread.
@@ -121,7 +122,15 @@ public sealed partial class ConnectionLimitSpecs(ConnectionLimitSpecs.Fixture fi
             idle.ForEach(tcp => tcp.Dispose());
         }
 
-        await Wait.UntilAsync(() => !host.Gateway.HasExited && FaultsAdminReads.OpenFileCount(host.Gateway.ProcessId) <= filesAtCap + 8, what: "the idle connections to be released");
+        try
+        {
+            await Wait.UntilAsync(() => !host.Gateway.HasExited && FaultsAdminReads.OpenFileCount(host.Gateway.ProcessId) <= filesAtCap + 8, what: "the idle connections to be released");
+        }
+        catch (TimeoutException timeout) when (!host.Gateway.HasExited)
+        {
+            Assert.Fail($"{timeout.Message}: {FaultsAdminReads.DescribeNewFiles(openAtCap, FaultsAdminReads.OpenFiles(host.Gateway.ProcessId))}");
+        }
+
         using var health = await host.Gateway.Http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         await Task.WhenAll(clients.Select(async client =>

@@ -38,7 +38,7 @@ public abstract class ClusterSpec(ITestOutputHelper output) : IAsyncLifetime
         var earlier = node.App.OpenedBy(user);
         var client = await WsClient.ConnectAsync(node.Gateway.WebSocketUri(), user);
         _owned.Add(client);
-        var open = await node.App.WaitForAsync(r => r.Action == "open" && r.UserName == user && !r.ConnId!.Contains(':', StringComparison.Ordinal) && !earlier.Contains(r.ConnId), what: $"the open of a new socket of {user} on {node}");
+        var open = await node.App.WaitForOpenAsync(user, except: earlier);
         return (client, open.ConnId!);
     }
 

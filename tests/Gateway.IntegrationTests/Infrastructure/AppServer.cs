@@ -139,14 +139,17 @@ public sealed class AppServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The <c>open</c> callback of the first connection of <paramref name="user"/> whose conn_id is not in
-    /// <paramref name="except"/>: pass <see cref="OpenedBy"/>, taken before a socket connects, to wait for that
-    /// socket's own <c>open</c> rather than an earlier socket's of the same user. An earlier socket whose <c>open</c>
-    /// had not arrived when <see cref="OpenedBy"/> was taken can still be the one returned: wait for each socket's
-    /// <c>open</c> before connecting the next.
+    /// The <c>open</c> callback of the first TAPR connection of <paramref name="user"/> (not a jac one, whose ids are
+    /// <c>&lt;epoch&gt;:&lt;hex&gt;</c>) whose conn_id is not in <paramref name="except"/>: pass <see cref="OpenedBy"/>,
+    /// taken before a socket connects, to wait for that socket's own <c>open</c> rather than an earlier socket's of the
+    /// same user. An earlier socket whose <c>open</c> had not arrived when <see cref="OpenedBy"/> was taken can still be
+    /// the one returned: wait for each socket's <c>open</c> before connecting the next.
     /// </summary>
     public Task<RecordedCallback> WaitForOpenAsync(string user, TimeSpan? timeout = null, IReadOnlySet<string>? except = null) =>
-        WaitForAsync(r => r.Action == "open" && r.UserName == user && (except is null || !except.Contains(r.ConnId!)), timeout, $"an open callback for user \"{user}\"");
+        WaitForAsync(
+            r => r.Action == "open" && r.UserName == user && r.ConnId is { } id && !id.Contains(':', StringComparison.Ordinal) && (except is null || !except.Contains(id)),
+            timeout,
+            $"an open callback for user \"{user}\"");
 
     /// <summary>The conn_ids of <paramref name="user"/> whose <c>open</c> has arrived so far.</summary>
     public IReadOnlySet<string> OpenedBy(string user) =>

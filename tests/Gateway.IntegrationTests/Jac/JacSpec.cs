@@ -63,7 +63,7 @@ public abstract class JacSpec(GatewayHost host, ITestOutputHelper output) : Gate
     {
         var earlier = App.OpenedBy(user);
         var client = await ConnectAsync(user, cookie).ConfigureAwait(false);
-        var open = await App.WaitForAsync(r => r.Action == "open" && r.UserName == user && r.ConnId is { } id && !id.Contains(':', StringComparison.Ordinal) && !earlier.Contains(id), what: $"the TAPR open of {user}").ConfigureAwait(false);
+        var open = await App.WaitForOpenAsync(user, except: earlier).ConfigureAwait(false);
         return (client, open.ConnId!);
     }
 

@@ -10,7 +10,11 @@ namespace Gateway.Hosting;
 /// style (<c>gateway.connection.duration</c>, unit <c>s</c>) as ASP.NET Core's <c>kestrel.*</c> meters are.
 /// Exported by OpenTelemetry (Prometheus at <c>/metrics</c>, OTLP when configured) and readable with
 /// <c>dotnet-counters monitor -n Gateway --counters Gateway</c>. Recording with no listener costs a
-/// flag check. A few running totals are also kept here for the admin page's live figures.
+/// flag check. The running totals the admin page's live figures need anyway (connections opened and
+/// closed, messages in and out, callbacks in flight and pending) are kept here with interlocked adds, and
+/// the instruments that count the same things are observable ones that read them when collected, so a
+/// message or a callback pays for no synchronous measurement of them (OpenTelemetry's rule: use an
+/// asynchronous instrument for a value that is already kept).
 /// </summary>
 /// <remarks>Attributes: <c>gateway.dialect</c> (<c>tapr</c>, <c>jac</c>), <c>gateway.close.code</c> (the
 /// WebSocket close code, PROTOCOL.md §6), <c>gateway.rejection.reason</c> (<c>limit</c>, <c>shutdown</c>,
@@ -24,33 +28,30 @@ internal sealed class GatewayMetrics : IDisposable
     private static readonly KeyValuePair<string, object?> Tapr = new("gateway.dialect", "tapr");
     private static readonly KeyValuePair<string, object?> Jac = new("gateway.dialect", "jac");
 
+    private static readonly Dialect[] Dialects = [Dialect.Tapr, Dialect.Jac];
+
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
-    private readonly UpDownCounter<long> _active;
-    private readonly Counter<long> _opened;
     private readonly Counter<long> _closed;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _slowConsumers;
-    private readonly Counter<long> _received;
-    private readonly Counter<long> _sent;
     private readonly Counter<long> _dropped;
     private readonly Histogram<long> _fanout;
     private readonly Histogram<double> _queueDelay;
     private readonly Histogram<double> _callbackDuration;
-    private readonly UpDownCounter<long> _callbackActive;
     private readonly Counter<long> _callbackRetries;
-    private readonly UpDownCounter<long> _callbackPending;
     private readonly Histogram<double> _adminDuration;
     private readonly Counter<long> _peerMessages;
     private readonly Counter<long> _routesRelayed;
     private readonly ConcurrentDictionary<int, long> _closedByCode = new();
 
-    private long _connectionsOpened;
-    private long _connectionsClosed;
+    // By dialect, indexed by (int)Dialect.
+    private readonly long[] _connectionsOpened = new long[Dialects.Length];
+    private readonly long[] _connectionsClosed = new long[Dialects.Length];
+    private readonly long[] _messagesIn = new long[Dialects.Length];
     private long _rejectedLimit;
     private long _rejectedOther;
-    private long _messagesIn;
     private long _messagesOut;
     private long _slowConsumerCount;
     private long _callbacksPending;
@@ -67,8 +68,13 @@ internal sealed class GatewayMetrics : IDisposable
         _ownsMeter = meterFactory is null;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
 
-        _active = _meter.CreateUpDownCounter<long>("gateway.connection.active", "{connection}", "Open WebSocket connections.");
-        _opened = _meter.CreateCounter<long>("gateway.connection.opened", "{connection}", "WebSocket connections upgraded.");
+        // Closed before opened: a close counted between the two reads can only make the difference larger, never negative.
+        _meter.CreateObservableUpDownCounter(
+            "gateway.connection.active",
+            () => ByDialect(dialect => -Volatile.Read(ref _connectionsClosed[(int)dialect]) + Volatile.Read(ref _connectionsOpened[(int)dialect])),
+            "{connection}",
+            "Open WebSocket connections.");
+        _meter.CreateObservableCounter("gateway.connection.opened", () => ByDialect(dialect => Volatile.Read(ref _connectionsOpened[(int)dialect])), "{connection}", "WebSocket connections upgraded.");
         _closed = _meter.CreateCounter<long>("gateway.connection.closed", "{connection}", "WebSocket connections ended, by close code (1006: lost).");
         _duration = _meter.CreateHistogram(
             "gateway.connection.duration",
@@ -77,8 +83,8 @@ internal sealed class GatewayMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 10, 60, 300, 900, 3600, 14400, 86400] });
         _rejected = _meter.CreateCounter<long>("gateway.connection.rejected", "{connection}", "Upgrades refused before the socket opened, by reason.");
         _slowConsumers = _meter.CreateCounter<long>("gateway.connection.slow_consumer", "{connection}", "Clients closed with 4001 because their outbound queue overflowed.");
-        _received = _meter.CreateCounter<long>("gateway.message.received", "{message}", "Data messages received from clients (TAPR pings included).");
-        _sent = _meter.CreateCounter<long>("gateway.message.sent", "{message}", "Messages queued to clients by admin sends.");
+        _meter.CreateObservableCounter("gateway.message.received", () => ByDialect(dialect => Volatile.Read(ref _messagesIn[(int)dialect])), "{message}", "Data messages received from clients (TAPR pings included).");
+        _meter.CreateObservableCounter("gateway.message.sent", () => Volatile.Read(ref _messagesOut), "{message}", "Messages queued to clients by admin sends.");
         _dropped = _meter.CreateCounter<long>("gateway.message.dropped", "{message}", "Messages an admin send matched but could not queue (slow consumer or closing).");
         _fanout = _meter.CreateHistogram<long>(
             "gateway.send.fanout",
@@ -95,9 +101,9 @@ internal sealed class GatewayMetrics : IDisposable
             "s",
             "Duration of one callback attempt to the app, by outcome.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
-        _callbackActive = _meter.CreateUpDownCounter<long>("gateway.callback.active_requests", "{request}", "Callback requests in flight to the app.");
+        _meter.CreateObservableUpDownCounter("gateway.callback.active_requests", () => Volatile.Read(ref _callbacksInFlight), "{request}", "Callback requests in flight to the app.");
         _callbackRetries = _meter.CreateCounter<long>("gateway.callback.retries", "{retry}", "Callback attempts that failed transiently and were scheduled again.");
-        _callbackPending = _meter.CreateUpDownCounter<long>("gateway.callback.pending", "{event}", "Connection events queued for the app and not yet delivered (the backlog).");
+        _meter.CreateObservableUpDownCounter("gateway.callback.pending", () => Volatile.Read(ref _callbacksPending), "{event}", "Connection events queued for the app and not yet delivered (the backlog).");
         _adminDuration = _meter.CreateHistogram(
             "gateway.admin.request.duration",
             "s",
@@ -126,18 +132,18 @@ internal sealed class GatewayMetrics : IDisposable
     public void ReachableNodes(int count) => Volatile.Write(ref _reachableNodes, count);
 
     /// <summary>Open connections: opened minus closed, all dialects.</summary>
-    public long ConnectionsCurrent => Volatile.Read(ref _connectionsOpened) - Volatile.Read(ref _connectionsClosed);
+    public long ConnectionsCurrent => -Sum(_connectionsClosed) + Sum(_connectionsOpened);
 
     /// <summary>Connects plus disconnects so far.</summary>
-    public long Churn => Volatile.Read(ref _connectionsOpened) + Volatile.Read(ref _connectionsClosed);
+    public long Churn => Sum(_connectionsOpened) + Sum(_connectionsClosed);
 
     /// <summary>Running totals for the admin page.</summary>
     public Totals Snapshot() => new(
-        Volatile.Read(ref _connectionsOpened),
-        Volatile.Read(ref _connectionsClosed),
+        Sum(_connectionsOpened),
+        Sum(_connectionsClosed),
         Volatile.Read(ref _rejectedLimit),
         Volatile.Read(ref _rejectedOther),
-        Volatile.Read(ref _messagesIn),
+        Sum(_messagesIn),
         Volatile.Read(ref _messagesOut),
         Volatile.Read(ref _slowConsumerCount),
         Volatile.Read(ref _callbacksPending),
@@ -160,20 +166,15 @@ internal sealed class GatewayMetrics : IDisposable
     /// <summary>A socket was upgraded; returns the timestamp <see cref="ConnectionClosed"/> measures from.</summary>
     public long ConnectionOpened(Dialect dialect)
     {
-        Interlocked.Increment(ref _connectionsOpened);
-        var tag = DialectTag(dialect);
-        _active.Add(1, tag);
-        _opened.Add(1, tag);
+        Interlocked.Increment(ref _connectionsOpened[(int)dialect]);
         return Stopwatch.GetTimestamp();
     }
 
     /// <summary>A socket ended with <paramref name="code"/> (1006 when lost) after opening at <paramref name="openedAt"/>.</summary>
     public void ConnectionClosed(Dialect dialect, int code, long openedAt)
     {
-        Interlocked.Increment(ref _connectionsClosed);
-        var tag = DialectTag(dialect);
-        _active.Add(-1, tag);
-        var tags = new TagList { tag, { "gateway.close.code", code } };
+        Interlocked.Increment(ref _connectionsClosed[(int)dialect]);
+        var tags = new TagList { DialectTag(dialect), { "gateway.close.code", code } };
         _closed.Add(1, tags);
         _closedByCode.AddOrUpdate(code, 1, static (_, count) => count + 1);
         if (_duration.Enabled)
@@ -189,17 +190,12 @@ internal sealed class GatewayMetrics : IDisposable
         _rejected.Add(1, new KeyValuePair<string, object?>("gateway.rejection.reason", reason));
     }
 
-    public void MessageIn(Dialect dialect)
-    {
-        Interlocked.Increment(ref _messagesIn);
-        _received.Add(1, DialectTag(dialect));
-    }
+    public void MessageIn(Dialect dialect) => Interlocked.Increment(ref _messagesIn[(int)dialect]);
 
     /// <summary>One admin send: how many connections it matched, queued to and dropped.</summary>
     public void Sent(int matched, int enqueued, int dropped)
     {
         Interlocked.Add(ref _messagesOut, enqueued);
-        _sent.Add(enqueued);
         if (dropped > 0)
         {
             _dropped.Add(dropped);
@@ -222,17 +218,12 @@ internal sealed class GatewayMetrics : IDisposable
         _queueDelay.Record(Stopwatch.GetElapsedTime(enqueuedAt, now).TotalSeconds);
 
     /// <summary>One callback attempt began; <see cref="CallbackEnded"/> follows.</summary>
-    public void CallbackStarted()
-    {
-        Interlocked.Increment(ref _callbacksInFlight);
-        _callbackActive.Add(1);
-    }
+    public void CallbackStarted() => Interlocked.Increment(ref _callbacksInFlight);
 
     /// <summary>One callback attempt ended after <paramref name="seconds"/> with <paramref name="outcome"/> and HTTP <paramref name="status"/> (0: none).</summary>
     public void CallbackEnded(string outcome, int status, double seconds)
     {
         Interlocked.Decrement(ref _callbacksInFlight);
-        _callbackActive.Add(-1);
         var tags = new TagList { { "gateway.callback.outcome", outcome } };
         if (status > 0)
         {
@@ -249,11 +240,7 @@ internal sealed class GatewayMetrics : IDisposable
     }
 
     /// <summary>Events added to (positive) or taken off (negative) the callback backlog.</summary>
-    public void CallbacksPending(int delta)
-    {
-        Interlocked.Add(ref _callbacksPending, delta);
-        _callbackPending.Add(delta);
-    }
+    public void CallbacksPending(int delta) => Interlocked.Add(ref _callbacksPending, delta);
 
     /// <summary>An admin request to <paramref name="route"/> took <paramref name="seconds"/>.</summary>
     public void AdminRequest(string route, double seconds) =>
@@ -268,6 +255,32 @@ internal sealed class GatewayMetrics : IDisposable
     }
 
     private static KeyValuePair<string, object?> DialectTag(Dialect dialect) => dialect == Dialect.Jac ? Jac : Tapr;
+
+    private static long Sum(long[] byDialect)
+    {
+        var sum = 0L;
+        for (var i = 0; i < byDialect.Length; i++)
+        {
+            sum += Volatile.Read(ref byDialect[i]);
+        }
+
+        return sum;
+    }
+
+    /// <summary>One measurement per dialect that has had a connection (a synchronous counter's series likewise appear on first use).</summary>
+    private List<Measurement<long>> ByDialect(Func<Dialect, long> read)
+    {
+        var measurements = new List<Measurement<long>>(Dialects.Length);
+        foreach (var dialect in Dialects)
+        {
+            if (Volatile.Read(ref _connectionsOpened[(int)dialect]) > 0)
+            {
+                measurements.Add(new Measurement<long>(read(dialect), DialectTag(dialect)));
+            }
+        }
+
+        return measurements;
+    }
 
     /// <summary>Running totals since start-up, and the bytes held by backpressure now.</summary>
     public sealed record Totals(

@@ -63,8 +63,14 @@ public sealed class GatewayMetricsSpecs : IDisposable
 
         var first = _metrics.ConnectionOpened(Dialect.Tapr);
         _metrics.ConnectionOpened(Dialect.Tapr);
+        _metrics.ConnectionOpened(Dialect.Tapr);
+        var jac = _metrics.ConnectionOpened(Dialect.Jac);
         _metrics.ConnectionOpened(Dialect.Jac);
         _metrics.ConnectionClosed(Dialect.Tapr, 1000, first);
+        _metrics.ConnectionClosed(Dialect.Jac, 1000, jac);
+        _metrics.MessageIn(Dialect.Jac);
+        _metrics.MessageIn(Dialect.Jac);
+        _metrics.MessageIn(Dialect.Tapr);
         _metrics.CallbackStarted();
         _metrics.CallbackEnded("delivered", 200, 0.001);
         _metrics.CallbacksPending(1);
@@ -73,13 +79,15 @@ public sealed class GatewayMetricsSpecs : IDisposable
         _recorded.Clear();
         _listener.RecordObservableInstruments();
 
-        Assert.Equal([(1, "jac"), (1, "tapr")], All("gateway.connection.active"));
-        Assert.Equal([(1, "jac"), (2, "tapr")], All("gateway.connection.opened"));
-        Assert.Equal([(0, "jac"), (0, "tapr")], All("gateway.message.received"));
+        Assert.Equal([(1, "jac"), (2, "tapr")], All("gateway.connection.active"));
+        Assert.Equal([(2, "jac"), (3, "tapr")], All("gateway.connection.opened"));
+        Assert.Equal([(2, "jac"), (1, "tapr")], All("gateway.message.received"));
         Assert.Equal((0, null), Single("gateway.callback.active_requests"));
         Assert.Equal((0, null), Single("gateway.callback.pending"));
-        Assert.Equal(2, _metrics.ConnectionsCurrent);
-        Assert.Equal(4, _metrics.Churn);
+        Assert.Equal(3, _metrics.ConnectionsCurrent);
+        Assert.Equal(7, _metrics.Churn);
+        var totals = _metrics.Snapshot();
+        Assert.Equal((5, 2, 3), (totals.ConnectionsOpened, totals.ConnectionsClosed, totals.MessagesIn));
     }
 
     public void Dispose()

@@ -85,7 +85,8 @@ public sealed class TelemetryOptions
     /// <summary>
     /// Export the per-request instruments of ASP.NET Core hosting and <c>System.Net.Http</c>
     /// (<see cref="TelemetrySetup.HttpRequestInstruments"/>). Default true. False drops them, which took 5–8 % off the
-    /// CPU of an echo round trip (one callback and one admin send; docs/performance.md, "Twelfth session");
+    /// CPU of an echo round trip (one callback and one admin send) over whole runs and 12–14 % in the steady state
+    /// (docs/performance.md, "Twelfth session" and "Against the kernel, thirteenth session");
     /// <c>gateway.callback.*</c> and <c>gateway.admin.request.duration</c> still time those two, and the meters' other
     /// instruments stay.
     /// </summary>

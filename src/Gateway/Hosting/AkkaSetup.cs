@@ -45,8 +45,10 @@ internal static class AkkaSetup
     }
 
     /// <summary>
-    /// Dispatcher and scheduler stay Akka's defaults (the thread-pool dispatcher; a hashed wheel with
-    /// 10 ms ticks, so a ping deadline fires at most a tick late). What changes: connection actors' mailbox;
+    /// The dispatcher stays Akka's default (the thread pool). The scheduler is Akka's hashed wheel with 50 ms ticks
+    /// instead of 10 ms: every tick wakes a thread-pool worker, and an idle gateway spent most of its CPU on those
+    /// wake-ups (performance.md, "Fourteenth session"). A scheduled message (a ping deadline, a callback retry) is due
+    /// at most one tick late. Further changes: connection actors' mailbox;
     /// dead letters are logged only when unexpected (messages from read loops of sockets that already
     /// closed are marked <c>IDeadLetterSuppression</c>); the drain's shutdown phases get the configured
     /// timeout; and the host, not a CLR exit hook, runs coordinated shutdown.
@@ -57,6 +59,7 @@ internal static class AkkaSetup
         var phase = (gateway.Shutdown.Timeout + TimeSpan.FromSeconds(2)).TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + "ms";
         return ConfigurationFactory.ParseString($$"""
             akka {
+              scheduler.tick-duration = 50ms
               log-dead-letters = 10
               log-dead-letters-during-shutdown = off
               coordinated-shutdown {

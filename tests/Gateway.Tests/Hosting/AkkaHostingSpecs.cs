@@ -86,6 +86,16 @@ public sealed class AkkaHostingSpecs
     }
 
     [Fact]
+    public async Task The_scheduler_ticks_every_50_ms_unless_the_operator_says_otherwise()
+    {
+        // Akka's default is 10 ms; each tick wakes a thread-pool worker, which was most of an idle gateway's CPU.
+        Assert.Equal(TimeSpan.FromMilliseconds(50), (await StartedConfigAsync()).GetTimeSpan("akka.scheduler.tick-duration", null));
+        Assert.Equal(
+            TimeSpan.FromMilliseconds(10),
+            (await StartedConfigAsync("--Akka:Scheduler:Tick_Duration=10ms")).GetTimeSpan("akka.scheduler.tick-duration", null));
+    }
+
+    [Fact]
     public async Task With_clustering_on_an_operators_Akka_section_still_wins_over_the_gateways_cluster_settings()
     {
         // The gateway derives the pause from Gateway:Cluster:AcceptableHeartbeatPause (3 s); the operator's raw setting wins.

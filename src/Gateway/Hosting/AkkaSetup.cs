@@ -47,8 +47,9 @@ internal static class AkkaSetup
     /// <summary>
     /// The dispatcher stays Akka's default (the thread pool). The scheduler is Akka's hashed wheel with 50 ms ticks
     /// instead of 10 ms: every tick wakes a thread-pool worker, and an idle gateway spent most of its CPU on those
-    /// wake-ups (performance.md, "Fourteenth session"). A scheduled message (a ping deadline, a callback retry) is due
-    /// at most one tick late. Further changes: connection actors' mailbox;
+    /// wake-ups (performance.md, "Fourteenth session"). A scheduled message (a ping deadline, a callback retry) arrives
+    /// up to about two ticks (100 ms) after it is due, more when the thread pool is saturated. Further changes:
+    /// connection actors' mailbox;
     /// dead letters are logged only when unexpected (messages from read loops of sockets that already
     /// closed are marked <c>IDeadLetterSuppression</c>); the drain's shutdown phases get the configured
     /// timeout; and the host, not a CLR exit hook, runs coordinated shutdown.

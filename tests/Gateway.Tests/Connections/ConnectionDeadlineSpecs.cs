@@ -9,8 +9,9 @@ namespace Gateway.Tests.Connections;
 /// <summary>The ping deadline (PROTOCOL.md §3): apart from the other connection specs so their waits run in parallel.</summary>
 public sealed class ConnectionDeadlineSpecs : TestKit
 {
-    // Liveness arrives every 50 ms (25 ms apart for heartbeats): a deadline of 500 ms tolerates a scheduling
-    // gap of over 400 ms on a loaded machine before a spec that expects the connection alive sees it closed.
+    // Liveness is told every 50 ms (25 ms for heartbeats), which Akka's 50 ms scheduler ticks turn into 50-100 ms apart:
+    // a deadline of 500 ms tolerates a scheduling gap of about 400 ms on a loaded machine before a spec that expects
+    // the connection alive sees it closed.
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(500);
 
     private readonly TestProbe _callbacks;

@@ -97,7 +97,7 @@ static int Usage()
                 installed with npm ci on first use), one after the other with the same options: one JSON
                 line per run, then a comparison line with each headline figure and the ratio gateway/peer
                 (idle: server CPU per connect, also until the app has heard every open, RSS per connection after
-                the burst and after the hold, server cores while holding once the app has heard every open;
+                the burst and after the hold, server cores over the hold once the app has heard every open;
                 fanout: delivered/s, server CPU per delivery, cold rate of the warm-up sends and its ratio
                 to the warm rate (--warmup-messages 100 --connections 1000 for the "first 100 broadcasts");
                 echo: round trips/s, server CPU per round trip). Ratios of one command are what count.

@@ -363,6 +363,9 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
     private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
+
+    // A 101 up to this long is sent synchronously (AcceptAsync); every real one is a few hundred bytes.
+    private const int SynchronousSendLimit = 1024;
     private readonly CancellationTokenSource _closed = new();
 
     /// <summary>
@@ -384,7 +387,24 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 
     public async Task<(PipeReader Input, PipeWriter Output)> AcceptAsync(string key, string? subprotocol)
     {
-        await socket.SendAsync(WebSocketHandshake.SwitchingProtocols(key, subprotocol), SocketFlags.None).ConfigureAwait(false);
+        var response = WebSocketHandshake.SwitchingProtocols(key, subprotocol);
+        if (response.Length <= SynchronousSendLimit)
+        {
+            // The 101 is the connection's first write: the socket's send buffer is empty, and even at the kernel's
+            // smallest (a few KiB) takes these bytes at once, so this never waits, whatever the client does. A
+            // SendAsync would leave an event args object with its callback (about 360 bytes) cached on the socket for
+            // its whole life, which a connection that is never sent to does not need (performance.md, "Fifteenth
+            // session").
+            for (var sent = 0; sent < response.Length;)
+            {
+                sent += socket.Send(response, sent, response.Length - sent, SocketFlags.None);
+            }
+        }
+        else
+        {
+            // A long subprotocol token: the client's to receive at its pace.
+            await socket.SendAsync(response, SocketFlags.None).ConfigureAwait(false);
+        }
 
         // The socket stays this transport's to close (Close), after both pipes are done with it.
         var stream = new NetworkStream(socket, ownsSocket: false);

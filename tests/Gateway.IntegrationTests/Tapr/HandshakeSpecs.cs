@@ -94,6 +94,24 @@ public sealed class HandshakeSpecs(SharedGatewayFixture fixture, ITestOutputHelp
         Assert.Equal(["a"], response.HeaderValues("Sec-WebSocket-Protocol"));
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(2000)]
+    public async Task A_selected_subprotocol_arrives_whole_and_the_socket_then_serves_frames(int tokenLength)
+    {
+        // The lean transport sends a 101 of up to 1 KiB synchronously and a longer one (a long token) asynchronously.
+        var token = new string('p', tokenLength);
+        var user = UniqueUser("longproto");
+
+        await using var socket = await RawWebSocket.ConnectAsync(Gateway.Port, "/ws", "X-Bfl-User: " + user, $"Sec-WebSocket-Protocol: {token}, b");
+        await App.WaitForOpenAsync(user);
+        await socket.SendAsync(RawWebSocket.TextFrame("{\"event\":\"ping\"}"));
+        var pong = await socket.ReadFrameAsync();
+
+        Assert.Equal([token], socket.Response.HeaderValues("Sec-WebSocket-Protocol"));
+        Assert.Equal("{\"event\":\"pong\"}", pong.Text);
+    }
+
     [Fact]
     public async Task A_client_library_offering_several_subprotocols_accepts_the_selected_one()
     {

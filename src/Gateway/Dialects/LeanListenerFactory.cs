@@ -22,7 +22,8 @@ namespace Gateway.Dialects;
 /// <remarks>
 /// Kestrel's transport keeps two pipes, their loops and its connection objects alive for a socket's whole life: about
 /// 1.5 KB of an idle WebSocket that a <see cref="NetworkStream"/> with stream pipes does not need (performance.md,
-/// "Sockets Kestrel never sees").
+/// "Sockets Kestrel never sees"); sending through <see cref="SocketSendStream"/> saves about 400 B more ("Fifteenth
+/// session").
 /// </remarks>
 internal sealed partial class LeanListenerFactory(
     IOptions<SocketTransportOptions> transport, ILoggerFactory loggers, IServiceProvider services, IReadOnlySet<int> tlsPorts)
@@ -356,16 +357,13 @@ internal sealed partial class LeanListenerFactory(
 
 /// <summary>
 /// A lean-path WebSocket on the BCL's sockets (<see cref="LeanListenerFactory"/>): the 101 or a refusal is sent on the
-/// socket, and the WebSocket runs over a <see cref="NetworkStream"/>'s stream pipes, whose reader waits with zero-byte
-/// reads so that an idle socket holds no buffer.
+/// socket, and the WebSocket runs over stream pipes: a <see cref="NetworkStream"/>'s reader, which waits with zero-byte
+/// reads so that an idle socket holds no buffer, and a <see cref="SocketSendStream"/>'s writer.
 /// </summary>
 internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
     private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
-
-    // A 101 up to this long is sent synchronously (AcceptAsync); every real one is a few hundred bytes.
-    private const int SynchronousSendLimit = 1024;
     private readonly CancellationTokenSource _closed = new();
 
     /// <summary>
@@ -387,28 +385,14 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 
     public async Task<(PipeReader Input, PipeWriter Output)> AcceptAsync(string key, string? subprotocol)
     {
-        var response = WebSocketHandshake.SwitchingProtocols(key, subprotocol);
-        if (response.Length <= SynchronousSendLimit)
-        {
-            // The 101 is the connection's first write: the socket's send buffer is empty, and even at the kernel's
-            // smallest (a few KiB) takes these bytes at once, so this never waits, whatever the client does. A
-            // SendAsync would leave an event args object with its callback (about 360 bytes) cached on the socket for
-            // its whole life, which a connection that is never sent to does not need (performance.md, "Fifteenth
-            // session").
-            for (var sent = 0; sent < response.Length;)
-            {
-                sent += socket.Send(response, sent, response.Length - sent, SocketFlags.None);
-            }
-        }
-        else
-        {
-            // A long subprotocol token: the client's to receive at its pace.
-            await socket.SendAsync(response, SocketFlags.None).ConfigureAwait(false);
-        }
+        // The reads stay on a NetworkStream (its constructor wants a blocking socket); the writes go through
+        // SocketSendStream, which from here on needs the socket non-blocking.
+        var input = new NetworkStream(socket, ownsSocket: false);
+        var output = new SocketSendStream(socket);
+        await output.WriteAsync(WebSocketHandshake.SwitchingProtocols(key, subprotocol)).ConfigureAwait(false);
 
         // The socket stays this transport's to close (Close), after both pipes are done with it.
-        var stream = new NetworkStream(socket, ownsSocket: false);
-        return (PipeReader.Create(stream, ReaderOptions), PipeWriter.Create(stream, WriterOptions));
+        return (PipeReader.Create(input, ReaderOptions), PipeWriter.Create(output, WriterOptions));
     }
 
     /// <summary>Drops the TCP connection: pending reads and writes end with an error.</summary>
@@ -434,5 +418,102 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 
         socket.Dispose();
         _closed.Cancel();
+    }
+}
+
+/// <summary>
+/// A write-only stream over a socket that sends without blocking first and waits (<see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/>)
+/// only for what the kernel's send buffer did not take. A socket's first <c>SendAsync</c> caches an event args object
+/// with its callback (about 360 bytes) for the socket's life; a connection whose sends all go out at once (a
+/// keep-alive's pong, a message now and then) never creates it (performance.md, "Fifteenth session"). A connection that
+/// backs up (a slow reader, a burst) creates it at its first wait. Puts the socket in non-blocking mode; errors are
+/// <see cref="IOException"/>s around the <see cref="SocketException"/>, as <see cref="NetworkStream"/>'s are.
+/// </summary>
+/// <remarks>One writer at a time, as a pipe's writer is: a write returns only once all its bytes are in the kernel.</remarks>
+internal sealed class SocketSendStream : Stream
+{
+    private readonly Socket _socket;
+
+    public SocketSendStream(Socket socket)
+    {
+        _socket = socket;
+
+        // A synchronous send then answers WouldBlock instead of waiting, which matters here: a write may run on a
+        // socket event thread (InlineSocketCompletions), where a send that waited would wait for its own thread.
+        socket.Blocking = false;
+    }
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var sent = 0;
+        while (sent < buffer.Length)
+        {
+            int count;
+            SocketError error;
+            try
+            {
+                count = _socket.Send(buffer.Span[sent..], SocketFlags.None, out error);
+            }
+            catch (ObjectDisposedException exception)
+            {
+                return ValueTask.FromException(new IOException("The connection was closed.", exception));
+            }
+
+            if (error == SocketError.WouldBlock)
+            {
+                return SendRestAsync(buffer[sent..], cancellationToken);
+            }
+
+            if (error != SocketError.Success)
+            {
+                return ValueTask.FromException(new IOException($"Unable to write data to the transport connection: {error}.", new SocketException((int)error)));
+            }
+
+            sent += count;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("Writes are asynchronous.");
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private async ValueTask SendRestAsync(ReadOnlyMemory<byte> rest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (rest.Length > 0)
+            {
+                rest = rest[await _socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false)..];
+            }
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        {
+            throw new IOException("Unable to write data to the transport connection: " + exception.Message, exception);
+        }
     }
 }

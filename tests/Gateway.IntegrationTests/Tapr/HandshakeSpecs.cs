@@ -99,7 +99,7 @@ public sealed class HandshakeSpecs(SharedGatewayFixture fixture, ITestOutputHelp
     [InlineData(2000)]
     public async Task A_selected_subprotocol_arrives_whole_and_the_socket_then_serves_frames(int tokenLength)
     {
-        // The lean transport sends a 101 of up to 1 KiB synchronously and a longer one (a long token) asynchronously.
+        // A 101 of a few hundred bytes, and one of over 2 KB (a long token), each arrive whole.
         var token = new string('p', tokenLength);
         var user = UniqueUser("longproto");
 

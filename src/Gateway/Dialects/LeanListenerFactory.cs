@@ -426,10 +426,14 @@ internal sealed class SocketUpgradeTransport(Socket socket) : IUpgradeTransport
 /// only for what the kernel's send buffer did not take. A socket's first <c>SendAsync</c> caches an event args object
 /// with its callback (about 360 bytes) for the socket's life; a connection whose sends all go out at once (a
 /// keep-alive's pong, a message now and then) never creates it (performance.md, "Fifteenth session"). A connection that
-/// backs up (a slow reader, a burst) creates it at its first wait. Puts the socket in non-blocking mode; errors are
-/// <see cref="IOException"/>s around the <see cref="SocketException"/>, as <see cref="NetworkStream"/>'s are.
+/// backs up (a slow reader, a burst) creates it at its first wait. Puts the socket in non-blocking mode. Errors are
+/// <see cref="IOException"/>s, as <see cref="NetworkStream"/>'s are: around the <see cref="SocketException"/> of a
+/// refused send, or the <see cref="ObjectDisposedException"/> of a socket already closed.
 /// </summary>
-/// <remarks>One writer at a time, as a pipe's writer is: a write returns only once all its bytes are in the kernel.</remarks>
+/// <remarks>
+/// One writer at a time, as a pipe's writer is: a write completes only once all its bytes are in the kernel. Writes are
+/// asynchronous only (the pipe's <c>CompleteAsync</c>, not <c>Complete</c>).
+/// </remarks>
 internal sealed class SocketSendStream : Stream
 {
     private readonly Socket _socket;
@@ -455,6 +459,11 @@ internal sealed class SocketSendStream : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
         var sent = 0;
         while (sent < buffer.Length)
         {
@@ -466,17 +475,17 @@ internal sealed class SocketSendStream : Stream
             }
             catch (ObjectDisposedException exception)
             {
-                return ValueTask.FromException(new IOException("The connection was closed.", exception));
+                return ValueTask.FromException(WriteFailed(exception));
             }
 
-            if (error == SocketError.WouldBlock)
+            if (error == SocketError.WouldBlock || (error == SocketError.Success && count == 0))
             {
                 return SendRestAsync(buffer[sent..], cancellationToken);
             }
 
             if (error != SocketError.Success)
             {
-                return ValueTask.FromException(new IOException($"Unable to write data to the transport connection: {error}.", new SocketException((int)error)));
+                return ValueTask.FromException(WriteFailed(new SocketException((int)error)));
             }
 
             sent += count;
@@ -489,6 +498,8 @@ internal sealed class SocketSendStream : Stream
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("Writes are asynchronous.");
+
+    public override void Write(ReadOnlySpan<byte> buffer) => throw new NotSupportedException("Writes are asynchronous.");
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -513,7 +524,10 @@ internal sealed class SocketSendStream : Stream
         }
         catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
         {
-            throw new IOException("Unable to write data to the transport connection: " + exception.Message, exception);
+            throw WriteFailed(exception);
         }
     }
+
+    private static IOException WriteFailed(Exception exception) =>
+        new($"Unable to write data to the transport connection: {exception.Message}.", exception);
 }

@@ -72,7 +72,8 @@ public sealed class AppCallbackClientSpecs : IAsyncLifetime
         var result = await client.PostAsync("{}"u8.ToArray(), string.Empty, readBody: false, Timeout, CancellationToken.None);
 
         Assert.Equal(CallbackOutcome.Transient, result.Outcome);
-        Assert.Null(result.Body);
+        Assert.Equal(0, result.Status);
+        Assert.Equal(nameof(HttpRequestError.ConfigurationLimitExceeded), result.Reason);
     }
 
     [Theory]

@@ -45,19 +45,31 @@ public sealed class SocketSendStreamSpecs : IAsyncLifetime
     public async Task A_write_larger_than_the_send_buffer_waits_for_the_reader_and_arrives_whole_and_in_order()
     {
         var stream = new SocketSendStream(_server!);
-        var payload = new byte[4 * 1024 * 1024];
-        for (var i = 0; i < payload.Length; i++)
-        {
-            payload[i] = (byte)(i * 31);
-        }
+        var payload = new byte[1024 * 1024];
+        new Random(1234).NextBytes(payload);
 
         var write = stream.WriteAsync(payload);
         var wasPending = !write.IsCompleted;
         var received = await ReceiveAsync(payload.Length);
         await write.AsTask().WaitAsync(Timeout);
+        _server!.Shutdown(SocketShutdown.Send);
 
         Assert.True(wasPending);
         Assert.Equal(payload, received);
+        Assert.Equal(0, await _client!.ReceiveAsync(new byte[1], SocketFlags.None).WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task A_pending_write_whose_socket_is_dropped_ends_with_an_io_exception()
+    {
+        var stream = new SocketSendStream(_server!);
+
+        var write = stream.WriteAsync(new byte[1024 * 1024]);
+        var wasPending = !write.IsCompleted;
+        _server!.Dispose();
+
+        Assert.True(wasPending);
+        await Assert.ThrowsAsync<IOException>(async () => await write.AsTask().WaitAsync(Timeout));
     }
 
     [Fact]
@@ -77,12 +89,12 @@ public sealed class SocketSendStreamSpecs : IAsyncLifetime
         _client.Close();
 
         // The first send may still be taken before the reset is seen; a later one is refused.
+        using var cancel = new CancellationTokenSource(Timeout);
         var failed = await Assert.ThrowsAsync<IOException>(async () =>
         {
-            var deadline = DateTime.UtcNow + Timeout;
-            while (DateTime.UtcNow < deadline)
+            while (true)
             {
-                await stream.WriteAsync(new byte[1024]);
+                await stream.WriteAsync(new byte[1024], cancel.Token);
             }
         });
 

@@ -59,7 +59,9 @@ static int Usage()
         The gateway scenarios start the gateway's Release build (src/Gateway, built if missing or
         stale; with --gateway-publish, the publish the container image holds), an app answering its
         callbacks, and client processes, all on this machine, and print one JSON line: parameters,
-        figures, CPU cores of every process, targets and met.
+        figures, CPU cores of every process, targets and met. parameters.gatewayBuild (idle, fanout,
+        echo) names the build measured: the commit and the src/Gateway files modified against it
+        when this tool built it, or {"recorded": false} for a build it did not make.
 
           idle     --connections 15000 --users 100 --hold-seconds 60 --ping-seconds 30
                    connect rate, handshake p50/p99, failures, gateway RSS and heap per connection,

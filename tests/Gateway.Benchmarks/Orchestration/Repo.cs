@@ -1,6 +1,10 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Gateway.Benchmarks.Orchestration;
 
@@ -11,6 +15,9 @@ namespace Gateway.Benchmarks.Orchestration;
 internal static class Repo
 {
     private static readonly string[] SourceDirectories = [Path.Combine("src", "Gateway")];
+
+    // Written next to a Gateway.dll this tool built or published: what it was built from (DescribeBuild).
+    private const string BuildStampName = "gateway-build.json";
 
     /// <summary>The directory holding <c>Gateway.sln</c>, above this tool or the current directory.</summary>
     public static string Root { get; } = FindRoot();
@@ -118,7 +125,75 @@ internal static class Repo
             throw new InvalidOperationException($"dotnet {arguments[0]} of src/Gateway failed");
         }
 
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(dll)!, BuildStampName), new JsonObject
+        {
+            ["commit"] = Git("rev-parse", "HEAD")?.Trim(),
+            ["modified"] = new JsonArray([.. (Git("status", "--porcelain", "--", Path.Combine("src", "Gateway")) ?? string.Empty)
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => (JsonNode)line[3..].Trim())]),
+            ["builtAt"] = DateTime.UtcNow.ToString("O"),
+            ["dllSha256"] = Sha256(dll),
+        }.ToJsonString());
         return dll;
+    }
+
+    /// <summary>
+    /// What the gateway at <paramref name="dll"/> was built from, as this tool recorded when it built or published it
+    /// (<see cref="EnsureGatewayUpToDate"/>; a copy of its output directory keeps the record): <c>commit</c> (git's
+    /// <c>HEAD</c>, null without git), <c>modified</c> (the files under <c>src/Gateway</c> that differed from it, so a
+    /// build of uncommitted work says so), <c>builtAt</c> (UTC) and <c>dllSha256</c>. <c>{"recorded": false}</c> for a
+    /// build the tool did not make, or one made again by hand since. Each run prints it, so a figure names its build.
+    /// </summary>
+    public static JsonObject DescribeBuild(string dll)
+    {
+        try
+        {
+            var stamp = Path.Combine(Path.GetDirectoryName(dll)!, BuildStampName);
+            if (File.Exists(stamp) && JsonNode.Parse(File.ReadAllText(stamp)) is JsonObject recorded
+                && recorded["dllSha256"]?.GetValue<string>() == Sha256(dll))
+            {
+                return recorded;
+            }
+        }
+        catch (Exception exception) when (exception is IOException or JsonException or InvalidOperationException)
+        {
+            // An unreadable record is no record.
+        }
+
+        return new JsonObject { ["recorded"] = false };
+    }
+
+    private static string Sha256(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    /// <summary>git's output for <paramref name="arguments"/> in the repository, or null when git is missing or fails.</summary>
+    private static string? Git(params string[] arguments)
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", arguments)
+            {
+                WorkingDirectory = Root,
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            });
+            if (git is null)
+            {
+                return null;
+            }
+
+            var output = git.StandardOutput.ReadToEnd();
+            git.WaitForExit();
+            return git.ExitCode == 0 ? output : null;
+        }
+        catch (Win32Exception)
+        {
+            return null;
+        }
     }
 
     private static string FindRoot()

@@ -49,6 +49,9 @@ internal sealed class Testbed : IAsyncDisposable
     /// <summary>The gateway settings this bed was started with (defaults of the scenario, then <c>--gateway-env</c>).</summary>
     public Dictionary<string, string> GatewaySettings { get; } = [];
 
+    /// <summary>What the gateway this bed started was built from (<see cref="Repo.DescribeBuild"/>); null for a peer.</summary>
+    public System.Text.Json.Nodes.JsonObject? GatewayBuild { get; private set; }
+
     public static string LogDirectory(BenchmarkOptions options)
     {
         var directory = options.String("log-dir", Path.Combine(Path.GetTempPath(), "gateway-bench-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
@@ -316,6 +319,7 @@ internal sealed class Testbed : IAsyncDisposable
             GatewaySettings[key] = value;
         }
 
+        GatewayBuild = Spec.Peer is null ? Repo.DescribeBuild(dll) : null;
         var log = Path.Combine(logDirectory, Spec.Name + "-" + (Spec.Peer ?? "gateway") + ".log");
         var callback = FormattableString.Invariant($"http://127.0.0.1:{_appPort}/callback");
         if (Spec.Peer is not null)

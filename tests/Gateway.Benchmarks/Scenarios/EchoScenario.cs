@@ -55,6 +55,7 @@ internal static class EchoScenario
             ["payloadBytes"] = payloadBytes,
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
+            ["gatewayBuild"] = bed.GatewayBuild?.DeepClone(),
         }, peer);
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
         report["echo"] = new JsonObject

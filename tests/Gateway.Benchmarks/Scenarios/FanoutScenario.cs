@@ -83,6 +83,7 @@ internal static class FanoutScenario
             ["payloadBytes"] = payloadBytes,
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
+            ["gatewayBuild"] = bed.GatewayBuild?.DeepClone(),
         }, peer);
         report["connect"] = new JsonObject { ["opened"] = connect.Opened, ["failed"] = connect.Failed, ["errors"] = Report.Counts(connect.Errors) };
         report["gatewayMemoryConnected"] = await bed.GatewayMemoryAsync().ConfigureAwait(false);

@@ -96,6 +96,7 @@ internal static class IdleScenario
             ["clientProcesses"] = bed.Clients.Count,
             ["connectConcurrencyPerProcess"] = options.Int("connect-concurrency", 128),
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
+            ["gatewayBuild"] = bed.GatewayBuild?.DeepClone(),
         }, peer);
         report["connect"] = new JsonObject
         {

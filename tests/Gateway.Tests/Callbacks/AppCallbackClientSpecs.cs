@@ -35,6 +35,15 @@ public sealed class AppCallbackClientSpecs : IAsyncLifetime
             return Results.Text("{\"answer\":42}", "application/json");
         });
         _app.MapPost("/big", () => Results.Bytes(new byte[(4 * 1024 * 1024) + 1], "application/json"));
+        _app.MapPost("/two-mib", (HttpContext context) =>
+        {
+            lock (_connections)
+            {
+                _connections.Add(context.Connection.Id);
+            }
+
+            return Results.Bytes(new byte[2 * 1024 * 1024], "application/json");
+        });
         _app.MapPost("/gone", () => Results.StatusCode(503));
         _app.MapPost("/refused", () => Results.StatusCode(400));
         await _app.StartAsync();
@@ -61,6 +70,20 @@ public sealed class AppCallbackClientSpecs : IAsyncLifetime
         Assert.Equal("{\"answer\":42}", Encoding.UTF8.GetString(first.Body!));
         Assert.Equal(CallbackOutcome.Delivered, second.Outcome);
         Assert.Null(second.Body);
+        Assert.Single(_connections);
+    }
+
+    [Fact]
+    public async Task A_body_the_gateway_does_not_want_is_still_read_whole_so_the_connection_is_kept_alive()
+    {
+        // 2 MiB: past what disposing an unread response would drain (1 MiB), within the 4 MiB bound.
+        using var client = new AppCallbackClient(new Uri(_base!, "/two-mib"), maxConnections: 1);
+
+        var first = await client.PostAsync("{}"u8.ToArray(), string.Empty, readBody: false, Timeout, CancellationToken.None);
+        var second = await client.PostAsync("{}"u8.ToArray(), string.Empty, readBody: false, Timeout, CancellationToken.None);
+
+        Assert.Equal(CallbackOutcome.Delivered, first.Outcome);
+        Assert.Equal(CallbackOutcome.Delivered, second.Outcome);
         Assert.Single(_connections);
     }
 

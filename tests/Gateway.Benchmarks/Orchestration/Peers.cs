@@ -86,25 +86,10 @@ internal static class Peers
             }
 
             Progress.Write($"installing the peers' npm packages (npm ci in {Directory})");
-            var start = new ProcessStartInfo("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            var (exitCode, output, error) = Command.Run("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], Directory, TimeSpan.FromMinutes(5));
+            if (exitCode != 0 || !File.Exists(installed))
             {
-                WorkingDirectory = Directory,
-                UseShellExecute = false,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var npm = Process.Start(start) ?? throw new InvalidOperationException("could not start npm");
-            var stdout = npm.StandardOutput.ReadToEndAsync();
-            var stderr = npm.StandardError.ReadToEndAsync();
-            if (!npm.WaitForExit(TimeSpan.FromMinutes(5)))
-            {
-                npm.Kill(entireProcessTree: true);
-                throw new TimeoutException("npm ci for the peers did not finish within 5 minutes");
-            }
-
-            if (npm.ExitCode != 0 || !File.Exists(installed))
-            {
-                throw new InvalidOperationException($"npm ci in {Directory} failed with {npm.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
+                throw new InvalidOperationException($"npm ci in {Directory} failed with {exitCode}:\n{output}\n{error}");
             }
         }
     }

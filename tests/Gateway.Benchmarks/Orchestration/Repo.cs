@@ -110,22 +110,21 @@ internal static class Repo
         string[] arguments = published
             ? ["publish", "-c", "Release", "-r", PortableRuntimeIdentifier, "-nologo", "-v:q", GatewayProject]
             : ["build", "-c", "Release", "-nologo", "-v:q", GatewayProject];
-        var start = new ProcessStartInfo(DotnetHost, arguments)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-        };
-        using var build = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet " + arguments[0]);
-        // No timeout: reading to the end waits for dotnet to close its output, which it does when it exits.
-        var output = build.StandardOutput.ReadToEnd();
-        build.WaitForExit();
-        if (build.ExitCode != 0)
+        // No timeout: a publish takes minutes on a slow machine.
+        var (exitCode, output, error) = Command.Run(DotnetHost, arguments);
+        if (exitCode != 0)
         {
             Console.Error.WriteLine(output);
+            Console.Error.WriteLine(error);
             throw new InvalidOperationException($"dotnet {arguments[0]} of src/Gateway failed");
         }
 
-        File.WriteAllText(Path.Combine(Path.GetDirectoryName(dll)!, BuildStampName), new JsonObject
+        if (error.Length > 0)
+        {
+            Console.Error.Write(error);
+        }
+
+        File.WriteAllText(BuildStampPath(dll), new JsonObject
         {
             ["commit"] = Git("rev-parse", "HEAD")?.Trim(),
             ["modified"] = new JsonArray([.. (Git("status", "--porcelain", "--", Path.Combine("src", "Gateway")) ?? string.Empty)
@@ -148,7 +147,7 @@ internal static class Repo
     {
         try
         {
-            var stamp = Path.Combine(Path.GetDirectoryName(dll)!, BuildStampName);
+            var stamp = BuildStampPath(dll);
             if (File.Exists(stamp) && JsonNode.Parse(File.ReadAllText(stamp)) is JsonObject recorded
                 && recorded["dllSha256"]?.GetValue<string>() == Sha256(dll))
             {
@@ -169,28 +168,17 @@ internal static class Repo
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    private static string BuildStampPath(string dll) => Path.Combine(Path.GetDirectoryName(dll)!, BuildStampName);
+
     /// <summary>git's output for <paramref name="arguments"/> in the repository, or null when git is missing or fails.</summary>
     private static string? Git(params string[] arguments)
     {
         try
         {
-            using var git = Process.Start(new ProcessStartInfo("git", arguments)
-            {
-                WorkingDirectory = Root,
-                UseShellExecute = false,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            });
-            if (git is null)
-            {
-                return null;
-            }
-
-            var output = git.StandardOutput.ReadToEnd();
-            git.WaitForExit();
-            return git.ExitCode == 0 ? output : null;
+            var (exitCode, output, _) = Command.Run("git", arguments, Root);
+            return exitCode == 0 ? output : null;
         }
-        catch (Win32Exception)
+        catch (Exception exception) when (exception is Win32Exception or InvalidOperationException)
         {
             return null;
         }

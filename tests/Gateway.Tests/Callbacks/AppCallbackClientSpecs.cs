@@ -27,21 +27,13 @@ public sealed class AppCallbackClientSpecs : IAsyncLifetime
         _app = builder.Build();
         _app.MapPost("/ok", (HttpContext context) =>
         {
-            lock (_connections)
-            {
-                _connections.Add(context.Connection.Id);
-            }
-
+            RecordConnection(context);
             return Results.Text("{\"answer\":42}", "application/json");
         });
         _app.MapPost("/big", () => Results.Bytes(new byte[(4 * 1024 * 1024) + 1], "application/json"));
         _app.MapPost("/two-mib", (HttpContext context) =>
         {
-            lock (_connections)
-            {
-                _connections.Add(context.Connection.Id);
-            }
-
+            RecordConnection(context);
             return Results.Bytes(new byte[2 * 1024 * 1024], "application/json");
         });
         _app.MapPost("/gone", () => Results.StatusCode(503));
@@ -111,5 +103,14 @@ public sealed class AppCallbackClientSpecs : IAsyncLifetime
         Assert.Equal(Enum.Parse<CallbackOutcome>(outcome), result.Outcome);
         Assert.Equal(status, result.Status);
         Assert.Null(result.Body);
+    }
+
+    /// <summary>Notes the TCP connection a request came on: the keep-alive tests count them.</summary>
+    private void RecordConnection(HttpContext context)
+    {
+        lock (_connections)
+        {
+            _connections.Add(context.Connection.Id);
+        }
     }
 }

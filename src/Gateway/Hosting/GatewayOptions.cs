@@ -120,12 +120,14 @@ public sealed class SocketsOptions
 
     /// <summary>
     /// With the lean path, accept client sockets with the BCL's <c>Socket</c> instead of Kestrel's socket transport,
-    /// and keep a socket whose first read is a complete WebSocket upgrade for a dialect's path, valid as a whole, on the BCL's sockets
-    /// (<c>System.IO.Pipelines</c>' stream pipes over a <c>NetworkStream</c> to read and a <c>SocketSendStream</c> to write), never handing it to Kestrel. Every other
-    /// connection (TLS, the HTTP path, a head that arrives in pieces) goes to Kestrel over its own socket transport.
-    /// About 2 KB less per idle socket (performance.md, "Sockets Kestrel never sees" and "Fifteenth session"). Such sockets are not counted
-    /// by Kestrel's <c>kestrel.*</c> connection instruments; the gateway's own <c>gateway.connection.*</c> count them.
-    /// Off while <c>Gateway:Telemetry:KestrelConnectionDuration</c> is on, which asks for Kestrel's view of every connection.
+    /// and keep a socket whose first read is a complete WebSocket upgrade for a dialect's path, valid as a whole, on
+    /// the BCL's sockets (<c>System.IO.Pipelines</c>' stream pipes over a <c>NetworkStream</c> to read and a
+    /// <c>SocketSendStream</c> to write), never handing it to Kestrel. Every other connection (TLS, the HTTP path, a
+    /// head that arrives in pieces) goes to Kestrel over its own socket transport. About 2 KB less per idle socket
+    /// (performance.md, "Sockets Kestrel never sees" and "Fifteenth session"). Such sockets are not counted by
+    /// Kestrel's <c>kestrel.*</c> connection instruments; the gateway's own <c>gateway.connection.*</c> count them.
+    /// Off while <c>Gateway:Telemetry:KestrelConnectionDuration</c> is on, which asks for Kestrel's view of every
+    /// connection.
     /// Default true.
     /// </summary>
     public bool LeanTransport { get; set; } = true;

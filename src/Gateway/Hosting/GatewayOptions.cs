@@ -291,7 +291,7 @@ public sealed class LimitsOptions
     /// Most admin sends whose frames the registry corks together while more messages wait in its mailbox: each socket
     /// then gets a burst's frames in one write (fewer <c>sendto</c> calls, a third to a half less CPU per delivered
     /// message under heavy fan-out) at the price of the first frames waiting for the sends behind them. A send that
-    /// finds nothing waiting is never corked. A cork is also released once it holds 64 KiB of payload, and this is
+    /// leaves nothing waiting is uncorked at its end, before its receipt. A cork is also released once it holds 64 KiB of payload, and this is
     /// capped at <see cref="OutboundQueueMessages"/>. Default 16; 1 or less turns corking off.
     /// </summary>
     public int CorkSends { get; set; } = 16;

@@ -27,6 +27,9 @@ public sealed partial class RegistryActor : ReceiveActor
     // A cork is uncorked once it holds _corkSends sends or this many payload bytes: what queues behind a corked frame
     // counts against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
     private const long CorkByteLimit = 64 * 1024;
+
+    // Outboxes one thread uncorks in a row when a cork is released over several threads.
+    private const int UncorkChunk = 256;
     private readonly int _corkSends;
 
     // Outboxes holding a send's frame for their uncork, uncorked together once the sends queued behind it are done.
@@ -106,17 +109,26 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void UncorkAll()
     {
-        // Each exactly once: an outbox's writer turn is its uncork's, and a second uncork would race the drain it hands
-        // over to. So one that throws (the real outbox reports write failures itself) must not stop the rest.
-        foreach (var outbox in _corked)
+        var corked = _corked.Count;
+        if (corked >= 2 * UncorkChunk && Environment.ProcessorCount > 1)
         {
-            try
+            // A broadcast's sends are each a syscall of several microseconds: hand them to the sockets from every core,
+            // this thread included, and return when all are done, so the registry still goes no faster than its sends.
+            // Each outbox is uncorked by one thread only, and its own lock orders its frames whichever thread that is.
+            Parallel.For(0, (corked + UncorkChunk - 1) / UncorkChunk, chunk =>
             {
-                outbox.Uncork();
-            }
-            catch (Exception exception)
+                var end = Math.Min(corked, (chunk + 1) * UncorkChunk);
+                for (var i = chunk * UncorkChunk; i < end; i++)
+                {
+                    Uncork(_corked[i]);
+                }
+            });
+        }
+        else
+        {
+            foreach (var outbox in _corked)
             {
-                Log.UncorkFailed(_log, exception);
+                Uncork(outbox);
             }
         }
 
@@ -125,6 +137,20 @@ public sealed partial class RegistryActor : ReceiveActor
         _corkedBytes = 0;
         _corkGeneration++;
         _uncorkScheduled = false;
+    }
+
+    private void Uncork(IOutbox outbox)
+    {
+        // Each exactly once: an outbox's writer turn is its uncork's, and a second uncork would race the drain it hands
+        // over to. So one that throws (the real outbox reports write failures itself) must not stop the rest.
+        try
+        {
+            outbox.Uncork();
+        }
+        catch (Exception exception)
+        {
+            Log.UncorkFailed(_log, exception);
+        }
     }
 
     private void HandleRegister(RegisterConnection register)
@@ -223,10 +249,10 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
-        // While more messages wait in this mailbox (usually a burst of sends), frames are corked: a frame held now leaves
-        // with whatever the sends already waiting add for the same socket, in one write, once the uncork queued
-        // behind them comes round. A send that finds the mailbox empty flushes each frame at once, as it writes it.
-        var cork = _corkSends > 1 && Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
+        // Frames are corked: a frame held now leaves with whatever the sends already waiting in this mailbox (usually a
+        // burst of sends) add for the same socket, in one write, once the uncork queued behind them comes round. A send
+        // that leaves the mailbox empty is uncorked at once, so its frames go out before its receipt, from every core.
+        var cork = _corkSends > 1;
         var matched = 0;
         var enqueued = 0;
         foreach (var target in _index.Resolve(send.Filter))
@@ -249,7 +275,7 @@ public sealed partial class RegistryActor : ReceiveActor
         {
             _corkedSends++;
             _corkedBytes += send.Message.Payload.Length;
-            if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit)
+            if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || Context is not ActorCell { Mailbox.MessageQueue.HasMessages: true })
             {
                 UncorkAll();
             }

@@ -223,7 +223,7 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
-    public async Task A_send_that_finds_nothing_else_waiting_flushes_at_once_and_corks_nothing()
+    public async Task A_send_that_finds_nothing_else_waiting_is_uncorked_before_its_receipt()
     {
         var outbox = new RecordingOutbox { Corks = true };
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
@@ -231,8 +231,32 @@ public sealed class RegistryActorSpecs : TestKit
 
         Assert.Equal(new DeliveryReceipt(1, 1, 0), await SendAsync(new TargetFilter(Users: ["alice"]), "1"));
 
-        Assert.Equal(0, outbox.Corked);
+        AssertCorkedAndUncorkedOnce(outbox);
         Assert.Equal(["1"], outbox.Sent);
+    }
+
+    [Fact]
+    public async Task A_broadcast_to_more_sockets_than_one_thread_uncorks_uncorks_each_exactly_once_before_its_receipt()
+    {
+        // 1,000 outboxes: four of the chunks the registry hands to the sockets from more than one thread. Every
+        // hundredth uncork throws, which must not keep any other outbox corked.
+        var outboxes = Enumerable.Range(0, 1000)
+            .Select(i => new RecordingOutbox { Corks = true, ThrowOnUncork = i % 100 == 7 ? new InvalidOperationException("boom") : null })
+            .ToArray();
+        for (var i = 0; i < outboxes.Length; i++)
+        {
+            await RegisterAsync(TestIdentities.Tapr($"c{i}", user: $"u{i % 10}"), outboxes[i]);
+        }
+
+        await StatsAsync();
+
+        Assert.Equal(new DeliveryReceipt(1000, 1000, 0), await SendAsync(new TargetFilter(All: true), "1"));
+
+        Assert.All(outboxes, outbox =>
+        {
+            AssertCorkedAndUncorkedOnce(outbox);
+            Assert.Equal(["1"], outbox.Sent);
+        });
     }
 
     [Fact]

@@ -24,27 +24,34 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
 
-    // A cork is uncorked once it holds _corkSends sends or this many payload bytes: what queues behind a corked frame
-    // counts against the slow-consumer bounds (4001) and waits, so a long burst is uncorked in steps.
+    // Sends are held while more messages wait, up to _corkSends sends or this many payload bytes: what queues behind a
+    // corked frame counts against the slow-consumer bounds (4001) and waits, so a long burst is sent in steps.
     private const long CorkByteLimit = 64 * 1024;
 
     // Outboxes one thread uncorks in a row when a cork is released over several threads.
     private const int UncorkChunk = 256;
     private readonly int _corkSends;
 
-    // Outboxes holding a send's frame for their uncork, uncorked together once the sends queued behind it are done.
+    // Sends held until the messages waiting behind them are in, then written to each socket together, in order.
+    private List<(SendToConnections Send, IActorRef ReplyTo)> _pending = [];
+    private List<(SendToConnections Send, IActorRef ReplyTo)> _spare = [];
+    private int[] _enqueued = [];
+
+    // Outboxes holding a frame for their uncork, uncorked together once the sends waiting behind it are written.
     private readonly List<IOutbox> _corked = [];
+
+    // Sends and payload bytes held or corked since the last uncork.
     private int _corkedSends;
     private long _corkedBytes;
 
-    // True while an UncorkOutboxes carrying _corkGeneration is in the mailbox.
-    private bool _uncorkScheduled;
+    // True while a SendPending carrying _generation is in the mailbox.
+    private bool _sendScheduled;
 
-    // The generation of the open cork, +1 at every UncorkAll (wrapping is harmless). An UncorkOutboxes carrying another
-    // generation was told for a cork released since (inline, at _corkSends sends or CorkByteLimit bytes) and is ignored.
-    // Each instance starts at a random generation, so that an uncork a failed instance left in the mailbox is stale
-    // for the instance that replaces it.
-    private int _corkGeneration = Random.Shared.Next();
+    // The generation of the held sends and the open cork, +1 at every UncorkAll (wrapping is harmless). A SendPending
+    // carrying another generation was told for sends uncorked since (at _corkSends sends or CorkByteLimit bytes, or
+    // when nothing more was waiting) and is ignored. Each instance starts at a random generation, so that a SendPending
+    // a failed instance left in the mailbox is stale for the instance that replaces it.
+    private int _generation = Random.Shared.Next();
     private bool _shuttingDown;
     private IActorRef? _peers;
     private IActorRef? _directory;
@@ -55,7 +62,7 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="tapr">Settings of TAPR connections (<c>/ws</c>).</param>
     /// <param name="jac">Settings of jac connections (<c>/websocket</c>).</param>
     /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
-    /// <param name="corkSends">Most sends corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never cork.</param>
+    /// <param name="corkSends">Most sends held and corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never hold or cork.</param>
     public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16)
     {
         _callbacks = callbacks;
@@ -71,11 +78,11 @@ public sealed partial class RegistryActor : ReceiveActor
         Receive<UserProtocol.ConnectionEnded>(HandleConnectionEnded);
         Receive<UserProtocol.UserIdle>(HandleUserIdle);
         Receive<SendToConnections>(HandleSend);
-        Receive<UncorkOutboxes>(uncork =>
+        Receive<SendPending>(pending =>
         {
-            if (uncork.Generation == _corkGeneration)
+            if (pending.Generation == _generation)
             {
-                UncorkAll();
+                WritePending(release: true);
             }
         });
         Receive<CloseConnections>(HandleClose);
@@ -100,10 +107,34 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
-    /// <summary>A stop, or a restart (which stops this instance first), must not leave a socket holding a corked frame.</summary>
+    /// <summary>
+    /// Held sends are written before any other message is handled: a close, a registration or a list after a send must
+    /// find it enqueued, as it would have been unheld.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_pending.Count > 0 && message is not SendToConnections and not SendPending)
+        {
+            WritePending(release: false);
+        }
+
+        return base.AroundReceive(receive, message);
+    }
+
+    /// <summary>A restart writes the held sends while the connections are still there (the restart then stops them).</summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        WritePending(release: true);
+        base.PreRestart(reason, message);
+    }
+
+    /// <summary>
+    /// A stop must answer held sends and leave no socket corked. By now the connections have stopped, so the receipts
+    /// count them as dropped.
+    /// </summary>
     protected override void PostStop()
     {
-        UncorkAll();
+        WritePending(release: true);
         base.PostStop();
     }
 
@@ -135,8 +166,8 @@ public sealed partial class RegistryActor : ReceiveActor
         _corked.Clear();
         _corkedSends = 0;
         _corkedBytes = 0;
-        _corkGeneration++;
-        _uncorkScheduled = false;
+        _generation++;
+        _sendScheduled = false;
     }
 
     private void Uncork(IOutbox outbox)
@@ -249,44 +280,118 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleSend(SendToConnections send)
     {
-        // Frames are corked: a frame held now leaves with whatever the sends already waiting in this mailbox (usually a
-        // burst of sends) add for the same socket, in one write, once the uncork queued behind them comes round. A send
-        // that leaves the mailbox empty is uncorked at once, so its frames go out before its receipt, from every core.
-        var cork = _corkSends > 1;
+        if (_corkSends <= 1)
+        {
+            SendNow(send);
+            return;
+        }
+
+        // While more messages wait in this mailbox (usually a burst of sends), the send is held: the sends waiting
+        // behind it join it, and each socket then gets all their frames in one write. A send that finds the mailbox
+        // empty is written at once, with what is held before it.
+        _pending.Add((send, Sender));
+        _corkedSends++;
+        _corkedBytes += send.Message.Payload.Length;
+        if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || !MoreWaiting)
+        {
+            WritePending(release: false);
+        }
+        else if (!_sendScheduled)
+        {
+            _sendScheduled = true;
+            Self.Tell(new SendPending(_generation));
+        }
+    }
+
+    private bool MoreWaiting => Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
+
+    /// <summary>Corking off: each frame is written and flushed as it is enqueued.</summary>
+    private void SendNow(SendToConnections send)
+    {
         var matched = 0;
         var enqueued = 0;
         foreach (var target in _index.Resolve(send.Filter))
         {
             matched++;
-            var uncorkLater = false;
-            var result = cork ? target.Outbox.TryEnqueueCorked(send.Message, out uncorkLater) : target.Outbox.TryEnqueue(send.Message);
-            if (result == EnqueueResult.Enqueued)
+            if (target.Outbox.TryEnqueue(send.Message) == EnqueueResult.Enqueued)
             {
                 enqueued++;
-            }
-
-            if (uncorkLater)
-            {
-                _corked.Add(target.Outbox);
-            }
-        }
-
-        if (_corked.Count > 0)
-        {
-            _corkedSends++;
-            _corkedBytes += send.Message.Payload.Length;
-            if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || Context is not ActorCell { Mailbox.MessageQueue.HasMessages: true })
-            {
-                UncorkAll();
-            }
-            else if (!_uncorkScheduled)
-            {
-                _uncorkScheduled = true;
-                Self.Tell(new UncorkOutboxes(_corkGeneration));
             }
         }
 
         Sender.Tell(new DeliveryReceipt(matched, enqueued, matched - enqueued));
+    }
+
+    /// <summary>
+    /// Enqueues the held sends, in order, and answers them. Sends in a row with the same targets are resolved once, and
+    /// each target gets their frames one after another: the first corks an idle socket, the rest queue behind it. The
+    /// corks are then released (one write per socket) unless more messages arrived meanwhile and the bounds allow: then
+    /// the sends among them join the corks, which a <see cref="SendPending"/> behind them releases at the latest.
+    /// <paramref name="release"/> releases them in any case.
+    /// </summary>
+    private void WritePending(bool release)
+    {
+        // Taken out first: a failure half-way must not enqueue any of these sends twice (from PreRestart).
+        var batch = _pending;
+        _pending = _spare;
+        _spare = batch;
+        if (_enqueued.Length < batch.Count)
+        {
+            _enqueued = new int[Math.Max(batch.Count, _corkSends)];
+        }
+
+        try
+        {
+            var first = 0;
+            while (first < batch.Count)
+            {
+                var filter = batch[first].Send.Filter;
+                var end = first + 1;
+                while (end < batch.Count && batch[end].Send.Filter.SameTargetsAs(filter))
+                {
+                    end++;
+                }
+
+                Array.Clear(_enqueued, first, end - first);
+                var matched = 0;
+                foreach (var target in _index.Resolve(filter))
+                {
+                    matched++;
+                    for (var i = first; i < end; i++)
+                    {
+                        if (target.Outbox.TryEnqueueCorked(batch[i].Send.Message, out var uncorkLater) == EnqueueResult.Enqueued)
+                        {
+                            _enqueued[i]++;
+                        }
+
+                        if (uncorkLater)
+                        {
+                            _corked.Add(target.Outbox);
+                        }
+                    }
+                }
+
+                for (var i = first; i < end; i++)
+                {
+                    batch[i].ReplyTo.Tell(new DeliveryReceipt(matched, _enqueued[i], matched - _enqueued[i]));
+                }
+
+                first = end;
+            }
+        }
+        finally
+        {
+            batch.Clear();
+            if (release || _corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || !MoreWaiting)
+            {
+                UncorkAll();
+            }
+            else if (!_sendScheduled)
+            {
+                _sendScheduled = true;
+                Self.Tell(new SendPending(_generation));
+            }
+        }
     }
 
     private void HandleClose(CloseConnections close)
@@ -414,9 +519,9 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     /// <summary>
-    /// Sent to itself after a send that left outboxes corked; FIFO puts it behind the sends already waiting. It releases
-    /// only the cork of its <paramref name="Generation"/>: once that cork was released inline (at <c>CorkSends</c> sends
-    /// or the byte bound), the message is stale and releases nothing.
+    /// Sent to itself after a send it held or a cork it left open; FIFO puts it behind the messages already waiting. It
+    /// writes the held sends and releases the corks of its <paramref name="Generation"/> only: once those were released
+    /// (at <c>CorkSends</c> sends, the byte bound, or when nothing more was waiting), the message is stale.
     /// </summary>
-    private sealed record UncorkOutboxes(int Generation);
+    private sealed record SendPending(int Generation);
 }

@@ -37,7 +37,20 @@ public static class RegistryProtocol
         /// <summary>True when <see cref="Channels"/> names at least one channel.</summary>
         public bool HasChannels => !IsNullOrEmpty(Channels);
 
+        /// <summary>
+        /// True when <paramref name="other"/> names the same values in the same order (so it resolves to the same
+        /// connections while the index does not change). False only costs a second resolve.
+        /// </summary>
+        public bool SameTargetsAs(TargetFilter other) =>
+            ReferenceEquals(this, other)
+            || (All == other.All && UsersAccessType == other.UsersAccessType
+                && SameValues(ConnIds, other.ConnIds) && SameValues(Users, other.Users)
+                && SameValues(Tokens, other.Tokens) && SameValues(Channels, other.Channels));
+
         private static bool IsNullOrEmpty(IReadOnlyCollection<string>? values) => values is null || values.Count == 0;
+
+        private static bool SameValues(IReadOnlyCollection<string>? a, IReadOnlyCollection<string>? b) =>
+            IsNullOrEmpty(a) ? IsNullOrEmpty(b) : b is not null && a!.SequenceEqual(b, StringComparer.Ordinal);
     }
 
     /// <summary>Write <paramref name="Message"/> to every target; the reply is a <see cref="DeliveryReceipt"/>.</summary>

@@ -24,13 +24,19 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly Dictionary<string, UserSlot> _users = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _emptyWaiters = [];
 
-    // Sends are held while more messages wait, up to _corkSends sends or this many payload bytes: what queues behind a
-    // corked frame counts against the slow-consumer bounds (4001) and waits, so a long burst is sent in steps.
-    private const long CorkByteLimit = 64 * 1024;
+    /// <summary>Most payload bytes held and corked together by default (<see cref="Props"/>).</summary>
+    internal const long DefaultCorkBytes = 64 * 1024;
 
     // Outboxes one thread uncorks in a row when a cork is released over several threads.
     private const int UncorkChunk = 256;
+
+    // The registry's thread takes its share of a release; the pool's default scheduler runs the rest.
+    private static readonly ParallelOptions UncorkOptions = new() { TaskScheduler = TaskScheduler.Default, MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+    // Sends are held while more messages wait, up to _corkSends sends or _corkBytes payload bytes: what queues behind a
+    // corked frame counts against the slow-consumer bounds (4001) and waits, so a long burst is sent in steps.
     private readonly int _corkSends;
+    private readonly long _corkBytes;
 
     // Sends held until the messages waiting behind them are in, then written to each socket together, in order.
     private List<(SendToConnections Send, IActorRef ReplyTo)> _pending = [];
@@ -48,8 +54,8 @@ public sealed partial class RegistryActor : ReceiveActor
     private bool _sendScheduled;
 
     // The generation of the held sends and the open cork, +1 at every UncorkAll (wrapping is harmless). A SendPending
-    // carrying another generation was told for sends uncorked since (at _corkSends sends or CorkByteLimit bytes, or
-    // when nothing more was waiting) and is ignored. Each instance starts at a random generation, so that a SendPending
+    // carrying another generation was told for sends uncorked since (at a bound, or when nothing more was waiting) and
+    // is ignored. Each instance starts at a random generation, so that a SendPending
     // a failed instance left in the mailbox is stale for the instance that replaces it.
     private int _generation = Random.Shared.Next();
     private bool _shuttingDown;
@@ -63,10 +69,15 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="jac">Settings of jac connections (<c>/websocket</c>).</param>
     /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
     /// <param name="corkSends">Most sends held and corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never hold or cork.</param>
-    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16)
+    /// <param name="corkBytes">
+    /// Most payload bytes held and corked together (a single larger send goes alone); at most
+    /// <c>Gateway:Limits:OutboundQueueBytes</c>, so that what queues behind a corked frame never closes a client with 4001.
+    /// </param>
+    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes)
     {
         _callbacks = callbacks;
         _corkSends = corkSends;
+        _corkBytes = corkBytes;
         var connectionLog = loggers.CreateLogger<ConnectionActor>();
         _tapr = tapr with { Logger = connectionLog };
         _jac = jac with { Logger = connectionLog };
@@ -101,8 +112,8 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     /// <summary>The registry's props; one per actor system, named <c>registry</c>.</summary>
-    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16) =>
-        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers, corkSends));
+    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes) =>
+        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers, corkSends, corkBytes));
 
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -146,7 +157,7 @@ public sealed partial class RegistryActor : ReceiveActor
             // A broadcast's sends are each a syscall of several microseconds: hand them to the sockets from every core,
             // this thread included, and return when all are done, so the registry still goes no faster than its sends.
             // Each outbox is uncorked by one thread only, and its own lock orders its frames whichever thread that is.
-            Parallel.For(0, (corked + UncorkChunk - 1) / UncorkChunk, chunk =>
+            Parallel.For(0, (corked + UncorkChunk - 1) / UncorkChunk, UncorkOptions, chunk =>
             {
                 var end = Math.Min(corked, (chunk + 1) * UncorkChunk);
                 for (var i = chunk * UncorkChunk; i < end; i++)
@@ -289,10 +300,17 @@ public sealed partial class RegistryActor : ReceiveActor
         // While more messages wait in this mailbox (usually a burst of sends), the send is held: the sends waiting
         // behind it join it, and each socket then gets all their frames in one write. A send that finds the mailbox
         // empty is written at once, with what is held before it.
+        var length = send.Message.Payload.Length;
+        if (_corkedSends > 0 && _corkedBytes + length > _corkBytes)
+        {
+            // It would queue past the byte bound behind a corked frame: release what is held and corked first.
+            WritePending(release: true);
+        }
+
         _pending.Add((send, Sender));
         _corkedSends++;
-        _corkedBytes += send.Message.Payload.Length;
-        if (_corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || !MoreWaiting)
+        _corkedBytes += length;
+        if (_corkedSends >= _corkSends || _corkedBytes >= _corkBytes || !MoreWaiting)
         {
             WritePending(release: false);
         }
@@ -340,9 +358,9 @@ public sealed partial class RegistryActor : ReceiveActor
             _enqueued = new int[Math.Max(batch.Count, _corkSends)];
         }
 
+        var first = 0;
         try
         {
-            var first = 0;
             while (first < batch.Count)
             {
                 var filter = batch[first].Send.Filter;
@@ -379,10 +397,21 @@ public sealed partial class RegistryActor : ReceiveActor
                 first = end;
             }
         }
+        catch (Exception exception)
+        {
+            // A bug (a real outbox does not throw): the registry restarts. The sends not answered yet fail now, instead
+            // of leaving their askers to time out.
+            for (var i = first; i < batch.Count; i++)
+            {
+                batch[i].ReplyTo.Tell(new Status.Failure(exception));
+            }
+
+            throw;
+        }
         finally
         {
             batch.Clear();
-            if (release || _corkedSends >= _corkSends || _corkedBytes >= CorkByteLimit || !MoreWaiting)
+            if (release || _corkedSends >= _corkSends || _corkedBytes >= _corkBytes || !MoreWaiting)
             {
                 UncorkAll();
             }

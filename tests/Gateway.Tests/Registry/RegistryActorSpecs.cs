@@ -380,11 +380,39 @@ public sealed class RegistryActorSpecs : TestKit
         }
 
         await StatsAsync();
-        Assert.Equal(2, outbox.Corked); // sends 1-16, then 17-20
+        Assert.Equal([15, 5], outbox.UncorkedBatches); // the holding send is the cork's first of 16, then sends 1-15; then 16-20
+        Assert.Equal(2, outbox.Corked);
         Assert.Equal(2, outbox.Uncorks);
         Assert.False(outbox.IsCorked);
         Assert.Equal(payloads, outbox.Sent);
     }
+
+    [Fact]
+    public async Task A_send_that_would_take_a_cork_past_its_byte_bound_releases_the_cork_first()
+    {
+        // A 32 KiB bound, as Limits:OutboundQueueBytes of 32 KiB gives: what queues behind a corked frame must stay
+        // within it, or a healthy client is closed with 4001. Sends of 1 B, 31,000 B and 31,000 B: the third would
+        // queue 62,000 B behind the first, so the cork holding the first two is released before it.
+        var outbox = await UseRegistryWithAliceAsync(corkSends: 16, corkBytes: 32 * 1024);
+        using var hold = await HoldRegistryAsync();
+
+        var payloads = new[] { "x", new string('a', 31_000), new string('b', 31_000) };
+        foreach (var payload in payloads)
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+        }
+
+        hold.Release();
+        for (var i = 0; i < 4; i++)
+        {
+            await ExpectMsgAsync<DeliveryReceipt>();
+        }
+
+        await StatsAsync();
+        Assert.Equal([2, 1], outbox.UncorkedBatches);
+        Assert.Equal(payloads, outbox.Sent);
+    }
+
 
     [Fact]
     public async Task Sends_released_at_the_bound_do_not_let_the_stale_message_told_for_them_cut_the_next_cork_short()
@@ -466,7 +494,7 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     [Fact]
-    public async Task A_registry_that_fails_mid_send_uncorks_what_the_send_had_corked_before_it_restarts()
+    public async Task A_registry_that_fails_mid_send_uncorks_what_the_send_had_corked_and_fails_the_send_before_it_restarts()
     {
         var corked = new RecordingOutbox { Corks = true };
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), corked);
@@ -480,6 +508,8 @@ public sealed class RegistryActorSpecs : TestKit
             return Task.CompletedTask;
         });
 
+        await ExpectMsgAsync<DeliveryReceipt>(); // the holding send
+        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause); // not left to time out
         await AwaitAssertAsync(() => AssertCorkedAndUncorkedOnce(corked));
     }
 
@@ -502,6 +532,29 @@ public sealed class RegistryActorSpecs : TestKit
         await ExpectTerminatedAsync(_registry);
         Assert.False(outbox.IsCorked);
         Assert.Equal(outbox.Corked, outbox.Uncorks);
+    }
+
+    [Fact]
+    public async Task A_registry_that_stops_with_a_cork_open_releases_it()
+    {
+        var outbox = new RecordingOutbox { Corks = true };
+        await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
+        Watch(_registry);
+        using var hold = await HoldRegistryAsync();
+
+        // The send is held; the stats request behind it writes it, and leaves its cork open because the poison pill
+        // waits behind, with the message that would release the cork behind the pill. So only the stop releases it.
+        _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text("1")), TestActor);
+        _registry.Tell(GetStats.Instance, TestActor);
+        _registry.Tell(PoisonPill.Instance);
+        hold.Release();
+
+        await ExpectMsgAsync<DeliveryReceipt>(); // the holding send
+        Assert.Equal(new DeliveryReceipt(1, 1, 0), await ExpectMsgAsync<DeliveryReceipt>());
+        await ExpectMsgAsync<RegistryStats>();
+        await ExpectTerminatedAsync(_registry);
+        AssertCorkedAndUncorkedOnce(outbox);
+        Assert.Equal(["1"], outbox.Sent);
     }
 
     [Fact]
@@ -725,9 +778,9 @@ public sealed class RegistryActorSpecs : TestKit
     /// Replaces the spec's registry with one that corks at most <paramref name="corkSends"/> sends (1 or less: never),
     /// and registers alice's connection c1 with it; returns c1's outbox, which records corks.
     /// </summary>
-    private async Task<RecordingOutbox> UseRegistryWithAliceAsync(int corkSends)
+    private async Task<RecordingOutbox> UseRegistryWithAliceAsync(int corkSends, long corkBytes = 64 * 1024)
     {
-        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends), $"registry-corking-{corkSends}");
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends, corkBytes), $"registry-corking-{corkSends}");
         var outbox = new RecordingOutbox { Corks = true };
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
         return outbox;

@@ -30,7 +30,8 @@ public sealed partial class RegistryActor : ReceiveActor
     // Outboxes one thread uncorks in a row when a cork is released over several threads.
     private const int UncorkChunk = 256;
 
-    // The registry's thread takes its share of a release; the pool's default scheduler runs the rest.
+    // The registry's thread takes its share of a release and the thread pool runs the rest. The scheduler is named:
+    // under Akka's RunTask, TaskScheduler.Current is the actor's own, which runs one task at a time.
     private static readonly ParallelOptions UncorkOptions = new() { TaskScheduler = TaskScheduler.Default, MaxDegreeOfParallelism = Environment.ProcessorCount };
 
     // Sends are held while more messages wait, up to _corkSends sends or _corkBytes payload bytes: what queues behind a
@@ -55,8 +56,8 @@ public sealed partial class RegistryActor : ReceiveActor
 
     // The generation of the held sends and the open cork, +1 at every UncorkAll (wrapping is harmless). A SendPending
     // carrying another generation was told for sends uncorked since (at a bound, or when nothing more was waiting) and
-    // is ignored. Each instance starts at a random generation, so that a SendPending
-    // a failed instance left in the mailbox is stale for the instance that replaces it.
+    // is ignored. Each instance starts at a random generation, so that a SendPending a failed instance left in the
+    // mailbox is stale for the instance that replaces it.
     private int _generation = Random.Shared.Next();
     private bool _shuttingDown;
     private IActorRef? _peers;
@@ -70,8 +71,9 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="loggers">Where the registry, its user actors and their connection actors log.</param>
     /// <param name="corkSends">Most sends held and corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never hold or cork.</param>
     /// <param name="corkBytes">
-    /// Most payload bytes held and corked together (a single larger send goes alone); at most
-    /// <c>Gateway:Limits:OutboundQueueBytes</c>, so that what queues behind a corked frame never closes a client with 4001.
+    /// Most payload bytes held and corked together (a single larger send goes alone). The host passes at most half of
+    /// <c>Gateway:Limits:OutboundQueueBytes</c>: what a cork queues behind its first frame then leaves the other half to
+    /// the socket's other frames (pongs, jac replies), and corking alone does not close a healthy client with 4001.
     /// </param>
     public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes)
     {
@@ -126,17 +128,26 @@ public sealed partial class RegistryActor : ReceiveActor
     {
         if (_pending.Count > 0 && message is not SendToConnections and not SendPending)
         {
-            WritePending(release: false);
+            WritePendingBeforeHandling(release: false);
         }
 
         return base.AroundReceive(receive, message);
     }
 
-    /// <summary>A restart writes the held sends while the connections are still there (the restart then stops them).</summary>
+    /// <summary>
+    /// A restart releases the open corks while the connections are still there (the restart then stops them). Nothing is
+    /// held by then: held sends are written before any other message, and a failure while writing them answers them.
+    /// </summary>
     protected override void PreRestart(Exception reason, object message)
     {
-        WritePending(release: true);
-        base.PreRestart(reason, message);
+        try
+        {
+            WritePending(release: true);
+        }
+        finally
+        {
+            base.PreRestart(reason, message);
+        }
     }
 
     /// <summary>
@@ -299,12 +310,12 @@ public sealed partial class RegistryActor : ReceiveActor
 
         // While more messages wait in this mailbox (usually a burst of sends), the send is held: the sends waiting
         // behind it join it, and each socket then gets all their frames in one write. A send that finds the mailbox
-        // empty is written at once, with what is held before it.
+        // empty is written at once (nothing is held then: a held send's SendPending would be waiting).
         var length = send.Message.Payload.Length;
         if (_corkedSends > 0 && _corkedBytes + length > _corkBytes)
         {
             // It would queue past the byte bound behind a corked frame: release what is held and corked first.
-            WritePending(release: true);
+            WritePendingBeforeHandling(release: true);
         }
 
         _pending.Add((send, Sender));
@@ -322,6 +333,27 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     private bool MoreWaiting => Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
+
+    /// <summary>
+    /// <see cref="WritePending"/> before handling the current message; if that fails, the message's sender gets the
+    /// failure too (it would get no answer from a registry about to restart), and the exception goes on to the supervisor.
+    /// </summary>
+    private void WritePendingBeforeHandling(bool release)
+    {
+        try
+        {
+            WritePending(release);
+        }
+        catch (Exception exception)
+        {
+            if (!Sender.IsNobody() && !Sender.Equals(Self))
+            {
+                Sender.Tell(new Status.Failure(exception));
+            }
+
+            throw;
+        }
+    }
 
     /// <summary>Corking off: each frame is written and flushed as it is enqueued.</summary>
     private void SendNow(SendToConnections send)
@@ -345,7 +377,9 @@ public sealed partial class RegistryActor : ReceiveActor
     /// each target gets their frames one after another: the first corks an idle socket, the rest queue behind it. The
     /// corks are then released (one write per socket) unless more messages arrived meanwhile and the bounds allow: then
     /// the sends among them join the corks, which a <see cref="SendPending"/> behind them releases at the latest.
-    /// <paramref name="release"/> releases them in any case.
+    /// <paramref name="release"/> releases them in any case. If enqueueing throws (a bug: an outbox reports its own
+    /// failures), the sends not answered yet get a <see cref="Status.Failure"/> and the exception is rethrown, so the
+    /// registry restarts.
     /// </summary>
     private void WritePending(bool release)
     {

@@ -368,18 +368,8 @@ public sealed class RegistryActorSpecs : TestKit
         using var hold = await HoldRegistryAsync();
 
         var payloads = Enumerable.Range(1, 20).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        foreach (var payload in payloads)
-        {
-            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
-        }
+        await SendBurstToAliceAsync(hold, payloads);
 
-        hold.Release();
-        for (var i = 0; i < 21; i++)
-        {
-            await ExpectMsgAsync<DeliveryReceipt>();
-        }
-
-        await StatsAsync();
         Assert.Equal([15, 5], outbox.UncorkedBatches); // the holding send is the cork's first of 16, then sends 1-15; then 16-20
         Assert.Equal(2, outbox.Corked);
         Assert.Equal(2, outbox.Uncorks);
@@ -397,18 +387,8 @@ public sealed class RegistryActorSpecs : TestKit
         using var hold = await HoldRegistryAsync();
 
         var payloads = new[] { "x", new string('a', 31_000), new string('b', 31_000) };
-        foreach (var payload in payloads)
-        {
-            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
-        }
+        await SendBurstToAliceAsync(hold, payloads);
 
-        hold.Release();
-        for (var i = 0; i < 4; i++)
-        {
-            await ExpectMsgAsync<DeliveryReceipt>();
-        }
-
-        await StatsAsync();
         Assert.Equal([2, 1], outbox.UncorkedBatches);
         Assert.Equal(payloads, outbox.Sent);
     }
@@ -508,9 +488,32 @@ public sealed class RegistryActorSpecs : TestKit
             return Task.CompletedTask;
         });
 
+        // Neither the send nor the stats request behind it (which made the registry write the send) is left to time out.
         await ExpectMsgAsync<DeliveryReceipt>(); // the holding send
-        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause); // not left to time out
+        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause);
+        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause);
         await AwaitAssertAsync(() => AssertCorkedAndUncorkedOnce(corked));
+    }
+
+    [Fact]
+    public async Task A_send_whose_release_of_the_cork_before_it_fails_is_answered_with_the_failure()
+    {
+        // A 1 KiB cork bound: the 2,000-byte send 2 releases the cork holding send 1 first, and that write fails on bob.
+        await UseRegistryWithAliceAsync(corkSends: 16, corkBytes: 1024);
+        await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), new RecordingOutbox { ThrowOnEnqueue = new InvalidOperationException("boom") });
+        using var hold = await HoldRegistryAsync();
+
+        await EventFilter.Exception<InvalidOperationException>().ExpectOneAsync(() =>
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice", "bob"]), OutboundMessage.Text("1")), TestActor);
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(new string('2', 2000))), TestActor);
+            hold.Release();
+            return Task.CompletedTask;
+        });
+
+        await ExpectMsgAsync<DeliveryReceipt>(); // the holding send
+        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause); // send 1
+        Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause); // send 2
     }
 
     [Fact]
@@ -784,6 +787,27 @@ public sealed class RegistryActorSpecs : TestKit
         var outbox = new RecordingOutbox { Corks = true };
         await RegisterAsync(TestIdentities.Tapr("c1", user: "alice"), outbox);
         return outbox;
+    }
+
+    /// <summary>
+    /// Tells alice's sends of <paramref name="payloads"/> while <paramref name="hold"/> keeps the registry busy, so they
+    /// all wait in its mailbox, then releases it and returns once every send (and the holding one) is answered and what
+    /// they left corked is released.
+    /// </summary>
+    private async Task SendBurstToAliceAsync(Hold hold, IReadOnlyList<string> payloads)
+    {
+        foreach (var payload in payloads)
+        {
+            _registry.Tell(new SendToConnections(new TargetFilter(Users: ["alice"]), OutboundMessage.Text(payload)), TestActor);
+        }
+
+        hold.Release();
+        for (var i = 0; i <= payloads.Count; i++)
+        {
+            await ExpectMsgAsync<DeliveryReceipt>();
+        }
+
+        await StatsAsync();
     }
 
     private static void AssertCorkedAndUncorkedOnce(RecordingOutbox outbox)

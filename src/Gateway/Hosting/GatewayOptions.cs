@@ -292,8 +292,9 @@ public sealed class LimitsOptions
     /// then gets a burst's frames in one write (fewer <c>sendto</c> calls, a third to a half less CPU per delivered
     /// message under heavy fan-out) at the price of the first frames waiting for the sends behind them. A send that
     /// finds nothing waiting is written at once. A cork is also released before it holds more than 64 KiB of payload
-    /// (or half of <see cref="OutboundQueueBytes"/>, if less), and CorkSends is capped at <see cref="OutboundQueueMessages"/>,
-    /// so that corking alone does not close a healthy client with 4001. Default 16; 1 or less turns holding and corking off.
+    /// (or half of <see cref="OutboundQueueBytes"/>, if less), and CorkSends is capped at
+    /// <see cref="OutboundQueueMessages"/>, so that corking alone does not close a healthy client with 4001. Default
+    /// 16; 1 or less turns holding and corking off.
     /// </summary>
     public int CorkSends { get; set; } = 16;
 

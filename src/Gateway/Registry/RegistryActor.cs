@@ -72,8 +72,8 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <param name="corkSends">Most sends held and corked together while more messages wait (<c>Gateway:Limits:CorkSends</c>); 1 or less: never hold or cork.</param>
     /// <param name="corkBytes">
     /// Most payload bytes held and corked together (a single larger send goes alone). The host passes at most half of
-    /// <c>Gateway:Limits:OutboundQueueBytes</c>: what a cork queues behind its first frame then leaves the other half to
-    /// the socket's other frames (pongs, jac replies), and corking alone does not close a healthy client with 4001.
+    /// <c>Gateway:Limits:OutboundQueueBytes</c>: what a cork queues behind its first frame then leaves the other half
+    /// to the socket's other frames (pongs, jac replies), and corking alone does not close a healthy client with 4001.
     /// </param>
     public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes)
     {
@@ -135,8 +135,8 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     /// <summary>
-    /// A restart releases the open corks while the connections are still there (the restart then stops them). Nothing is
-    /// held by then: held sends are written before any other message, and a failure while writing them answers them.
+    /// A restart releases the open corks while the connections are still there (the restart then stops them). Nothing
+    /// is held by then: held sends are written before any other message, and a failure while writing them answers them.
     /// </summary>
     protected override void PreRestart(Exception reason, object message)
     {
@@ -336,7 +336,8 @@ public sealed partial class RegistryActor : ReceiveActor
 
     /// <summary>
     /// <see cref="WritePending"/> before handling the current message; if that fails, the message's sender gets the
-    /// failure too (it would get no answer from a registry about to restart), and the exception goes on to the supervisor.
+    /// failure too (it would get no answer from a registry about to restart), and the exception goes on to the
+    /// supervisor.
     /// </summary>
     private void WritePendingBeforeHandling(bool release)
     {

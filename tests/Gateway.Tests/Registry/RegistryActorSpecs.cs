@@ -488,7 +488,8 @@ public sealed class RegistryActorSpecs : TestKit
             return Task.CompletedTask;
         });
 
-        // Neither the send nor the stats request behind it (which made the registry write the send) is left to time out.
+        // Neither the send nor the stats request behind it (which made the registry write the send) is left to time
+        // out.
         await ExpectMsgAsync<DeliveryReceipt>(); // the holding send
         Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause);
         Assert.IsType<InvalidOperationException>((await ExpectMsgAsync<Status.Failure>()).Cause);
@@ -498,7 +499,8 @@ public sealed class RegistryActorSpecs : TestKit
     [Fact]
     public async Task A_send_whose_release_of_the_cork_before_it_fails_is_answered_with_the_failure()
     {
-        // A 1 KiB cork bound: the 2,000-byte send 2 releases the cork holding send 1 first, and that write fails on bob.
+        // A 1 KiB cork bound: the 2,000-byte send 2 releases the cork holding send 1 first, and that write fails on
+        // bob.
         await UseRegistryWithAliceAsync(corkSends: 16, corkBytes: 1024);
         await RegisterAsync(TestIdentities.Tapr("c2", user: "bob"), new RecordingOutbox { ThrowOnEnqueue = new InvalidOperationException("boom") });
         using var hold = await HoldRegistryAsync();
@@ -790,9 +792,9 @@ public sealed class RegistryActorSpecs : TestKit
     }
 
     /// <summary>
-    /// Tells alice's sends of <paramref name="payloads"/> while <paramref name="hold"/> keeps the registry busy, so they
-    /// all wait in its mailbox, then releases it and returns once every send (and the holding one) is answered and what
-    /// they left corked is released.
+    /// Tells alice's sends of <paramref name="payloads"/> while <paramref name="hold"/> keeps the registry busy, so
+    /// they all wait in its mailbox, then releases it and returns once every send (and the holding one) is answered
+    /// and what they left corked is released.
     /// </summary>
     private async Task SendBurstToAliceAsync(Hold hold, IReadOnlyList<string> payloads)
     {

@@ -40,8 +40,7 @@ public sealed partial class RegistryActor : ReceiveActor
     private readonly long _corkBytes;
 
     // Sends held until the messages waiting behind them are in, then written to each socket together, in order.
-    private List<(SendToConnections Send, IActorRef ReplyTo)> _pending = [];
-    private List<(SendToConnections Send, IActorRef ReplyTo)> _spare = [];
+    private readonly List<(SendToConnections Send, IActorRef ReplyTo)> _pending = [];
     private int[] _enqueued = [];
 
     // Outboxes holding a frame for their uncork, uncorked together once the sends waiting behind it are written.
@@ -321,18 +320,29 @@ public sealed partial class RegistryActor : ReceiveActor
         _pending.Add((send, Sender));
         _corkedSends++;
         _corkedBytes += length;
-        if (_corkedSends >= _corkSends || _corkedBytes >= _corkBytes || !MoreWaiting)
+        if (MustRelease)
         {
+            // Written now; the corks are released after the write unless more messages arrived meanwhile.
             WritePending(release: false);
         }
-        else if (!_sendScheduled)
+        else
+        {
+            ScheduleSendPending();
+        }
+    }
+
+    // A cork is released at a bound, or once nothing more waits in the mailbox to join it.
+    private bool MustRelease =>
+        _corkedSends >= _corkSends || _corkedBytes >= _corkBytes || Context is not ActorCell { Mailbox.MessageQueue.HasMessages: true };
+
+    private void ScheduleSendPending()
+    {
+        if (!_sendScheduled)
         {
             _sendScheduled = true;
             Self.Tell(new SendPending(_generation));
         }
     }
-
-    private bool MoreWaiting => Context is ActorCell { Mailbox.MessageQueue.HasMessages: true };
 
     /// <summary>
     /// <see cref="WritePending"/> before handling the current message; if that fails, the message's sender gets the
@@ -384,10 +394,7 @@ public sealed partial class RegistryActor : ReceiveActor
     /// </summary>
     private void WritePending(bool release)
     {
-        // Taken out first: a failure half-way must not enqueue any of these sends twice (from PreRestart).
         var batch = _pending;
-        _pending = _spare;
-        _spare = batch;
         if (_enqueued.Length < batch.Count)
         {
             _enqueued = new int[Math.Max(batch.Count, _corkSends)];
@@ -445,15 +452,15 @@ public sealed partial class RegistryActor : ReceiveActor
         }
         finally
         {
+            // Cleared even after a failure half-way, so that no send is enqueued twice (from PreRestart).
             batch.Clear();
-            if (release || _corkedSends >= _corkSends || _corkedBytes >= _corkBytes || !MoreWaiting)
+            if (release || MustRelease)
             {
                 UncorkAll();
             }
-            else if (!_sendScheduled)
+            else
             {
-                _sendScheduled = true;
-                Self.Tell(new SendPending(_generation));
+                ScheduleSendPending();
             }
         }
     }

@@ -482,7 +482,7 @@ internal sealed class ClientConnection
         }
 
         LastTs = now;
-        phase.Record((now - sentAt) / 1000);
+        phase.Record((now - sentAt) / 1000, sequence);
         if (phase.IsEcho)
         {
             if (sequence != EchoNext)

@@ -10,6 +10,7 @@ internal sealed class ClientPhase
 {
     private readonly ThreadLocal<LatencyHistogram> _latency = new(() => new LatencyHistogram(), trackAllValues: true);
     private readonly Action<ClientPhase> _onDone;
+    private readonly long[] _worstBySend;
     private int _finished;
     private int _done;
 
@@ -22,6 +23,7 @@ internal sealed class ClientPhase
         UsersPerSend = Math.Max(1, command.UsersPerSend);
         Window = Math.Max(1, command.Window);
         PayloadBytes = command.PayloadBytes;
+        _worstBySend = new long[IsEcho ? 0 : Math.Max(0, Messages) + 1];
         _onDone = onDone;
     }
 
@@ -44,7 +46,32 @@ internal sealed class ClientPhase
 
     public int Lost;
 
-    public void Record(long micros) => _latency.Value!.Record(micros);
+    /// <summary>
+    /// Records one delivery's latency (µs), and keeps the worst for each send of a fan-out (by the payload's
+    /// sequence, 0 to <see cref="Messages"/>): a tail made by a few slow sends shows which ones.
+    /// </summary>
+    public void Record(long micros, long sequence)
+    {
+        _latency.Value!.Record(micros);
+        if ((ulong)sequence < (ulong)_worstBySend.Length)
+        {
+            ref var worst = ref _worstBySend[sequence];
+            var seen = Volatile.Read(ref worst);
+            while (micros > seen)
+            {
+                var was = Interlocked.CompareExchange(ref worst, micros, seen);
+                if (was == seen)
+                {
+                    break;
+                }
+
+                seen = was;
+            }
+        }
+    }
+
+    /// <summary>The worst latency (µs) of each send's deliveries, by sequence; 0 for a send none arrived from.</summary>
+    public long[] WorstBySend() => [.. _worstBySend];
 
     public LatencyHistogram Latency()
     {

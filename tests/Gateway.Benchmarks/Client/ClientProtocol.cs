@@ -119,6 +119,9 @@ public sealed class ClientReport
 
     public long[]? Latency { get; set; }
 
+    /// <summary>The worst delivery latency (µs) of each send, by sequence (fan-out phases).</summary>
+    public long[]? WorstBySend { get; set; }
+
     // stats
     public int Open { get; set; }
 

@@ -372,6 +372,7 @@ internal sealed class ClientWorker
         }
 
         report.Latency = phase.Latency().ToWire();
+        report.WorstBySend = phase.WorstBySend();
         report.Errors = Snapshot(_errors);
         report.ServerCloses = Snapshot(_closes);
         return report;

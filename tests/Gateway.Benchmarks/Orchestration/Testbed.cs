@@ -489,6 +489,17 @@ internal sealed class PhaseResult
             }
 
             Latency.Add(LatencyHistogram.FromWire(report.Latency));
+            var worst = report.WorstBySend ?? [];
+            if (worst.Length > WorstBySend.Length)
+            {
+                WorstBySend = [.. WorstBySend, .. new long[worst.Length - WorstBySend.Length]];
+            }
+
+            for (var i = 0; i < worst.Length; i++)
+            {
+                WorstBySend[i] = Math.Max(WorstBySend[i], worst[i]);
+            }
+
             foreach (var (code, count) in report.ServerCloses ?? [])
             {
                 ServerCloses[code] = ServerCloses.GetValueOrDefault(code) + count;
@@ -508,6 +519,9 @@ internal sealed class PhaseResult
 
     /// <summary>Connections that took part.</summary>
     public int Connections { get; }
+
+    /// <summary>The worst delivery latency (µs) of each send over every client, by the send's sequence.</summary>
+    public long[] WorstBySend { get; private set; } = [];
 
     public long StartedTs { get; }
 

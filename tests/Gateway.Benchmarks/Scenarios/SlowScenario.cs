@@ -141,6 +141,7 @@ internal static class SlowScenario
             ["delivered"] = phase.Received,
             ["deliveredPerSec"] = Report.Round(phase.Received / phase.Seconds),
             ["healthyLatency"] = Report.Latency(phase.Latency),
+            ["worstSends"] = WorstSends(phase.WorstBySend, 8),
             ["exactlyOnce"] = new JsonObject
             {
                 ["ok"] = exactlyOnce,
@@ -173,4 +174,15 @@ internal static class SlowScenario
     }
 
     private sealed record RunResult(PhaseResult Phase, JsonObject Json, long SlowClosed, long PeakRss, bool ExactlyOnce, Dictionary<string, string> Settings, int ClientProcesses);
+
+    /// <summary>
+    /// The <paramref name="count"/> sends whose slowest delivery took longest, worst first, as
+    /// <c>{"send": sequence, "ms": latency}</c>: at 10 sends/s, send N left N/10 s into the phase.
+    /// </summary>
+    private static JsonArray WorstSends(long[] worstBySend, int count) =>
+        [.. worstBySend
+            .Select((micros, send) => (micros, send))
+            .OrderByDescending(s => s.micros)
+            .Take(count)
+            .Select(s => (JsonNode)new JsonObject { ["send"] = s.send, ["ms"] = Report.Round(s.micros / 1000.0, 1) })];
 }

@@ -52,6 +52,9 @@ internal sealed partial class WebSocketConnection : IOutbox
     private bool _closeSent;
     private TaskCompletionSource? _drained;
 
+    // The TCP connection was dropped (AbortTransport): what the writer still holds can no longer reach the client.
+    private volatile bool _aborted;
+
     // The client closed first: what our close frame echoes (its code, or nothing), sent once the handler closes
     // (so whatever the client sent before its close is answered first), signalled to the teardown waiting for it.
     private byte[]? _peerCloseEcho;
@@ -966,7 +969,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         {
             StopReading();
             _output.CancelPendingFlush();
-            _transport.Abort();
+            AbortTransport();
         }
         catch (Exception exception) when (exception is InvalidOperationException or ObjectDisposedException)
         {
@@ -1026,7 +1029,9 @@ internal sealed partial class WebSocketConnection : IOutbox
             var result = await flush.ConfigureAwait(false);
             if (result.IsCanceled || result.IsCompleted)
             {
-                throw new OperationCanceledException("the connection is closing");
+                // Not thrown: a burst of teardowns (1,000 slow consumers timing out together) would pay for each throw.
+                OnWriteFailed(new OperationCanceledException("the connection is closing"));
+                return;
             }
         }
         catch (Exception exception)
@@ -1086,7 +1091,8 @@ internal sealed partial class WebSocketConnection : IOutbox
                 var flush = await _output.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCanceled || flush.IsCompleted)
                 {
-                    throw new OperationCanceledException("the connection is closing");
+                    OnWriteFailed(new OperationCanceledException("the connection is closing"));
+                    return;
                 }
 
                 if (wroteClose && _closeReceived)
@@ -1117,6 +1123,13 @@ internal sealed partial class WebSocketConnection : IOutbox
         }
 
         StopReading();
+        AbortTransport();
+    }
+
+    /// <summary>Drops the TCP connection (a write that failed, a close handshake that timed out).</summary>
+    private void AbortTransport()
+    {
+        _aborted = true;
         _transport.Abort();
     }
 
@@ -1215,7 +1228,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         catch (TimeoutException)
         {
             _output.CancelPendingFlush();
-            _transport.Abort();
+            AbortTransport();
 
             // The flush in flight ends with the abort. The writer is completed only after it: a stream pipe's writer, unlike
             // a Pipe's, must not be completed while it flushes (both would return the same buffers to the pool).
@@ -1238,7 +1251,11 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         if (!writerBusy)
         {
-            await CompleteQuietlyAsync(_output.CompleteAsync()).ConfigureAwait(false);
+            // After an abort, the bytes the writer still holds (a close frame whose flush was cancelled) are discarded:
+            // completing with an exception does not write them, where a plain completion would send them into the dropped
+            // socket and throw. That throw, times 1,000 slow consumers timing out together, was most of their teardown.
+            var aborted = _aborted ? new Microsoft.AspNetCore.Connections.ConnectionAbortedException("the connection was dropped") : null;
+            await CompleteQuietlyAsync(_output.CompleteAsync(aborted)).ConfigureAwait(false);
         }
     }
 

@@ -16,7 +16,7 @@ public sealed class WebSocketConnectionSpecs
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     private readonly Pipe _input = new();
-    private readonly Pipe _output = new();
+    private Pipe _output = new();
     private readonly InboundBudget _budget = new(1024 * 1024);
     private readonly RecordingHandler _handler = new();
     private readonly RecordingTransport _transport = new();
@@ -54,6 +54,39 @@ public sealed class WebSocketConnectionSpecs
         // can end first.
         await WaitUntilAsync(() => _transport.Aborts >= 1);
         Assert.Equal([1009], _transport.Ended);
+    }
+
+    [Fact]
+    public async Task A_connection_dropped_with_a_write_stuck_completes_its_writer_with_the_abort_so_nothing_more_is_sent()
+    {
+        // Nothing reads the output and it pauses after 1 KiB: a 4 KiB message's flush stays pending, as on a socket whose
+        // client reads nothing, until the close handshake times out and the transport is dropped.
+        _output = new Pipe(new PipeOptions(pauseWriterThreshold: 1024, resumeWriterThreshold: 512));
+        var run = Run(maxMessageBytes: 1000, closeHandshakeTimeout: TimeSpan.FromMilliseconds(300));
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueue(OutboundMessage.Text(new string('x', 4096))));
+        _connection.Close(4001, "slow consumer", discardPending: true);
+
+        await run.WaitAsync(Timeout);
+        await WaitUntilAsync(() => _transport.Ended.Count == 1);
+        Assert.True(_transport.Aborts >= 1);
+        Assert.Equal([4001], _transport.Ended);
+
+        // Completed with the abort: a stream pipe's writer then discards what it holds instead of writing it into the
+        // dropped socket, where every write throws.
+        var reader = _output.Reader;
+        var ended = await Assert.ThrowsAsync<Microsoft.AspNetCore.Connections.ConnectionAbortedException>(async () =>
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync().AsTask().WaitAsync(Timeout);
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        });
+        Assert.Contains("dropped", ended.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,10 +31,11 @@ public sealed record ConnectionSettings(TimeSpan? PingTimeout, bool AnyFrameIsLi
 
     /// <summary>
     /// How long a connection that closed its socket (ping deadline, keep-alive, <see cref="ConnectionProtocol.Close"/>)
-    /// waits for the socket to report its end before it stops anyway. The socket reports within the close
-    /// handshake timeout (<c>Gateway:Limits:CloseHandshakeTimeout</c>), so this is that plus a margin.
+    /// waits for the socket to report its end before it stops anyway. The socket reports within its close deadline
+    /// (<see cref="WebSockets.WebSocketConnection.CloseDeadline"/>: at most 1.2 times
+    /// <c>Gateway:Limits:CloseHandshakeTimeout</c>), so this is that plus a margin.
     /// </summary>
-    public TimeSpan SocketEndTimeout { get; init; } = TimeSpan.FromSeconds(6);
+    public TimeSpan SocketEndTimeout { get; init; } = TimeSpan.FromSeconds(7);
 
     /// <summary>A configured interval as a keep-alive setting: zero or negative turns it off.</summary>
     public static TimeSpan? KeepAlive(TimeSpan interval) => interval > TimeSpan.Zero ? interval : null;

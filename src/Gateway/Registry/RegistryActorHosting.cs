@@ -2,6 +2,7 @@ using Akka.Hosting;
 using Gateway.Callbacks;
 using Gateway.Connections;
 using Gateway.Hosting;
+using Gateway.WebSockets;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Registry;
@@ -18,7 +19,7 @@ internal static class RegistryActorHosting
         builder.WithActors((system, registry, resolver) =>
         {
             var gateway = resolver.GetService<IOptions<GatewayOptions>>().Value;
-            var socketEnd = gateway.Limits.CloseHandshakeTimeout + TimeSpan.FromSeconds(1);
+            var socketEnd = WebSocketConnection.CloseDeadline(gateway.Limits.CloseHandshakeTimeout, draw: 1) + TimeSpan.FromSeconds(1);
             var tapr = new ConnectionSettings(gateway.Tapr.PingTimeout, gateway.Tapr.AnyFrameIsLiveness)
             {
                 SocketEndTimeout = socketEnd,

@@ -935,7 +935,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
             // Whoever started the close, the TCP connection is gone within the handshake timeout. Armed before the
             // teardown can be released (below), so the teardown always finds and disposes it.
-            var timer = new CancellationTokenSource(_settings.CloseHandshakeTimeout);
+            var timer = new CancellationTokenSource(CloseDeadline(_settings.CloseHandshakeTimeout, Random.Shared.NextDouble()));
             timer.Token.UnsafeRegister(static state => ((WebSocketConnection)state!).OnCloseTimeout(), this);
             Interlocked.Exchange(ref _closeTimer, timer)?.Dispose();
             _closeRequestedSignal?.TrySetResult();
@@ -961,6 +961,19 @@ internal sealed partial class WebSocketConnection : IOutbox
             // The read loop finished waiting meanwhile.
         }
     }
+
+    /// <summary>
+    /// How long after a close request the TCP connection is dropped if the handshake has not ended: between 1 and
+    /// 1.2 times <paramref name="timeout"/>, as <paramref name="draw"/> (uniform in [0, 1)) falls. Never less than the
+    /// timeout, so every client has all of it to answer (RFC 6455 §7.1.1). Spread because connections closed together
+    /// (1,000 slow consumers overflowing on one send) would otherwise be dropped in one instant, and their teardowns
+    /// (exceptions from the cancelled writes, actor stops, close callbacks) would stall every other socket's sends at
+    /// once (performance.md, "Seventeenth session").
+    /// </summary>
+    internal static TimeSpan CloseDeadline(TimeSpan timeout, double draw) => timeout * (1 + (CloseDeadlineSpread * Math.Clamp(draw, 0, 1)));
+
+    /// <summary>The share of the close handshake timeout over which the drops of connections closed together are spread.</summary>
+    internal const double CloseDeadlineSpread = 0.2;
 
     private void OnCloseTimeout()
     {

@@ -89,6 +89,18 @@ public sealed class WebSocketConnectionSpecs
         Assert.Contains("dropped", ended.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(0.0, 5_000)]
+    [InlineData(0.5, 5_500)]
+    [InlineData(0.999_999, 6_000)]
+    [InlineData(1.0, 6_000)]
+    public void A_close_handshake_gets_at_least_its_timeout_and_drops_are_spread_over_a_fifth_more(double draw, double expectedMs)
+    {
+        var deadline = WebSocketConnection.CloseDeadline(TimeSpan.FromSeconds(5), draw);
+
+        Assert.InRange(deadline.TotalMilliseconds, expectedMs - 1, expectedMs + 0.01);
+    }
+
     [Fact]
     public async Task A_message_that_arrives_in_pieces_is_delivered_whole_and_gives_its_budget_back()
     {

@@ -69,7 +69,8 @@ internal interface IOutbox
     /// <summary>
     /// Writes what is queued (unless <paramref name="discardPending"/>), then a close frame with
     /// <paramref name="code"/> and <paramref name="reason"/>, and completes the close handshake or drops
-    /// the TCP connection after the handshake timeout. The first close requested wins; later ones are ignored.
+    /// the TCP connection at its close deadline (1 to 1.2 times the handshake timeout). The first close
+    /// requested wins; later ones are ignored.
     /// </summary>
     void Close(int code, string reason, bool discardPending = false);
 }

@@ -299,7 +299,8 @@ internal sealed partial class WebSocketConnection : IOutbox
     /// <summary>
     /// Runs the read loop until the connection ends; then drains the writer and completes the pipes. After a
     /// close was requested by either side it keeps reading, dropping data, until the peer's close frame, the
-    /// end of the connection or <see cref="WebSocketSettings.CloseHandshakeTimeout"/> (RFC 6455 §7.1.1).
+    /// end of the connection or the close deadline (<see cref="CloseDeadline"/>: 1 to 1.2 times
+    /// <see cref="WebSocketSettings.CloseHandshakeTimeout"/>; RFC 6455 §7.1.1).
     /// </summary>
     public async Task RunAsync(IInboundHandler handler, InboundFlow flow, CancellationToken connectionAborted)
     {
@@ -933,9 +934,10 @@ internal sealed partial class WebSocketConnection : IOutbox
             _closeCode = code;
             _closeReason = reason;
 
-            // Whoever started the close, the TCP connection is gone within the handshake timeout. Armed before the
-            // teardown can be released (below), so the teardown always finds and disposes it.
-            var timer = new CancellationTokenSource(CloseDeadline(_settings.CloseHandshakeTimeout, Random.Shared.NextDouble()));
+            // Whoever started the close, the TCP connection is gone by its close deadline. Armed before the teardown
+            // can be released (below), so the teardown always finds and disposes it.
+            var deadline = CloseDeadline(_settings.CloseHandshakeTimeout, Random.Shared.NextDouble());
+            var timer = new CancellationTokenSource(deadline);
             timer.Token.UnsafeRegister(static state => ((WebSocketConnection)state!).OnCloseTimeout(), this);
             Interlocked.Exchange(ref _closeTimer, timer)?.Dispose();
             _closeRequestedSignal?.TrySetResult();
@@ -970,13 +972,17 @@ internal sealed partial class WebSocketConnection : IOutbox
     /// (exceptions from the cancelled writes, actor stops, close callbacks) would stall every other socket's sends at
     /// once (performance.md, "Seventeenth session").
     /// </summary>
-    internal static TimeSpan CloseDeadline(TimeSpan timeout, double draw) => timeout * (1 + (CloseDeadlineSpread * Math.Clamp(draw, 0, 1)));
+    internal static TimeSpan CloseDeadline(TimeSpan timeout, double draw) =>
+        timeout * (1 + (CloseDeadlineSpread * Math.Clamp(draw, 0, 1)));
 
-    /// <summary>The share of the close handshake timeout over which the drops of connections closed together are spread.</summary>
+    /// <summary>Share of the close handshake timeout over which drops of connections closed together spread.</summary>
     internal const double CloseDeadlineSpread = 0.2;
 
     private void OnCloseTimeout()
     {
+        // Marked before anything can release the teardown, so the teardown never completes the writer plainly (which
+        // would write into the socket about to be dropped).
+        _aborted = true;
         Log.CloseHandshakeTimedOut(_log, _settings.CloseHandshakeTimeout);
         try
         {
@@ -1123,6 +1129,7 @@ internal sealed partial class WebSocketConnection : IOutbox
 
     private void OnWriteFailed(Exception exception)
     {
+        _aborted = true; // before the teardown is released below: see OnCloseTimeout
         Log.WriteFailed(_log, exception.GetType().Name, exception.Message);
         lock (this)
         {
@@ -1264,9 +1271,10 @@ internal sealed partial class WebSocketConnection : IOutbox
 
         if (!writerBusy)
         {
-            // After an abort, the bytes the writer still holds (a close frame whose flush was cancelled) are discarded:
-            // completing with an exception does not write them, where a plain completion would send them into the dropped
-            // socket and throw. That throw, times 1,000 slow consumers timing out together, was most of their teardown.
+            // After an abort, the bytes the writer still holds (a frame whose flush was cancelled) are discarded:
+            // completing with an exception does not write them, where a plain completion would send them into the
+            // dropped socket and throw. That throw, times 1,000 slow consumers timing out together, was most of their
+            // teardown.
             var aborted = _aborted ? new Microsoft.AspNetCore.Connections.ConnectionAbortedException("the connection was dropped") : null;
             await CompleteQuietlyAsync(_output.CompleteAsync(aborted)).ConfigureAwait(false);
         }
@@ -1337,7 +1345,7 @@ internal sealed partial class WebSocketConnection : IOutbox
         [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Write failed: {ExceptionType}: {Message}")]
         public static partial void WriteFailed(ILogger logger, string exceptionType, string message);
 
-        [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Close handshake not completed within {Timeout}; dropping the connection")]
+        [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Close handshake not completed by its deadline (1 to 1.2 times {Timeout}); dropping the connection")]
         public static partial void CloseHandshakeTimedOut(ILogger logger, TimeSpan timeout);
     }
 }

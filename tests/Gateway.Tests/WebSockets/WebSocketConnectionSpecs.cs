@@ -59,8 +59,8 @@ public sealed class WebSocketConnectionSpecs
     [Fact]
     public async Task A_connection_dropped_with_a_write_stuck_completes_its_writer_with_the_abort_so_nothing_more_is_sent()
     {
-        // Nothing reads the output and it pauses after 1 KiB: a 4 KiB message's flush stays pending, as on a socket whose
-        // client reads nothing, until the close handshake times out and the transport is dropped.
+        // Nothing reads the output and it pauses after 1 KiB: a 4 KiB message's flush stays pending, as on a socket
+        // whose client reads nothing, until the close handshake times out and the transport is dropped.
         _output = new Pipe(new PipeOptions(pauseWriterThreshold: 1024, resumeWriterThreshold: 512));
         var run = Run(maxMessageBytes: 1000, closeHandshakeTimeout: TimeSpan.FromMilliseconds(300));
         Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueue(OutboundMessage.Text(new string('x', 4096))));
@@ -87,6 +87,25 @@ public sealed class WebSocketConnectionSpecs
             }
         });
         Assert.Contains("dropped", ended.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stream_writer_holding_a_frame_when_its_socket_is_dropped_writes_nothing_more_into_it()
+    {
+        // The lean transport's writer: a stream pipe over the socket. The first write waits, as a send to a client that
+        // reads nothing does, until the close handshake times out and cancels it; the frame stays in the writer.
+        var socket = new StuckStream();
+        var run = Run(maxMessageBytes: 1000, closeHandshakeTimeout: TimeSpan.FromMilliseconds(300), output: PipeWriter.Create(socket));
+        Assert.Equal(EnqueueResult.Enqueued, _connection!.TryEnqueue(OutboundMessage.Text(new string('x', 4096))));
+        await WaitUntilAsync(() => socket.Writes == 1);
+        _connection.Close(4001, "slow consumer", discardPending: true);
+
+        await run.WaitAsync(Timeout);
+        await WaitUntilAsync(() => _transport.Ended.Count == 1);
+
+        Assert.True(_transport.Aborts >= 1);
+        Assert.Equal(1, socket.Writes); // a plain completion would write the held frame into the dropped socket
+        Assert.True(socket.Disposed);
     }
 
     [Theory]
@@ -296,10 +315,10 @@ public sealed class WebSocketConnectionSpecs
         await run.WaitAsync(Timeout);
     }
 
-    private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null, InboundFlow? flow = null)
+    private Task Run(int maxMessageBytes, InboundBudget? budget = null, TimeSpan? closeHandshakeTimeout = null, InboundFlow? flow = null, PipeWriter? output = null)
     {
         var settings = new WebSocketSettings(maxMessageBytes, 1024 * 1024, 1024, closeHandshakeTimeout ?? TimeSpan.FromSeconds(30));
-        var connection = new WebSocketConnection(_input.Reader, _output.Writer, _transport, settings, NullLogger.Instance);
+        var connection = new WebSocketConnection(_input.Reader, output ?? _output.Writer, _transport, settings, NullLogger.Instance);
         _connection = connection;
         _handler.Connection = connection;
         return Task.Run(() => connection.RunAsync(_handler, flow ?? new InboundFlow(256 * 1024, budget ?? _budget), CancellationToken.None));
@@ -394,6 +413,52 @@ public sealed class WebSocketConnectionSpecs
         var mask = masked ? RandomNumberGenerator.GetBytes(4) : [];
         header.AddRange(mask);
         return [.. header, .. payload.Select((b, i) => masked ? (byte)(b ^ mask[i & 3]) : b)];
+    }
+
+    /// <summary>A socket whose first send waits until cancelled; counts the writes it is asked for.</summary>
+    private sealed class StuckStream : Stream
+    {
+        private int _writes;
+
+        public int Writes => Volatile.Read(ref _writes);
+
+        public bool Disposed { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _writes) == 1)
+            {
+                await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, cancellationToken);
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>The transport under the socket: counts aborts and records each end it is told of.</summary>

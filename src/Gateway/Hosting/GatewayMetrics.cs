@@ -53,6 +53,7 @@ internal sealed class GatewayMetrics : IDisposable
     private long _rejectedLimit;
     private long _rejectedOther;
     private long _messagesOut;
+    private long _delivered;
     private long _slowConsumerCount;
     private long _callbacksPending;
     private long _callbacksInFlight;
@@ -192,6 +193,16 @@ internal sealed class GatewayMetrics : IDisposable
 
     /// <summary>One data message from a client of <paramref name="dialect"/> (TAPR pings included).</summary>
     public void MessageIn(Dialect dialect) => Interlocked.Increment(ref _messagesIn[(int)dialect]);
+
+    /// <summary>
+    /// Frames queued to this node's own sockets by admin sends and jac routes, as the registry enqueues them. Unlike
+    /// <c>gateway.message.sent</c> (each admin send's receipt, cluster-wide, on the node that served the request), this
+    /// is what the node itself delivers; the compaction after a burst reads it to tell a busy node (MemoryTrimmer).
+    /// </summary>
+    public long Delivered => Volatile.Read(ref _delivered);
+
+    /// <summary>Counts <paramref name="enqueued"/> frames queued to this node's sockets.</summary>
+    public void Deliver(int enqueued) => Interlocked.Add(ref _delivered, enqueued);
 
     /// <summary>One admin send: how many connections it matched, queued to and dropped.</summary>
     public void Sent(int matched, int enqueued, int dropped)

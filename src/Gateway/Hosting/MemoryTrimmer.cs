@@ -8,12 +8,17 @@ namespace Gateway.Hosting;
 /// spans several awaits, so its short-lived objects survive into older generations, where they stay as
 /// garbage until a full collection, which an otherwise idle gateway may not run for a long time. One
 /// compacting collection after the burst returns that memory; it runs at most once per
-/// <see cref="MemoryOptions.MinInterval"/>, only after real churn, and only while messages are not flowing
-/// (<see cref="ShouldCompact"/>).
+/// <see cref="MemoryOptions.MinInterval"/>, only after real churn, and only while messages are not flowing, unless
+/// they have not stopped for <see cref="MaxDeferrals"/> intervals (<see cref="ShouldCompact"/>).
 /// </summary>
 internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<GatewayOptions> options, ILogger<MemoryTrimmer> log) : BackgroundService
 {
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How many <see cref="MemoryOptions.MinInterval"/>s a due compaction waits, at most, for a quiet period.
+    /// </summary>
+    internal const int MaxDeferrals = 5;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -25,9 +30,10 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
 
         using var timer = new PeriodicTimer(Period);
         var lastChurn = metrics.Churn;
-        var lastMessages = Messages(metrics.Snapshot());
+        var lastMessages = Messages(metrics);
         var churnAtLastTrim = lastChurn;
         var lastTrim = DateTimeOffset.MinValue;
+        DateTimeOffset? dueSince = null;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -35,12 +41,25 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
                 var churn = metrics.Churn;
                 var recent = churn - lastChurn;
                 lastChurn = churn;
-                var messages = Messages(metrics.Snapshot());
+                var messages = Messages(metrics);
                 var recentMessages = messages - lastMessages;
                 lastMessages = messages;
                 var connections = metrics.ConnectionsCurrent;
+                var threshold = Math.Max(memory.MinChurn, connections / 10);
                 var sinceTrim = churn - churnAtLastTrim;
-                if (ShouldCompact(sinceTrim, recent, Math.Max(memory.MinChurn, connections / 10), recentMessages, connections, DateTimeOffset.UtcNow - lastTrim, memory.MinInterval))
+                var now = DateTimeOffset.UtcNow;
+
+                // Due once enough churn has built up; the wait for a quiet period counts from then.
+                dueSince = sinceTrim >= threshold ? dueSince ?? now : null;
+                if (ShouldCompact(
+                    sinceTrim: sinceTrim,
+                    recentChurn: recent,
+                    threshold: threshold,
+                    recentMessages: recentMessages,
+                    connections: connections,
+                    sinceLastTrim: now - lastTrim,
+                    minInterval: memory.MinInterval,
+                    dueFor: now - (dueSince ?? now)))
                 {
                     var before = GC.GetTotalMemory(forceFullCollection: false);
                     GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
@@ -48,6 +67,7 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
                     Log.Compacted(log, sinceTrim, before / 1024 / 1024, GC.GetTotalMemory(forceFullCollection: false) / 1024 / 1024);
                     churnAtLastTrim = churn;
                     lastTrim = DateTimeOffset.UtcNow;
+                    dueSince = null;
                 }
             }
         }
@@ -58,18 +78,25 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
     }
 
     /// <summary>
-    /// Whether to compact now. A burst has settled: at least <paramref name="threshold"/> connects and disconnects since
-    /// the last compaction (<paramref name="sinceTrim"/>), under a tenth of that in the last period
+    /// Whether to compact now. A burst has settled: at least <paramref name="threshold"/> connects and disconnects
+    /// since the last compaction (<paramref name="sinceTrim"/>), under a tenth of that in the last period
     /// (<paramref name="recentChurn"/>), and the last compaction at least <paramref name="minInterval"/> ago. And the
-    /// gateway is quiet: fewer messages in and out in the last period (<paramref name="recentMessages"/>) than
-    /// connections open. The compaction stops every thread, for 100–250 ms at 10,000 connections on 2 cores; while
-    /// messages flow, that pause lands on them (a fan-out's p99 rose by half; performance.md, "Seventeenth session"), and
-    /// a busy gateway runs collections of its own. Deferred, it runs in the first quiet period after the burst.
+    /// node is quiet: fewer client messages and frames queued to its sockets in the last period
+    /// (<paramref name="recentMessages"/>) than connections open; or it has not been for <see cref="MaxDeferrals"/>
+    /// intervals since the churn made the compaction due (<paramref name="dueFor"/>), and pays the pause once. The
+    /// compaction stops every thread, for 100–250 ms at 10,000 connections on 2 cores: while messages flow, that
+    /// pause lands on them (performance.md, "Seventeenth session").
     /// </summary>
-    internal static bool ShouldCompact(long sinceTrim, long recentChurn, long threshold, long recentMessages, long connections, TimeSpan sinceLastTrim, TimeSpan minInterval) =>
-        sinceTrim >= threshold && recentChurn < threshold / 10 && sinceLastTrim >= minInterval && recentMessages < Math.Max(1, connections);
+    internal static bool ShouldCompact(
+        long sinceTrim, long recentChurn, long threshold, long recentMessages, long connections, TimeSpan sinceLastTrim, TimeSpan minInterval, TimeSpan dueFor)
+    {
+        var settled = sinceTrim >= threshold && recentChurn < threshold / 10 && sinceLastTrim >= minInterval;
+        var quiet = recentMessages < Math.Max(1, connections);
+        return settled && (quiet || dueFor >= minInterval * MaxDeferrals);
+    }
 
-    private static long Messages(GatewayMetrics.Totals totals) => totals.MessagesIn + totals.MessagesOut;
+    /// <summary>Client messages (TAPR pings included) and frames queued to this node's sockets, so far.</summary>
+    private static long Messages(GatewayMetrics metrics) => metrics.Snapshot().MessagesIn + metrics.Delivered;
 
     private static partial class Log
     {

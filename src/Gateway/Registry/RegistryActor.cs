@@ -16,6 +16,7 @@ namespace Gateway.Registry;
 public sealed partial class RegistryActor : ReceiveActor
 {
     private readonly IActorRef _callbacks;
+    private readonly Action<int>? _delivered;
     private readonly ConnectionSettings _tapr;
     private readonly ConnectionSettings _jac;
     private readonly ILogger _log;
@@ -74,9 +75,14 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <c>Gateway:Limits:OutboundQueueBytes</c>: what a cork queues behind its first frame then leaves the other half
     /// to the socket's other frames (pongs, jac replies), and corking alone does not close a healthy client with 4001.
     /// </param>
-    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes)
+    /// <param name="delivered">
+    /// Told, on the registry's thread, how many frames each send or route queued to this node's sockets (the host
+    /// counts them for the compaction after a burst, which waits while messages flow).
+    /// </param>
+    public RegistryActor(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes, Action<int>? delivered = null)
     {
         _callbacks = callbacks;
+        _delivered = delivered;
         _corkSends = corkSends;
         _corkBytes = corkBytes;
         var connectionLog = loggers.CreateLogger<ConnectionActor>();
@@ -113,8 +119,8 @@ public sealed partial class RegistryActor : ReceiveActor
     }
 
     /// <summary>The registry's props; one per actor system, named <c>registry</c>.</summary>
-    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes) =>
-        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers, corkSends, corkBytes));
+    public static Props Props(IActorRef callbacks, ConnectionSettings tapr, ConnectionSettings jac, ILoggerFactory loggers, int corkSends = 16, long corkBytes = DefaultCorkBytes, Action<int>? delivered = null) =>
+        ActorFactory<RegistryActor>.Props(() => new RegistryActor(callbacks, tapr, jac, loggers, corkSends, corkBytes, delivered));
 
     /// <summary>A user actor failing is a bug; its connections are lost either way, so stop it rather than restart it empty.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -380,6 +386,7 @@ public sealed partial class RegistryActor : ReceiveActor
             }
         }
 
+        _delivered?.Invoke(enqueued);
         Sender.Tell(new DeliveryReceipt(matched, enqueued, matched - enqueued));
     }
 
@@ -433,6 +440,7 @@ public sealed partial class RegistryActor : ReceiveActor
 
                 for (var i = first; i < end; i++)
                 {
+                    _delivered?.Invoke(_enqueued[i]);
                     batch[i].ReplyTo.Tell(new DeliveryReceipt(matched, _enqueued[i], matched - _enqueued[i]));
                 }
 
@@ -514,10 +522,16 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleRoute(RegistryProtocol.Route route)
     {
+        var enqueued = 0;
         foreach (var target in _index.Lookup(route.Kind, route.Targets))
         {
-            target.Outbox.TryEnqueue(route.Message);
+            if (target.Outbox.TryEnqueue(route.Message) == EnqueueResult.Enqueued)
+            {
+                enqueued++;
+            }
         }
+
+        _delivered?.Invoke(enqueued);
 
         if (!route.Relayed)
         {

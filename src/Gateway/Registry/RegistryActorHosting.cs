@@ -34,7 +34,7 @@ internal static class RegistryActorHosting
                 KeepAliveTimeout = gateway.Jac.KeepAliveTimeout,
             };
             var actor = system.ActorOf(
-                RegistryActor.Props(registry.Get<CallbackActor>(), tapr, jac, resolver.GetService<ILoggerFactory>(), Math.Min(gateway.Limits.CorkSends, gateway.Limits.OutboundQueueMessages), Math.Min(RegistryActor.DefaultCorkBytes, gateway.Limits.OutboundQueueBytes / 2)),
+                RegistryActor.Props(registry.Get<CallbackActor>(), tapr, jac, resolver.GetService<ILoggerFactory>(), Math.Min(gateway.Limits.CorkSends, gateway.Limits.OutboundQueueMessages), Math.Min(RegistryActor.DefaultCorkBytes, gateway.Limits.OutboundQueueBytes / 2), resolver.GetService<GatewayMetrics>().Deliver),
                 "registry");
             registry.Register<RegistryActor>(actor);
             system.ActorOf(UndeliveredFramesActor.Props(), "undelivered-frames");

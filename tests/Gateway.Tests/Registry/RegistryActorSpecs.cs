@@ -1,9 +1,11 @@
 using Gateway.Connections;
+using Gateway.Hosting;
 using Gateway.Registry;
 using Gateway.Tests.Connections;
 using Gateway.Tests.WebSockets;
 using Gateway.Users;
 using Gateway.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 using static Gateway.Registry.RegistryProtocol;
 
 namespace Gateway.Tests.Registry;
@@ -181,6 +183,24 @@ public sealed class RegistryActorSpecs : TestKit
         {
             Assert.Equal(targets.Contains(id) ? ["{\"n\":1}"] : [], outbox.Sent);
         }
+    }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(0)]
+    public async Task The_frames_sends_and_routes_queue_to_this_nodes_sockets_are_counted_as_delivered(int corkSends)
+    {
+        using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var metrics = new GatewayMetrics(meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        _registry = Sys.ActorOf(RegistryActor.Props(_callbacks.Ref, NoDeadline, NoDeadline, NullLoggerFactory.Instance, corkSends, delivered: metrics.Deliver), "registry-counting");
+        await RegisterPopulationAsync();
+        _outboxes["c2"].Result = EnqueueResult.Closed; // refuses: matched, not delivered
+
+        Assert.Equal(new DeliveryReceipt(2, 1, 1), await SendAsync(new TargetFilter(Users: ["alice"]), "{\"n\":1}"));
+        _registry.Tell(new Route(RouteKind.Users, ["bob", "carol"], OutboundMessage.Text("{\"hello\":true}")), TestActor);
+        await StatsAsync();
+
+        Assert.Equal(1 + 3, metrics.Delivered);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime;
 using Microsoft.Extensions.Options;
 
@@ -32,8 +33,8 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
         var lastChurn = metrics.Churn;
         var lastMessages = Messages(metrics);
         var churnAtLastTrim = lastChurn;
-        var lastTrim = DateTimeOffset.MinValue;
-        DateTimeOffset? dueSince = null;
+        long? lastTrim = null; // Stopwatch timestamps: a step of the wall clock must not force a compaction
+        long? dueSince = null;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -47,7 +48,7 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
                 var connections = metrics.ConnectionsCurrent;
                 var threshold = Math.Max(memory.MinChurn, connections / 10);
                 var sinceTrim = churn - churnAtLastTrim;
-                var now = DateTimeOffset.UtcNow;
+                var now = Stopwatch.GetTimestamp();
 
                 // Due once enough churn has built up; the wait for a quiet period counts from then.
                 dueSince = sinceTrim >= threshold ? dueSince ?? now : null;
@@ -57,16 +58,16 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
                     threshold: threshold,
                     recentMessages: recentMessages,
                     connections: connections,
-                    sinceLastTrim: now - lastTrim,
+                    sinceLastTrim: lastTrim is { } trimmed ? Stopwatch.GetElapsedTime(trimmed, now) : TimeSpan.MaxValue,
                     minInterval: memory.MinInterval,
-                    dueFor: now - (dueSince ?? now)))
+                    dueFor: Stopwatch.GetElapsedTime(dueSince ?? now, now)))
                 {
                     var before = GC.GetTotalMemory(forceFullCollection: false);
                     GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                     Log.Compacted(log, sinceTrim, before / 1024 / 1024, GC.GetTotalMemory(forceFullCollection: false) / 1024 / 1024);
                     churnAtLastTrim = churn;
-                    lastTrim = DateTimeOffset.UtcNow;
+                    lastTrim = Stopwatch.GetTimestamp();
                     dueSince = null;
                 }
             }
@@ -92,8 +93,14 @@ internal sealed partial class MemoryTrimmer(GatewayMetrics metrics, IOptions<Gat
     {
         var settled = sinceTrim >= threshold && recentChurn < threshold / 10 && sinceLastTrim >= minInterval;
         var quiet = recentMessages < Math.Max(1, connections);
-        return settled && (quiet || dueFor >= minInterval * MaxDeferrals);
+        return settled && (quiet || dueFor >= MaxWait(minInterval));
     }
+
+    /// <summary>
+    /// How long a due compaction waits for a quiet period: <see cref="MaxDeferrals"/> intervals, counted as one period
+    /// (5 s) at least, so a <see cref="MemoryOptions.MinInterval"/> of zero does not switch the wait off.
+    /// </summary>
+    internal static TimeSpan MaxWait(TimeSpan minInterval) => (minInterval > Period ? minInterval : Period) * MaxDeferrals;
 
     /// <summary>Client messages (TAPR pings included) and frames queued to this node's sockets, so far.</summary>
     private static long Messages(GatewayMetrics metrics) => metrics.Snapshot().MessagesIn + metrics.Delivered;

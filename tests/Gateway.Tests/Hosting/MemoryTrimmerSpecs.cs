@@ -36,10 +36,18 @@ public sealed class MemoryTrimmerSpecs
     [Fact]
     public void Messages_that_never_stop_delay_the_compaction_by_at_most_its_bound()
     {
-        var bound = Minute * MemoryTrimmer.MaxDeferrals;
+        var bound = MemoryTrimmer.MaxWait(Minute);
+        Assert.Equal(Minute * MemoryTrimmer.MaxDeferrals, bound);
 
         Assert.False(Decide(sinceTrim: 20_000, recentChurn: 0, threshold: 1_000, recentMessages: 500_000, connections: 10_000, dueFor: bound - TimeSpan.FromSeconds(5)));
         Assert.True(Decide(sinceTrim: 20_000, recentChurn: 0, threshold: 1_000, recentMessages: 500_000, connections: 10_000, dueFor: bound));
+    }
+
+    [Fact]
+    public void A_zero_interval_between_compactions_still_waits_for_a_quiet_period()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(5) * MemoryTrimmer.MaxDeferrals, MemoryTrimmer.MaxWait(TimeSpan.Zero));
+        Assert.False(MemoryTrimmer.ShouldCompact(20_000, 0, 1_000, recentMessages: 500_000, connections: 10_000, Minute, minInterval: TimeSpan.Zero, dueFor: TimeSpan.FromSeconds(5)));
     }
 
     [Fact]

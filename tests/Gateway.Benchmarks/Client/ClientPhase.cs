@@ -23,7 +23,7 @@ internal sealed class ClientPhase
         UsersPerSend = Math.Max(1, command.UsersPerSend);
         Window = Math.Max(1, command.Window);
         PayloadBytes = command.PayloadBytes;
-        _worstBySend = new long[IsEcho ? 0 : Math.Max(0, Messages) + 1];
+        _worstBySend = new long[IsEcho ? 0 : Math.Max(0, Messages)];
         _onDone = onDone;
     }
 
@@ -48,7 +48,7 @@ internal sealed class ClientPhase
 
     /// <summary>
     /// Records one delivery's latency (µs), and keeps the worst for each send of a fan-out (by the payload's
-    /// sequence, 0 to <see cref="Messages"/>): a tail made by a few slow sends shows which ones.
+    /// sequence, 0 to <see cref="Messages"/> − 1): a tail made by a few slow sends shows which ones.
     /// </summary>
     public void Record(long micros, long sequence)
     {
@@ -70,7 +70,7 @@ internal sealed class ClientPhase
         }
     }
 
-    /// <summary>The worst latency (µs) of each send's deliveries, by sequence; 0 for a send none arrived from.</summary>
+    /// <summary>The worst latency (µs) of each send's deliveries, by sequence; 0 where none arrived.</summary>
     public long[] WorstBySend() => [.. _worstBySend];
 
     public LatencyHistogram Latency()

@@ -126,7 +126,8 @@ internal static class SlowScenario
 
         var metricsAtEnd = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
 
-        // A client closed with 4001 never answers the close frame: the gateway drops it after its close handshake timeout (5 s by default).
+        // A client closed with 4001 never answers the close frame: the gateway drops it at its close deadline (5-6 s
+        // by default).
         await Task.Delay(TimeSpan.FromSeconds(options.Double("close-settle-seconds", 7))).ConfigureAwait(false);
         var metrics = await bed.Gateway.MetricsAsync().ConfigureAwait(false);
         // VmHWM and the sampled VmRSS come from counters the kernel updates lazily: take the larger.
@@ -141,7 +142,7 @@ internal static class SlowScenario
             ["delivered"] = phase.Received,
             ["deliveredPerSec"] = Report.Round(phase.Received / phase.Seconds),
             ["healthyLatency"] = Report.Latency(phase.Latency),
-            ["worstSends"] = WorstSends(phase.WorstBySend, 8),
+            ["worstSends"] = WorstSends(phase.WorstBySend, rate, 8),
             ["exactlyOnce"] = new JsonObject
             {
                 ["ok"] = exactlyOnce,
@@ -177,12 +178,18 @@ internal static class SlowScenario
 
     /// <summary>
     /// The <paramref name="count"/> sends whose slowest delivery took longest, worst first, as
-    /// <c>{"send": sequence, "ms": latency}</c>: at 10 sends/s, send N left N/10 s into the phase.
+    /// <c>{"send": sequence, "atSeconds": when it left in the phase, "ms": latency}</c>, sends leaving at
+    /// <paramref name="rate"/> per second (null at full speed).
     /// </summary>
-    private static JsonArray WorstSends(long[] worstBySend, int count) =>
+    private static JsonArray WorstSends(long[] worstBySend, double rate, int count) =>
         [.. worstBySend
             .Select((micros, send) => (micros, send))
             .OrderByDescending(s => s.micros)
             .Take(count)
-            .Select(s => (JsonNode)new JsonObject { ["send"] = s.send, ["ms"] = Report.Round(s.micros / 1000.0, 1) })];
+            .Select(s => (JsonNode)new JsonObject
+            {
+                ["send"] = s.send,
+                ["atSeconds"] = rate > 0 ? Report.Round(s.send / rate, 1) : null, // at full speed, unknown
+                ["ms"] = Report.Round(s.micros / 1000.0, 1),
+            })];
 }

@@ -375,19 +375,29 @@ public sealed partial class RegistryActor : ReceiveActor
     /// <summary>Corking off: each frame is written and flushed as it is enqueued.</summary>
     private void SendNow(SendToConnections send)
     {
+        var (matched, enqueued) = EnqueueEach(_index.Resolve(send.Filter), send.Message);
+        Sender.Tell(new DeliveryReceipt(matched, enqueued, matched - enqueued));
+    }
+
+    /// <summary>
+    /// Enqueues <paramref name="message"/> to each of <paramref name="targets"/>, uncorked, and counts the frames queued
+    /// (<c>delivered</c>); returns how many targets there were and how many took it.
+    /// </summary>
+    private (int Matched, int Enqueued) EnqueueEach(IEnumerable<IndexedConnection> targets, OutboundMessage message)
+    {
         var matched = 0;
         var enqueued = 0;
-        foreach (var target in _index.Resolve(send.Filter))
+        foreach (var target in targets)
         {
             matched++;
-            if (target.Outbox.TryEnqueue(send.Message) == EnqueueResult.Enqueued)
+            if (target.Outbox.TryEnqueue(message) == EnqueueResult.Enqueued)
             {
                 enqueued++;
             }
         }
 
         _delivered?.Invoke(enqueued);
-        Sender.Tell(new DeliveryReceipt(matched, enqueued, matched - enqueued));
+        return (matched, enqueued);
     }
 
     /// <summary>
@@ -522,17 +532,7 @@ public sealed partial class RegistryActor : ReceiveActor
 
     private void HandleRoute(RegistryProtocol.Route route)
     {
-        var enqueued = 0;
-        foreach (var target in _index.Lookup(route.Kind, route.Targets))
-        {
-            if (target.Outbox.TryEnqueue(route.Message) == EnqueueResult.Enqueued)
-            {
-                enqueued++;
-            }
-        }
-
-        _delivered?.Invoke(enqueued);
-
+        EnqueueEach(_index.Lookup(route.Kind, route.Targets), route.Message);
         if (!route.Relayed)
         {
             _peers?.Tell(new Cluster.PeersProtocol.Relay(route));

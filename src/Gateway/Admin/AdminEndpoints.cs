@@ -36,6 +36,12 @@ public static partial class AdminEndpoints
         var group = app.MapGroup(string.Empty).AddEndpointFilter(async (invocation, next) =>
         {
             var started = Stopwatch.GetTimestamp();
+            var warmUp = AdminWarmUp.IsWarmUp(invocation.HttpContext.Request);
+            if (warmUp && invocation.HttpContext.Features.Get<IHttpMetricsTagsFeature>() is { } httpMetrics)
+            {
+                httpMetrics.MetricsDisabled = true;
+            }
+
             try
             {
                 return await AuthorizeAsync(invocation.HttpContext, admin).ConfigureAwait(false) ? await next(invocation).ConfigureAwait(false) : Results.Empty;
@@ -43,7 +49,7 @@ public static partial class AdminEndpoints
             finally
             {
                 // The API's routes only: the page's feed lasts as long as its viewer.
-                if (invocation.HttpContext.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } route } && route.StartsWith("/tapr/", StringComparison.Ordinal))
+                if (!warmUp && invocation.HttpContext.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } route } && route.StartsWith("/tapr/", StringComparison.Ordinal))
                 {
                     runtime.Metrics.AdminRequest(route, Stopwatch.GetElapsedTime(started).TotalSeconds);
                 }
@@ -98,7 +104,9 @@ public static partial class AdminEndpoints
 
     private static async Task SendAsync(HttpContext context, GatewayRuntime runtime, GatewayTracing tracing)
     {
-        using var span = tracing.StartAdmin("send", context.Request);
+        // The start-up warm-up's sends are answered as any other but leave no trace beyond this node (AdminWarmUp).
+        var warmUp = AdminWarmUp.IsWarmUp(context.Request);
+        using var span = warmUp ? null : tracing.StartAdmin("send", context.Request);
         if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body)
         {
             return;
@@ -113,7 +121,7 @@ public static partial class AdminEndpoints
         }
 
         RegistryProtocol.DeliveryReceipt receipt;
-        if (Peers(context) is { } peers)
+        if (!warmUp && Peers(context) is { } peers)
         {
             try
             {
@@ -131,7 +139,11 @@ public static partial class AdminEndpoints
             receipt = await runtime.Registry.Ask<RegistryProtocol.DeliveryReceipt>(new RegistryProtocol.SendToConnections(filter!, message!), AskTimeout).ConfigureAwait(false);
         }
 
-        runtime.Metrics.Sent(receipt.Matched, receipt.Enqueued, receipt.Dropped);
+        if (!warmUp)
+        {
+            runtime.Metrics.Sent(receipt.Matched, receipt.Enqueued, receipt.Dropped);
+        }
+
         span?.SetTag("gateway.send.matched", receipt.Matched);
         span?.SetTag("gateway.send.enqueued", receipt.Enqueued);
         span?.SetTag("gateway.send.dropped", receipt.Dropped);

@@ -167,6 +167,8 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddSingleton<LiveFeed>();
         builder.Services.AddHostedService(provider => provider.GetRequiredService<LiveFeed>());
         builder.Services.AddHostedService<MemoryTrimmer>();
+        builder.Services.AddSingleton<AdminWarmUp>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<AdminWarmUp>());
         return builder;
     }
 

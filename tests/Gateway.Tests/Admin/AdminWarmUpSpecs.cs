@@ -1,0 +1,124 @@
+using Gateway.Admin;
+using Gateway.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Tests.Admin;
+
+/// <summary>
+/// Which address the start-up warm-up calls, and when it runs at all; its requests against a real gateway are in the
+/// integration tests' <c>AdminWarmUpSpecs</c>.
+/// </summary>
+public sealed class AdminWarmUpSpecs
+{
+    [Theory]
+    [InlineData("http://0.0.0.0:40010", "http://127.0.0.1:40010/")]
+    [InlineData("http://[::]:40010", "http://[::1]:40010/")]
+    [InlineData("http://*:40010", "http://127.0.0.1:40010/")]
+    [InlineData("http://+:40010", "http://127.0.0.1:40010/")]
+    [InlineData("http://localhost:5000", "http://127.0.0.1:5000/")]
+    [InlineData("http://127.0.0.1:43077", "http://127.0.0.1:43077/")]
+    [InlineData("http://[::1]:43077", "http://[::1]:43077/")]
+    public void A_wildcard_or_loopback_address_is_called_on_loopback(string address, string expected)
+    {
+        Assert.Equal(new Uri(expected), AdminWarmUp.TargetFor([address], new AdminOptions()));
+    }
+
+    [Theory]
+    [InlineData("https://127.0.0.1:443")]
+    [InlineData("http://unix:/tmp/gateway.sock")]
+    [InlineData("http://10.1.2.3:40010")]
+    [InlineData("http://gateway.example:40010")]
+    public void Tls_a_unix_socket_or_a_remote_address_is_not_called(string address)
+    {
+        Assert.Null(AdminWarmUp.TargetFor([address], new AdminOptions()));
+    }
+
+    [Fact]
+    public void With_remote_admin_calls_allowed_a_remote_address_is_called()
+    {
+        Assert.Equal(new Uri("http://10.1.2.3:40010/"), AdminWarmUp.TargetFor(["http://10.1.2.3:40010"], new AdminOptions { AllowRemote = true }));
+    }
+
+    [Fact]
+    public void The_first_plain_http_address_is_called_and_with_an_admin_port_only_that_port()
+    {
+        string[] addresses = ["https://0.0.0.0:443", "http://0.0.0.0:40010", "http://127.0.0.1:40011"];
+
+        Assert.Equal(new Uri("http://127.0.0.1:40010/"), AdminWarmUp.TargetFor(addresses, new AdminOptions()));
+        Assert.Equal(new Uri("http://127.0.0.1:40011/"), AdminWarmUp.TargetFor(addresses, new AdminOptions { Port = 40011 }));
+        Assert.Null(AdminWarmUp.TargetFor(addresses, new AdminOptions { Port = 40012 }));
+    }
+
+    [Fact]
+    public async Task With_0_requests_it_ends_at_once_without_waiting_for_the_server()
+    {
+        using var lifetime = new Lifetime();
+        using var warmUp = Create(0, lifetime);
+
+        await warmUp.StartAsync(CancellationToken.None);
+
+        await warmUp.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, warmUp.Answered);
+        Assert.False(lifetime.ApplicationStarted.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task It_waits_for_the_server_to_start_and_a_stop_before_that_ends_it_with_nothing_sent()
+    {
+        using var lifetime = new Lifetime();
+        using var warmUp = Create(100, lifetime);
+
+        await warmUp.StartAsync(CancellationToken.None);
+        var waited = await Task.WhenAny(warmUp.Completion, Task.Delay(TimeSpan.FromMilliseconds(200)));
+        await warmUp.StopAsync(CancellationToken.None);
+
+        Assert.NotSame(warmUp.Completion, waited);
+        await warmUp.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, warmUp.Answered);
+    }
+
+    private static AdminWarmUp Create(int requests, Lifetime lifetime) =>
+        new(new Server(), lifetime, Options.Create(new GatewayOptions { Admin = { WarmUpRequests = requests } }), NullLogger<AdminWarmUp>.Instance);
+
+    private sealed class Server : IServer
+    {
+        public Server()
+        {
+            var addresses = new ServerAddressesFeature();
+            addresses.Addresses.Add("http://127.0.0.1:1");
+            Features.Set<IServerAddressesFeature>(addresses);
+        }
+
+        public IFeatureCollection Features { get; } = new FeatureCollection();
+
+        public Task StartAsync<TContext>(IHttpApplication<TContext> application, CancellationToken cancellationToken)
+            where TContext : notnull => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class Lifetime : IHostApplicationLifetime, IDisposable
+    {
+        private readonly CancellationTokenSource _started = new();
+
+        public CancellationToken ApplicationStarted => _started.Token;
+
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication()
+        {
+        }
+
+        public void Dispose() => _started.Dispose();
+    }
+}

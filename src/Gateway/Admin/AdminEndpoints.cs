@@ -36,15 +36,22 @@ public static partial class AdminEndpoints
         var group = app.MapGroup(string.Empty).AddEndpointFilter(async (invocation, next) =>
         {
             var started = Stopwatch.GetTimestamp();
-            var warmUp = AdminWarmUp.IsWarmUp(invocation.HttpContext.Request);
-            if (warmUp && invocation.HttpContext.Features.Get<IHttpMetricsTagsFeature>() is { } httpMetrics)
-            {
-                httpMetrics.MetricsDisabled = true;
-            }
-
+            var warmUp = false;
             try
             {
-                return await AuthorizeAsync(invocation.HttpContext, admin).ConfigureAwait(false) ? await next(invocation).ConfigureAwait(false) : Results.Empty;
+                if (!await AuthorizeAsync(invocation.HttpContext, admin).ConfigureAwait(false))
+                {
+                    return Results.Empty;
+                }
+
+                // The start-up warm-up's requests (AdminWarmUp), once authorized, are counted nowhere.
+                warmUp = AdminWarmUp.IsWarmUp(invocation.HttpContext.Request);
+                if (warmUp && invocation.HttpContext.Features.Get<IHttpMetricsTagsFeature>() is { } httpMetrics)
+                {
+                    httpMetrics.MetricsDisabled = true;
+                }
+
+                return await next(invocation).ConfigureAwait(false);
             }
             finally
             {

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Text;
 using Gateway.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -13,15 +14,18 @@ namespace Gateway.Admin;
 /// <summary>
 /// Once the server listens, sends <see cref="AdminOptions.WarmUpRequests"/> admin sends to this process's own listener
 /// over loopback, one after another on one keep-alive connection. Kestrel's HTTP/1.1 path, the admin handler and the
-/// send's way through the registry then reach tier-1 code before the app's first broadcasts, not during them: after a
-/// restart, the first broadcasts otherwise pay for that compiling (performance.md, "Eighteenth session").
+/// send's way through the registry then reach tier-1 code, normally before the app's first broadcasts (<c>/readyz</c>
+/// does not wait for it): after a restart, the first broadcasts otherwise pay for that compiling (performance.md,
+/// "Eighteenth session").
 /// </summary>
 /// <remarks>
-/// Each request is a send to a connection id no connection has (a random one), so nothing is delivered. It carries
-/// <see cref="HeaderName"/> with this process's random secret, and the handler answers a request so marked like any
-/// send but records no metric or span and keeps it on this node (<see cref="IsWarmUp"/>). The client's own
-/// instruments go to a meter nothing listens to. The first failure (a refused address, a status other than 200, 5 s
-/// without an answer) ends the warm-up with a debug log line; the gateway runs on as it would without it.
+/// Each request is a send to a user nobody is (a random name), so nothing is delivered; the user lookup, the send's
+/// delivery to sockets and the cluster path are not warmed. It carries <see cref="HeaderName"/> with this process's
+/// random secret, and the handler answers an authorized request so marked like any send but records no metric or span
+/// and keeps it on this node (<see cref="IsWarmUp"/>). The client's own instruments go to a meter nothing listens to.
+/// Its one connection still shows in Kestrel's <c>kestrel.active_connections</c> while it lasts. Any failure (a refused
+/// address, a status other than 200, 5 s without an answer) ends the warm-up with a debug log line, and so does the
+/// host stopping; the gateway runs on as it would without it.
 /// </remarks>
 internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifetime lifetime, IOptions<GatewayOptions> options, ILogger<AdminWarmUp> log) : BackgroundService
 {
@@ -35,6 +39,7 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
     // Random per process: only this process's warm-up is exempt from the admin API's metrics.
     private static readonly string Secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+    private static readonly byte[] SecretBytes = Encoding.ASCII.GetBytes(Secret);
 
     /// <summary>How many warm-up requests were answered with 200; complete once <see cref="Completion"/> is.</summary>
     internal int Answered { get; private set; }
@@ -44,14 +49,15 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>True for a request this process's warm-up sent (<see cref="HeaderName"/> carries its secret).</summary>
+    /// <summary>True for a request this process's warm-up sent (<see cref="HeaderName"/> carries its secret, compared in constant time).</summary>
     internal static bool IsWarmUp(HttpRequest request) =>
-        request.Headers.TryGetValue(HeaderName, out var value) && string.Equals(value.ToString(), Secret, StringComparison.Ordinal);
+        request.Headers.TryGetValue(HeaderName, out var value)
+        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(value.ToString()), SecretBytes);
 
     /// <summary>
     /// The base address to warm up: the first plain-HTTP address the server reports, on <paramref name="admin"/>'s port
-    /// when one is set, with a wildcard host (<c>0.0.0.0</c>, <c>[::]</c>, <c>*</c>, <c>+</c>) or <c>localhost</c>
-    /// replaced by the loopback address. Null when there is none: only TLS, Unix sockets, or only non-loopback
+    /// when one is set, with a wildcard host (<c>0.0.0.0</c>, or <c>[::]</c>, which Kestrel binds dual-mode and reports
+    /// for <c>*</c> and <c>+</c>) or <c>localhost</c> replaced by 127.0.0.1. Null when there is none: only TLS, Unix sockets, or only non-loopback
     /// addresses while <see cref="AdminOptions.AllowRemote"/> is off (the admin API would refuse the request).
     /// </summary>
     internal static Uri? TargetFor(IEnumerable<string> addresses, AdminOptions admin)
@@ -59,7 +65,7 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
         foreach (var address in addresses)
         {
             if (address.StartsWith("http://unix:", StringComparison.OrdinalIgnoreCase)
-                || !Uri.TryCreate(address.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+                || !Uri.TryCreate(address, UriKind.Absolute, out var uri)
                 || uri.Scheme != Uri.UriSchemeHttp
                 || (admin.Port is { } port && uri.Port != port))
             {
@@ -69,8 +75,7 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
             var ip = uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 ? IPAddress.Parse(uri.DnsSafeHost) : null;
             var host = ip switch
             {
-                not null when ip.Equals(IPAddress.Any) => "127.0.0.1",
-                not null when ip.Equals(IPAddress.IPv6Any) => "[::1]",
+                not null when ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) => "127.0.0.1",
                 not null when IPAddress.IsLoopback(ip) || admin.AllowRemote => uri.Host,
                 null when string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase) => "127.0.0.1",
                 null when admin.AllowRemote => uri.Host,
@@ -87,13 +92,24 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The host's stop cancels stoppingToken only after the drain (GatewayLifetime runs it on ApplicationStopping),
+        // and a send after the actor system has gone would wait out its ask: stop at the first sign of the stop.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
         try
         {
             var admin = options.Value.Admin;
-            if (admin.WarmUpRequests > 0 && await StartedAsync(stoppingToken).ConfigureAwait(false)
+            if (admin.WarmUpRequests > 0 && await StartedAsync(stopping.Token).ConfigureAwait(false)
                 && TargetFor(server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [], admin) is { } target)
             {
-                await WarmUpAsync(target, admin, stoppingToken).ConfigureAwait(false);
+                await WarmUpAsync(target, admin, stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception)
+        {
+            // An optional optimisation: nothing it meets may stop the host (BackgroundService's default would).
+            if (!stopping.IsCancellationRequested)
+            {
+                Log.Failed(log, Answered, exception.Message);
             }
         }
         finally
@@ -123,8 +139,9 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", admin.Token);
         }
 
-        // Shaped as an app's send (a user filter and an object payload), narrowed by a connection id nobody has.
-        var body = System.Text.Encoding.UTF8.GetBytes($"{{\"conn_id\":\"warm-up-{Secret}\",\"users\":[\"warm-up-{Secret}\"],\"payload\":{{\"warmUp\":true}}}}");
+        // Shaped as an app's usual send (a user filter and an object payload), to a user nobody is.
+        var user = "warm-up-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        var body = Encoding.UTF8.GetBytes($"{{\"users\":[\"{user}\"],\"payload\":{{\"warmUp\":true}}}}");
         var started = Stopwatch.GetTimestamp();
         try
         {
@@ -153,11 +170,7 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
             Log.Done(log, Answered, target, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutting down.
-        }
-        catch (Exception exception) when (exception is HttpRequestException or OperationCanceledException)
+        catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
         {
             Log.Stopped(log, Answered, target, exception.Message);
         }
@@ -199,5 +212,8 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
         [LoggerMessage(EventId = 921, Level = LogLevel.Debug, Message = "Warm-up stopped after {Count} admin sends to {Target}: {Reason}")]
         public static partial void Stopped(ILogger logger, int count, Uri target, string reason);
+
+        [LoggerMessage(EventId = 922, Level = LogLevel.Debug, Message = "Warm-up failed after {Count} admin sends: {Reason}")]
+        public static partial void Failed(ILogger logger, int count, string reason);
     }
 }

@@ -154,6 +154,10 @@ public sealed partial class GatewayProcess : IAsyncDisposable
             start.Environment["Gateway__Callback__Url"] = options.CallbackUrl.ToString();
         }
 
+        // The start-up warm-up's loopback connection would show in Kestrel's connection counts while a test reads them,
+        // and its hundred requests cost every start a CPU second: off unless a test sets it (Admin/AdminWarmUpSpecs).
+        start.Environment["Gateway__Admin__WarmUpRequests"] = "0";
+
         foreach (var (key, value) in options.Environment)
         {
             if (value is null)

@@ -41,13 +41,8 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
     private static readonly string Secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
     private static readonly byte[] SecretBytes = Encoding.ASCII.GetBytes(Secret);
 
-    /// <summary>How many warm-up requests were answered with 200; complete once <see cref="Completion"/> is.</summary>
+    /// <summary>How many warm-up requests were answered with 200 (final once <see cref="BackgroundService.ExecuteTask"/> has ended).</summary>
     internal int Answered { get; private set; }
-
-    /// <summary>Completes when the warm-up has ended, whether it sent every request, stopped at a failure or did not run.</summary>
-    internal Task Completion => _completion.Task;
-
-    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>True for a request this process's warm-up sent (<see cref="HeaderName"/> carries its secret, compared in constant time).</summary>
     internal static bool IsWarmUp(HttpRequest request) =>
@@ -111,10 +106,6 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
             {
                 Log.Failed(log, Answered, exception.Message);
             }
-        }
-        finally
-        {
-            _completion.TrySetResult();
         }
     }
 

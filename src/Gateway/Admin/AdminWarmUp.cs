@@ -19,8 +19,8 @@ namespace Gateway.Admin;
 /// "Eighteenth session").
 /// </summary>
 /// <remarks>
-/// Each request is a send to a user nobody is (a random name), so nothing is delivered; the user lookup, the send's
-/// delivery to sockets and the cluster path are not warmed. It carries <see cref="HeaderName"/> with this process's
+/// Each request is a send to a user nobody is (a random name), so nothing is delivered; the send's delivery to sockets
+/// and the cluster path are not warmed. It carries <see cref="HeaderName"/> with this process's
 /// random secret, and the handler answers an authorized request so marked like any send but records no metric or span
 /// and keeps it on this node (<see cref="IsWarmUp"/>). The client's own instruments go to a meter nothing listens to.
 /// Its one connection still shows in Kestrel's <c>kestrel.active_connections</c> while it lasts. Any failure (a refused
@@ -41,10 +41,15 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
     private static readonly string Secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
     private static readonly byte[] SecretBytes = Encoding.ASCII.GetBytes(Secret);
 
-    /// <summary>How many warm-up requests were answered with 200 (final once <see cref="BackgroundService.ExecuteTask"/> has ended).</summary>
+    /// <summary>
+    /// How many warm-up requests were answered with 200; final once <see cref="BackgroundService.ExecuteTask"/> has ended.
+    /// </summary>
     internal int Answered { get; private set; }
 
-    /// <summary>True for a request this process's warm-up sent (<see cref="HeaderName"/> carries its secret, compared in constant time).</summary>
+    /// <summary>
+    /// True for a request this process's warm-up sent: <see cref="HeaderName"/> carries its secret (compared in constant
+    /// time).
+    /// </summary>
     internal static bool IsWarmUp(HttpRequest request) =>
         request.Headers.TryGetValue(HeaderName, out var value)
         && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(value.ToString()), SecretBytes);
@@ -52,8 +57,9 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
     /// <summary>
     /// The base address to warm up: the first plain-HTTP address the server reports, on <paramref name="admin"/>'s port
     /// when one is set, with a wildcard host (<c>0.0.0.0</c>, or <c>[::]</c>, which Kestrel binds dual-mode and reports
-    /// for <c>*</c> and <c>+</c>) or <c>localhost</c> replaced by 127.0.0.1. Null when there is none: only TLS, Unix sockets, or only non-loopback
-    /// addresses while <see cref="AdminOptions.AllowRemote"/> is off (the admin API would refuse the request).
+    /// for <c>*</c> and <c>+</c>) or <c>localhost</c> replaced by 127.0.0.1. Null when there is none: only TLS, Unix
+    /// sockets, or only non-loopback addresses while <see cref="AdminOptions.AllowRemote"/> is off (the admin API would
+    /// refuse the request).
     /// </summary>
     internal static Uri? TargetFor(IEnumerable<string> addresses, AdminOptions admin)
     {

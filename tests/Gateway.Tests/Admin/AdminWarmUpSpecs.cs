@@ -54,69 +54,82 @@ public sealed class AdminWarmUpSpecs
     [Fact]
     public async Task With_0_requests_it_ends_at_once_and_never_looks_for_the_servers_address()
     {
-        using var lifetime = new Lifetime();
-        var server = new Server();
-        using var warmUp = Create(0, server, lifetime);
+        using var run = await Run.StartAsync(requests: 0);
 
-        await warmUp.StartAsync(CancellationToken.None);
-        lifetime.Start();
+        run.Lifetime.Start();
 
-        await EndedAsync(warmUp);
-        Assert.Equal(0, server.FeatureReads);
+        await run.EndedAsync();
+        Assert.Equal(0, run.Server.FeatureReads);
     }
 
     [Fact]
     public async Task It_looks_for_the_servers_address_only_once_started_and_a_stop_before_that_ends_it()
     {
-        using var lifetime = new Lifetime();
-        var server = new Server();
-        using var warmUp = Create(100, server, lifetime);
+        using var run = await Run.StartAsync(requests: 100);
 
-        await warmUp.StartAsync(CancellationToken.None);
-        await warmUp.StopAsync(CancellationToken.None);
+        await run.WarmUp.StopAsync(CancellationToken.None);
 
-        await EndedAsync(warmUp);
-        Assert.Equal(0, server.FeatureReads);
+        await run.EndedAsync();
+        Assert.Equal(0, run.Server.FeatureReads);
     }
 
     [Fact]
     public async Task A_stop_signalled_by_the_application_ends_it_before_the_host_stops()
     {
-        using var lifetime = new Lifetime();
-        var server = new Server();
-        using var warmUp = Create(100, server, lifetime);
+        using var run = await Run.StartAsync(requests: 100);
 
-        await warmUp.StartAsync(CancellationToken.None);
-        lifetime.Stop();
+        run.Lifetime.Stop();
 
-        await EndedAsync(warmUp);
-        Assert.Equal(0, server.FeatureReads);
+        await run.EndedAsync();
+        Assert.Equal(0, run.Server.FeatureReads);
     }
 
     [Fact]
     public async Task Once_started_it_calls_the_servers_address_and_a_refused_connection_ends_it_quietly()
     {
-        using var lifetime = new Lifetime();
-        var server = new Server();
-        using var warmUp = Create(100, server, lifetime);
+        using var run = await Run.StartAsync(requests: 100);
 
-        await warmUp.StartAsync(CancellationToken.None);
-        lifetime.Start();
+        run.Lifetime.Start();
 
-        await EndedAsync(warmUp);
-        Assert.Equal(1, server.FeatureReads);
-        Assert.Equal(0, warmUp.Answered);
-        Assert.False(warmUp.ExecuteTask!.IsFaulted);
+        await run.EndedAsync();
+        Assert.Equal(1, run.Server.FeatureReads);
+        Assert.Equal(0, run.WarmUp.Answered);
+        Assert.False(run.WarmUp.ExecuteTask!.IsFaulted);
     }
 
-    /// <summary>
-    /// Until the service's task has ended, in any state: a stop that comes before the host's thread pool ran it cancels
-    /// it unrun (BackgroundService on .NET 10 starts it with Task.Run under the stopping token).
-    /// </summary>
-    private static Task EndedAsync(AdminWarmUp warmUp) => Task.WhenAny(warmUp.ExecuteTask!).WaitAsync(TimeSpan.FromSeconds(10));
+    /// <summary>A started warm-up over a <see cref="Server"/> and a <see cref="Lifetime"/> the test drives.</summary>
+    private sealed class Run : IDisposable
+    {
+        private Run(int requests)
+        {
+            WarmUp = new AdminWarmUp(Server, Lifetime, Options.Create(new GatewayOptions { Admin = { WarmUpRequests = requests } }), NullLogger<AdminWarmUp>.Instance);
+        }
 
-    private static AdminWarmUp Create(int requests, Server server, Lifetime lifetime) =>
-        new(server, lifetime, Options.Create(new GatewayOptions { Admin = { WarmUpRequests = requests } }), NullLogger<AdminWarmUp>.Instance);
+        public Server Server { get; } = new();
+
+        public Lifetime Lifetime { get; } = new();
+
+        public AdminWarmUp WarmUp { get; }
+
+        public static async Task<Run> StartAsync(int requests)
+        {
+            var run = new Run(requests);
+            await run.WarmUp.StartAsync(CancellationToken.None);
+            return run;
+        }
+
+        /// <summary>
+        /// Until the service's task has ended, in any state: a stop that comes before the thread pool ran it cancels it
+        /// unrun (BackgroundService on .NET 10 starts it with Task.Run under the stopping token).
+        /// </summary>
+        public Task EndedAsync() => Task.WhenAny(WarmUp.ExecuteTask!).WaitAsync(TimeSpan.FromSeconds(10));
+
+        public void Dispose()
+        {
+            WarmUp.Dispose();
+            Lifetime.Dispose();
+        }
+    }
 
     /// <summary>A server at an address nothing listens on (a port of this test's own, closed again), counting reads of its features.</summary>
     private sealed class Server : IServer

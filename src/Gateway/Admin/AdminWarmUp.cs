@@ -20,12 +20,13 @@ namespace Gateway.Admin;
 /// </summary>
 /// <remarks>
 /// Each request is a send to a user nobody is (a random name), so nothing is delivered; the send's delivery to sockets
-/// and the cluster path are not warmed. It carries <see cref="HeaderName"/> with this process's
-/// random secret, and the handler answers an authorized request so marked like any send but records no metric or span
-/// and keeps it on this node (<see cref="IsWarmUp"/>). The client's own instruments go to a meter nothing listens to.
-/// Its one connection still shows in Kestrel's <c>kestrel.active_connections</c> while it lasts. Any failure (a refused
-/// address, a status other than 200, 5 s without an answer) ends the warm-up with a debug log line, and so does the
-/// host stopping; the gateway runs on as it would without it.
+/// and the cluster path are not warmed. It carries <see cref="HeaderName"/> with this process's random secret, and the
+/// handler answers an authorized request so marked like any send but records no metric or span and keeps it on this
+/// node (<see cref="IsWarmUp"/>). The client's own instruments go to a meter nothing listens to. Its one connection and
+/// its requests still show, while they last, in Kestrel's <c>kestrel.active_connections</c> and ASP.NET Core's
+/// <c>http.server.active_requests</c>. Any failure (a refused address, a status other than 200, 5 s without an answer)
+/// ends the warm-up with a debug log line, and the host stopping ends it quietly; the gateway runs on as it would
+/// without it.
 /// </remarks>
 internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifetime lifetime, IOptions<GatewayOptions> options, ILogger<AdminWarmUp> log) : BackgroundService
 {
@@ -99,10 +100,17 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
         try
         {
             var admin = options.Value.Admin;
-            if (admin.WarmUpRequests > 0 && await StartedAsync(stopping.Token).ConfigureAwait(false)
-                && TargetFor(server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [], admin) is { } target)
+            if (admin.WarmUpRequests > 0 && await StartedAsync(stopping.Token).ConfigureAwait(false))
             {
-                await WarmUpAsync(target, admin, stopping.Token).ConfigureAwait(false);
+                var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+                if (TargetFor(addresses, admin) is { } target)
+                {
+                    await WarmUpAsync(target, admin, stopping.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    Log.NoAddress(log, string.Join(", ", addresses));
+                }
             }
         }
         catch (Exception exception)
@@ -212,5 +220,8 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
         [LoggerMessage(EventId = 922, Level = LogLevel.Debug, Message = "Warm-up failed after {Count} admin sends: {Reason}")]
         public static partial void Failed(ILogger logger, int count, string reason);
+
+        [LoggerMessage(EventId = 923, Level = LogLevel.Debug, Message = "No warm-up: no plain-HTTP loopback or wildcard address to send to among {Addresses}")]
+        public static partial void NoAddress(ILogger logger, string addresses);
     }
 }

@@ -22,6 +22,7 @@ namespace Gateway.Admin;
 public static partial class AdminEndpoints
 {
     private const int MaxBodyBytes = 4 * 1024 * 1024;
+    private const string SendRoute = "/tapr/ws/conn/send";
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Maps <c>send</c>, <c>close</c>, <c>list</c>, <c>debug</c>, the admin page and its feed, and <c>/metrics</c>.</summary>
@@ -44,8 +45,10 @@ public static partial class AdminEndpoints
                     return Results.Empty;
                 }
 
-                // The start-up warm-up's requests (AdminWarmUp), once authorized, are counted nowhere.
-                warmUp = AdminWarmUp.IsWarmUp(invocation.HttpContext.Request);
+                // The start-up warm-up's sends (AdminWarmUp), once authorized, are not counted (their handler keeps them
+                // out of the rest).
+                warmUp = invocation.HttpContext.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: SendRoute }
+                    && AdminWarmUp.IsWarmUp(invocation.HttpContext.Request);
                 if (warmUp && invocation.HttpContext.Features.Get<IHttpMetricsTagsFeature>() is { } httpMetrics)
                 {
                     httpMetrics.MetricsDisabled = true;
@@ -63,7 +66,7 @@ public static partial class AdminEndpoints
             }
         });
 
-        group.MapPost("/tapr/ws/conn/send", context => SendAsync(context, runtime, tracing));
+        group.MapPost(SendRoute, context => SendAsync(context, runtime, tracing));
         group.MapPost("/tapr/ws/conn/close", context => CloseAsync(context, runtime, tracing, admin));
         group.MapGet("/tapr/ws/conn/list", context => ListAsync(context, runtime, tracing));
         group.MapPost("/tapr/ws/conn/debug", context => WriteJsonAsync(context, AdminResponses.Success));
@@ -128,7 +131,7 @@ public static partial class AdminEndpoints
         }
 
         RegistryProtocol.DeliveryReceipt receipt;
-        if (!warmUp && Peers(context) is { } peers)
+        if (Peers(context) is { } peers && !warmUp)
         {
             try
             {

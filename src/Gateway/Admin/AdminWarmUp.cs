@@ -13,10 +13,11 @@ namespace Gateway.Admin;
 
 /// <summary>
 /// Once the server listens, sends <see cref="AdminOptions.WarmUpRequests"/> admin sends to this process's own listener
-/// over loopback, one after another on one keep-alive connection. Kestrel's HTTP/1.1 path, the admin handler and the
-/// send's way through the registry then reach tier-1 code, normally before the app's first broadcasts (<c>/readyz</c>
-/// does not wait for it): after a restart, the first broadcasts otherwise pay for that compiling (performance.md,
-/// "Eighteenth session").
+/// (over loopback; to the bound address itself only when that is a specific remote one and
+/// <see cref="AdminOptions.AllowRemote"/> is on), one after another on one keep-alive connection. Kestrel's HTTP/1.1
+/// path, the admin handler and the send's way through the registry (not the metrics it skips) then reach tier-1 code,
+/// normally before the app's first broadcasts (<c>/readyz</c> does not wait for it): after a restart, the first
+/// broadcasts otherwise pay for that compiling (performance.md, "Eighteenth session").
 /// </summary>
 /// <remarks>
 /// Each request is a send to a user nobody is (a random name), so nothing is delivered; the send's delivery to sockets

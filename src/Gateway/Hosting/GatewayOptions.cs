@@ -358,7 +358,7 @@ public sealed class AdminOptions
     public bool Page { get; set; } = true;
 
     /// <summary>
-    /// How many admin sends the gateway makes to its own listener over loopback once it listens, to have the admin
+    /// How many admin sends the gateway makes to its own listener (over loopback) once it listens, to have the admin
     /// path compiled before the app's first broadcasts (<see cref="Gateway.Admin.AdminWarmUp"/>): to no connection,
     /// and counted in none of the admin, send or request-duration metrics. Default 100 (about half a second, and 0.5–1.1 s of
     /// CPU, mostly compiling, right after start); the runtime promotes a method after 30 counted calls and the first 20

@@ -167,8 +167,7 @@ public static partial class GatewayServiceCollectionExtensions
         builder.Services.AddSingleton<LiveFeed>();
         builder.Services.AddHostedService(provider => provider.GetRequiredService<LiveFeed>());
         builder.Services.AddHostedService<MemoryTrimmer>();
-        builder.Services.AddSingleton<AdminWarmUp>();
-        builder.Services.AddHostedService(provider => provider.GetRequiredService<AdminWarmUp>());
+        builder.Services.AddHostedService<AdminWarmUp>();
         return builder;
     }
 

@@ -1,9 +1,12 @@
+using System.Net;
+using System.Net.Sockets;
 using Gateway.Admin;
 using Gateway.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Tests.Admin;
@@ -94,7 +97,8 @@ public sealed class AdminWarmUpSpecs
         await run.EndedAsync();
         Assert.Equal(1, run.Server.FeatureReads);
         Assert.Equal(0, run.WarmUp.Answered);
-        Assert.False(run.WarmUp.ExecuteTask!.IsFaulted);
+        var (level, eventId) = Assert.Single(run.Log.Entries);
+        Assert.Equal((LogLevel.Debug, 921), (level, eventId.Id)); // "Warm-up stopped after 0 admin sends ..."
     }
 
     /// <summary>A started warm-up over a <see cref="Server"/> and a <see cref="Lifetime"/> the test drives.</summary>
@@ -102,10 +106,12 @@ public sealed class AdminWarmUpSpecs
     {
         private Run(int requests)
         {
-            WarmUp = new AdminWarmUp(Server, Lifetime, Options.Create(new GatewayOptions { Admin = { WarmUpRequests = requests } }), NullLogger<AdminWarmUp>.Instance);
+            WarmUp = new AdminWarmUp(Server, Lifetime, Options.Create(new GatewayOptions { Admin = { WarmUpRequests = requests } }), Log);
         }
 
         public Server Server { get; } = new();
+
+        public RecordingLogger Log { get; } = new();
 
         public Lifetime Lifetime { get; } = new();
 
@@ -128,24 +134,41 @@ public sealed class AdminWarmUpSpecs
         {
             WarmUp.Dispose();
             Lifetime.Dispose();
+            Server.Dispose();
         }
     }
 
-    /// <summary>A server at an address nothing listens on (a port of this test's own, closed again), counting reads of its features.</summary>
+    /// <summary>Every entry's level and event id, whatever the level.</summary>
+    private sealed class RecordingLogger : ILogger<AdminWarmUp>
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(LogLevel, EventId)> _entries = new();
+
+        public IReadOnlyList<(LogLevel Level, EventId EventId)> Entries => [.. _entries];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _entries.Enqueue((logLevel, eventId));
+    }
+
+    /// <summary>
+    /// A server whose address refuses every connection (a port this test holds bound but never listens on, so no other
+    /// process can take it meanwhile), counting reads of its features.
+    /// </summary>
     private sealed class Server : IServer
     {
         private readonly FeatureCollection _features = new();
+        private readonly Socket _port = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         private int _featureReads;
 
         public Server()
         {
+            _port.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             var addresses = new ServerAddressesFeature();
-            using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-            {
-                listener.Start();
-                addresses.Addresses.Add($"http://127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}");
-            }
-
+            addresses.Addresses.Add($"http://127.0.0.1:{((IPEndPoint)_port.LocalEndPoint!).Port}");
             _features.Set<IServerAddressesFeature>(addresses);
         }
 
@@ -165,9 +188,7 @@ public sealed class AdminWarmUpSpecs
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public void Dispose()
-        {
-        }
+        public void Dispose() => _port.Dispose();
     }
 
     private sealed class Lifetime : IHostApplicationLifetime, IDisposable

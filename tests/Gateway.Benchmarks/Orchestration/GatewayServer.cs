@@ -150,11 +150,7 @@ internal sealed partial class GatewayServer : IAsyncDisposable
             }
 
             server.BaseUri = await server._listening.Task.ConfigureAwait(false);
-            server.Http = new HttpClient(new SocketsHttpHandler { UseProxy = false, UseCookies = false, MaxConnectionsPerServer = 64 })
-            {
-                BaseAddress = server.BaseUri,
-                Timeout = TimeSpan.FromSeconds(30),
-            };
+            server.Http = AdminClient(server.BaseUri);
             await server.WaitHealthyAsync().ConfigureAwait(false);
             return server;
         }
@@ -246,13 +242,24 @@ internal sealed partial class GatewayServer : IAsyncDisposable
         return metrics;
     }
 
+    /// <summary>The orchestrator's client for a server's admin API at <paramref name="baseUri"/>.</summary>
+    public static HttpClient AdminClient(Uri baseUri) => new(new SocketsHttpHandler { UseProxy = false, UseCookies = false, MaxConnectionsPerServer = 64 })
+    {
+        BaseAddress = baseUri,
+        Timeout = TimeSpan.FromSeconds(30),
+    };
+
     /// <summary>Posts an admin send; returns the receipt (matched, enqueued, dropped), or null when the call failed.</summary>
-    public async Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(byte[] body, CancellationToken cancellationToken = default)
+    public Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(byte[] body, CancellationToken cancellationToken = default) =>
+        SendAsync(Http, body, cancellationToken);
+
+    /// <summary>Posts an admin send through <paramref name="http"/> (an <see cref="AdminClient"/>); the receipt, or null when the call failed.</summary>
+    public static async Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(HttpClient http, byte[] body, CancellationToken cancellationToken = default)
     {
         try
         {
             using var content = new ByteArrayContent(body);
-            using var response = await Http.PostAsync("/tapr/ws/conn/send", content, cancellationToken).ConfigureAwait(false);
+            using var response = await http.PostAsync("/tapr/ws/conn/send", content, cancellationToken).ConfigureAwait(false);
             var reply = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             using var json = JsonDocument.Parse(reply);
             if (json.RootElement.GetProperty("code").GetInt32() != 0 || !json.RootElement.TryGetProperty("data", out var data))

@@ -1,9 +1,16 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Gateway.Benchmarks.Client;
 using Gateway.Benchmarks.Orchestration;
 using Gateway.Benchmarks.Wire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Gateway.Benchmarks.Scenarios;
 
@@ -30,6 +37,52 @@ internal sealed class SendResult
 /// </summary>
 internal static class FanoutDriver
 {
+    private static readonly byte[] StubReceipt = "{\"code\":0,\"message\":\"success\",\"data\":{\"matched\":0,\"enqueued\":0,\"dropped\":0}}"u8.ToArray();
+    private static Task? _driverWarmedUp;
+
+    /// <summary>
+    /// Once per orchestrator process, before the first server starts: <c>--driver-warmup</c> sends (default 300; 0: off)
+    /// through this process's own send path (the loop below, <see cref="HttpClient"/>, the receipt's parse) to a stub
+    /// admin API in this process, which no server sees. Without it the first server measured (the gateway, with
+    /// <c>--peer</c>) has its cold phase driven by the tool's first-ever sends, compiled as they go, and every
+    /// later server by a warm tool.
+    /// </summary>
+    public static Task WarmUpDriverAsync(BenchmarkOptions options, string target, int users, int usersPerSend, int concurrency, int payloadBytes) =>
+        _driverWarmedUp ??= WarmUpDriverCoreAsync(options.Int("driver-warmup", 300), target, users, usersPerSend, concurrency, payloadBytes);
+
+    private static async Task WarmUpDriverCoreAsync(int sends, string target, int users, int usersPerSend, int concurrency, int payloadBytes)
+    {
+        if (sends <= 0)
+        {
+            return;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        await using var stub = builder.Build();
+        stub.Run(async context =>
+        {
+            await context.Request.Body.CopyToAsync(Stream.Null).ConfigureAwait(false);
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(StubReceipt).ConfigureAwait(false);
+        });
+        await stub.StartAsync().ConfigureAwait(false);
+        var address = stub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = GatewayServer.AdminClient(new Uri(address));
+
+        // Two rounds with a pause between: the runtime counts calls towards tier 1 only after a moment without new
+        // compiles, and the first round is mostly new compiles.
+        var first = sends / 3;
+        foreach (var round in new[] { first, sends - first })
+        {
+            await SendAllAsync((body, cancellationToken) => GatewayServer.SendAsync(http, body, cancellationToken), round, target, users, usersPerSend, 0, concurrency, payloadBytes, 30, new SendResult()).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);
+        }
+
+        await stub.StopAsync().ConfigureAwait(false);
+    }
+
     public static async Task<(PhaseResult Phase, SendResult Sends, JsonObject Cpu)> RunPhaseAsync(
         Testbed bed, int phase, int messages, string target, double rate, int concurrency, int payloadBytes, int usersPerSend = 1)
     {
@@ -38,7 +91,7 @@ internal static class FanoutDriver
         var sends = new SendResult();
         var cpuStart = bed.Cpu();
         Progress.Write($"{bed.Spec.Name}: phase {phase}: {messages} sends to {(target == "users" && usersPerSend > 1 ? $"{usersPerSend} users each" : target)}" + (rate > 0 ? FormattableString.Invariant($" at {rate:F1}/s") : $" at full speed ({concurrency} in flight)"));
-        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway, messages, target, users, usersPerSend, rate, concurrency, payloadBytes, bed.Options.Double("send-timeout", 120), sends)).ConfigureAwait(false);
+        var result = await bed.RunPhaseAsync(begin, () => SendAllAsync(bed.Gateway.SendAsync, messages, target, users, usersPerSend, rate, concurrency, payloadBytes, bed.Options.Double("send-timeout", 120), sends)).ConfigureAwait(false);
         var cpu = Testbed.CpuJson(cpuStart, bed.Cpu());
         Progress.Write($"{bed.Spec.Name}: phase {phase}: {result.Received} received of {result.Received + result.Missing}, {result.Received / result.Seconds:N0}/s, p99 {result.Latency.Percentile(99) / 1000.0:F1} ms");
         return (result, sends, cpu);
@@ -59,7 +112,7 @@ internal static class FanoutDriver
         ["dropped"] = sends.Dropped,
     };
 
-    private static async Task SendAllAsync(GatewayServer gateway, int messages, string target, int users, int usersPerSend, double rate, int concurrency, int payloadBytes, double sendTimeoutSeconds, SendResult result)
+    private static async Task SendAllAsync(Func<byte[], CancellationToken, Task<(long Matched, long Enqueued, long Dropped)?>> send, int messages, string target, int users, int usersPerSend, double rate, int concurrency, int payloadBytes, double sendTimeoutSeconds, SendResult result)
     {
         var allUsers = Encoding.UTF8.GetBytes("{\"users\":[" + string.Join(',', Enumerable.Range(0, users).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
         using var inFlight = new SemaphoreSlim(Math.Max(1, concurrency));
@@ -96,7 +149,7 @@ internal static class FanoutDriver
             }
 
             var prefix = target == "users" ? GroupPrefix(ClientProtocol.GroupOfSend(sequence, users, usersPerSend), usersPerSend) : allUsers;
-            tasks.Add(SendOneAsync(gateway, prefix, sequence, payloadBytes, result, inFlight, deadline.Token));
+            tasks.Add(SendOneAsync(send, prefix, sequence, payloadBytes, result, inFlight, deadline.Token));
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -106,7 +159,7 @@ internal static class FanoutDriver
     private static byte[] GroupPrefix(int group, int usersPerSend) => Encoding.UTF8.GetBytes(
         "{\"users\":[" + string.Join(',', Enumerable.Range(group * usersPerSend, usersPerSend).Select(u => $"\"{ClientProtocol.UserName(u)}\"")) + "],\"payload\":");
 
-    private static async Task SendOneAsync(GatewayServer gateway, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight, CancellationToken cancellationToken)
+    private static async Task SendOneAsync(Func<byte[], CancellationToken, Task<(long Matched, long Enqueued, long Dropped)?>> send, byte[] prefix, long sequence, int payloadBytes, SendResult result, SemaphoreSlim inFlight, CancellationToken cancellationToken)
     {
         try
         {
@@ -114,7 +167,7 @@ internal static class FanoutDriver
             prefix.CopyTo(body, 0);
             var length = prefix.Length + Payload.Write(body.AsSpan(prefix.Length), sequence, Stopwatch.GetTimestamp(), payloadBytes);
             body[length++] = (byte)'}';
-            var receipt = await gateway.SendAsync(body[..length], cancellationToken).ConfigureAwait(false);
+            var receipt = await send(body[..length], cancellationToken).ConfigureAwait(false);
             lock (result)
             {
                 result.Sends++;

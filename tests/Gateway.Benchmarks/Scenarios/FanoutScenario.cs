@@ -44,6 +44,7 @@ internal static class FanoutScenario
             throw new ArgumentException("--users-per-send goes with --target users and divides --users");
         }
 
+        await FanoutDriver.WarmUpDriverAsync(options, target, users, usersPerSend, concurrency, payloadBytes).ConfigureAwait(false);
         await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", Nodes: nodes, Peer: peer), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var waitForOpens = options.Flag("cold-after-opens", true);
@@ -81,6 +82,7 @@ internal static class FanoutScenario
             ["rate"] = rate > 0 ? rate : "full speed",
             ["concurrency"] = concurrency,
             ["payloadBytes"] = payloadBytes,
+            ["driverWarmUpSends"] = options.Int("driver-warmup", 300),
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
             ["gatewayBuild"] = bed.GatewayBuild?.DeepClone(),

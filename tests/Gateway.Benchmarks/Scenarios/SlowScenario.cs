@@ -103,6 +103,7 @@ internal static class SlowScenario
         string name, double share, bool slowAbsent, int connections, int users, int messages, double rate, int concurrency, int payloadBytes, int warmupMessages,
         Dictionary<string, string> defaults, BenchmarkOptions options, string logs)
     {
+        await FanoutDriver.WarmUpDriverAsync(options, "all", users, 1, concurrency, payloadBytes).ConfigureAwait(false);
         await using var bed = await Testbed.StartAsync(new TestbedSpec(name, connections, users, "record", share, slowAbsent, defaults), options, logs).ConfigureAwait(false);
         await bed.WarmUpAsync().ConfigureAwait(false);
         var rssBefore = ProcessStats.RssBytes(bed.Gateway.Pid) ?? 0;

@@ -111,8 +111,8 @@ static int Usage()
                 self-contained and composite ReadyToRun, made when missing or stale; default: the Release build)
                 --source-addresses 8 (127.0.0.2...) --connect-concurrency 128 (per process)
                 --connect-timeout 10 --ping-seconds 30 --warmup 32 (per client process) --phase-timeout 120
-                --driver-warmup 300 (fanout, cluster, slow: admin sends this tool makes to a stub in its own
-                process before the first server starts, so no server's cold phase is the tool's first sends)
+                --driver-warmup 300 (fanout, cluster, slow; 0: off: admin sends this tool makes to a stub in its
+                own process before the first server starts, so no server's cold phase is the tool's first sends)
                 --inline-completions true --log-dir DIR
         """);
     return 2;

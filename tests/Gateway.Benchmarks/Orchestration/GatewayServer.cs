@@ -253,7 +253,10 @@ internal sealed partial class GatewayServer : IAsyncDisposable
     public Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(byte[] body, CancellationToken cancellationToken = default) =>
         SendAsync(Http, body, cancellationToken);
 
-    /// <summary>Posts an admin send through <paramref name="http"/> (an <see cref="AdminClient"/>); the receipt, or null when the call failed.</summary>
+    /// <summary>
+    /// Posts an admin send through <paramref name="http"/> (an <see cref="AdminClient"/>); the receipt, or null when
+    /// the call failed.
+    /// </summary>
     public static async Task<(long Matched, long Enqueued, long Dropped)?> SendAsync(HttpClient http, byte[] body, CancellationToken cancellationToken = default)
     {
         try

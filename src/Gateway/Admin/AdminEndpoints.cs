@@ -22,7 +22,8 @@ namespace Gateway.Admin;
 public static partial class AdminEndpoints
 {
     private const int MaxBodyBytes = 4 * 1024 * 1024;
-    private const string SendRoute = "/tapr/ws/conn/send";
+    /// <summary>The admin send's route (PROTOCOL.md §4, "Admin API").</summary>
+    internal const string SendRoute = "/tapr/ws/conn/send";
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Maps <c>send</c>, <c>close</c>, <c>list</c>, <c>debug</c>, the admin page and its feed, and <c>/metrics</c>.</summary>

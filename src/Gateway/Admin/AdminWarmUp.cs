@@ -34,7 +34,6 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
     /// <summary>The request header that marks a warm-up request; its value is <see cref="Secret"/>.</summary>
     internal const string HeaderName = "Gateway-Warm-Up";
 
-    private const string Path = "/tapr/ws/conn/send";
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CountingPause = TimeSpan.FromMilliseconds(250);
     private const int FirstRound = 20;
@@ -163,7 +162,7 @@ internal sealed partial class AdminWarmUp(IServer server, IHostApplicationLifeti
 
                 using var content = new ByteArrayContent(body);
                 content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                using var response = await client.PostAsync(Path, content, stoppingToken).ConfigureAwait(false);
+                using var response = await client.PostAsync(AdminEndpoints.SendRoute, content, stoppingToken).ConfigureAwait(false);
                 await response.Content.ReadAsByteArrayAsync(stoppingToken).ConfigureAwait(false);
                 if (response.StatusCode != HttpStatusCode.OK)
                 {

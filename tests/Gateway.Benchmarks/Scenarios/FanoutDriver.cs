@@ -51,7 +51,10 @@ internal static class FanoutDriver
     /// server by a warm tool.
     /// </summary>
     public static Task WarmUpDriverAsync(BenchmarkOptions options, string target, int users, int usersPerSend, int concurrency, int payloadBytes) =>
-        _driverWarmedUp ??= WarmUpDriverCoreAsync(options.Int("driver-warmup", 300), target, users, usersPerSend, concurrency, payloadBytes);
+        _driverWarmedUp ??= WarmUpDriverCoreAsync(DriverWarmUpSends(options), target, users, usersPerSend, concurrency, payloadBytes);
+
+    /// <summary>The <c>--driver-warmup</c> sends (default 300; 0: off), as <see cref="WarmUpDriverAsync"/> makes them.</summary>
+    public static int DriverWarmUpSends(BenchmarkOptions options) => options.Int("driver-warmup", 300);
 
     private static async Task WarmUpDriverCoreAsync(int sends, string target, int users, int usersPerSend, int concurrency, int payloadBytes)
     {

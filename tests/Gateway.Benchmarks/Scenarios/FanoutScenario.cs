@@ -82,7 +82,7 @@ internal static class FanoutScenario
             ["rate"] = rate > 0 ? rate : "full speed",
             ["concurrency"] = concurrency,
             ["payloadBytes"] = payloadBytes,
-            ["driverWarmUpSends"] = options.Int("driver-warmup", 300),
+            ["driverWarmUpSends"] = FanoutDriver.DriverWarmUpSends(options),
             ["clientProcesses"] = bed.Clients.Count,
             ["gatewaySettings"] = Report.Counts(bed.GatewaySettings),
             ["gatewayBuild"] = bed.GatewayBuild?.DeepClone(),

@@ -69,7 +69,7 @@ internal static class SlowScenario
             ["slowClients"] = slowClients,
             ["rate"] = rate,
             ["payloadBytes"] = payloadBytes,
-            ["driverWarmUpSends"] = options.Int("driver-warmup", 300),
+            ["driverWarmUpSends"] = FanoutDriver.DriverWarmUpSends(options),
             ["slowReceiveBuffer"] = options.Int("slow-rcvbuf", 2048),
             ["slowMaxSegment"] = options.Int("slow-mss", 536),
             ["clientProcesses"] = withSlow[0].ClientProcesses,

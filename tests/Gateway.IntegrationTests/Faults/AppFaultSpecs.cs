@@ -38,7 +38,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         }
 
         await App.WaitUntilAsync(
-            records => users.All(u => FirstDeliveries(records.Where(r => r.UserName == u)).Count == Messages + 2),
+            records => users.All(u => CallbackAttempts.FirstDeliveries(records.Where(r => r.UserName == u), Describe).Count == Messages + 2),
             TestTimeouts.Long,
             "every event of every connection");
         foreach (var user in users)
@@ -79,7 +79,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         }
 
         await App.WaitUntilAsync(
-            records => users.All(u => FirstDeliveries(records.Where(r => r.UserName == u)).Count == Messages + 2),
+            records => users.All(u => CallbackAttempts.FirstDeliveries(records.Where(r => r.UserName == u), Describe).Count == Messages + 2),
             TestTimeouts.Long,
             "every event of every connection");
         foreach (var user in users)
@@ -101,50 +101,49 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
     [Fact]
     public async Task A_callback_slower_than_the_timeout_is_retried_and_the_order_is_kept()
     {
+        var timeout = FaultsGatewayFixture.ShortTimeout;
+        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, timeout), "1 s timeout gateway");
         var user = UniqueUser("slow");
         var attempts = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         var slow = Frame(user, 1);
-        App.Responder = request => request.DataJson == slow && attempts.AddOrUpdate(slow, 1, (_, n) => n + 1) == 1
-            ? new AppReply(200, Delay: FaultsGatewayFixture.CallbackTimeout * 3)
+        host.App.Responder = request => request.DataJson == slow && attempts.AddOrUpdate(slow, 1, (_, n) => n + 1) == 1
+            ? new AppReply(200, Delay: timeout * 3)
             : null;
-        try
-        {
-            var (client, open) = await ConnectAndOpenAsync(user);
-            await SendFramesThenCloseAsync(client, user, 4);
-            await App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
-        }
-        finally
-        {
-            App.Responder = null;
-        }
+        var (client, open) = await ConnectAndOpenAsync(user, host: host);
+        await SendFramesThenCloseAsync(client, user, 4);
+        await host.App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
 
-        var callbacks = App.Requests.Where(r => r.UserName == user).ToList();
+        var callbacks = host.App.Requests.Where(r => r.UserName == user).ToList();
         var slowAttempts = callbacks.Where(c => c.DataJson == slow).ToList();
-        Assert.Equal(2, slowAttempts.Count);
+        Assert.True(slowAttempts.Count >= 2, $"{slowAttempts.Count} attempts of the slow message");
         Assert.False(slowAttempts[0].Answered, "the gateway gave up on the first attempt");
-        Assert.True(slowAttempts[1].Delivered);
+        Assert.True(slowAttempts[^1].Delivered);
         var gap = slowAttempts[1].ReceivedAt - slowAttempts[0].ReceivedAt;
-        Assert.True(gap >= FaultsGatewayFixture.CallbackTimeout * 0.9, $"retried after {gap}, before the {FaultsGatewayFixture.CallbackTimeout} timeout");
+        Assert.True(gap >= timeout * 0.9, $"retried after {gap}, before the {timeout} timeout");
 
-        // Only the timed-out attempt is seen twice; the order of first deliveries is the client's.
-        Assert.Equal(Expected(user, 4), FirstDeliveries(callbacks));
-        Assert.Equal(Expected(user, 4).Count + 1, callbacks.Count);
+        // Only timed-out attempts are seen again (on a stalled machine another one may time out too); the order of
+        // first deliveries is the client's.
+        Assert.Equal(Expected(user, 4), CallbackAttempts.FirstDeliveries(callbacks, Describe));
+        CallbackAttempts.AssertOnlyTimedOutAttemptsRepeat(callbacks, Describe);
     }
 
     [Fact]
     public async Task A_callback_slower_than_usual_but_within_the_timeout_is_not_retried()
     {
-        // Its own gateway with a timeout far above the delay: the shared one's 1 s left a loaded CI box (the soak
-        // running alongside) too little room, and a stall there is not what this spec is about.
-        var timeout = TimeSpan.FromSeconds(10);
-        var host = await StartOwnGatewayAsync(o => o.With("Callback", "Timeout", timeout.ToString("c", CultureInfo.InvariantCulture)), "10 s timeout gateway");
         var user = UniqueUser("sluggish");
-        host.App.Delay = timeout / 20;
-        var (client, open) = await ConnectAndOpenAsync(user, host: host);
-        await SendFramesThenCloseAsync(client, user, 3);
-        await host.App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
+        App.Delay = FaultsGatewayFixture.CallbackTimeout / 20;
+        try
+        {
+            var (client, open) = await ConnectAndOpenAsync(user);
+            await SendFramesThenCloseAsync(client, user, 3);
+            await App.WaitForActionAsync(open.ConnId!, "close", TestTimeouts.Long);
+        }
+        finally
+        {
+            App.Delay = TimeSpan.Zero;
+        }
 
-        var callbacks = host.App.Requests.Where(r => r.UserName == user).ToList();
+        var callbacks = App.Requests.Where(r => r.UserName == user).ToList();
         Assert.Equal(Expected(user, 3), callbacks.Select(Describe));
         Assert.All(callbacks, c => Assert.True(c.Delivered, $"not delivered: {c}"));
     }
@@ -192,47 +191,49 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         var held = UniqueUser("held");
         var heldFrame = Frame(held, 0);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, FaultsGatewayFixture.ShortTimeout), "1 s timeout gateway");
 
         // Every attempt of the held message outlasts the gateway's timeout until released.
-        App.Responder = request => request.DataJson == heldFrame && !release.Task.IsCompleted ? new AppReply(200, Delay: TimeSpan.FromSeconds(30)) : null;
+        host.App.Responder = request => request.DataJson == heldFrame && !release.Task.IsCompleted ? new AppReply(200, Delay: TimeSpan.FromSeconds(30)) : null;
         try
         {
-            var (heldClient, heldOpen) = await ConnectAndOpenAsync(held);
+            var (heldClient, heldOpen) = await ConnectAndOpenAsync(held, host: host);
             await heldClient.SendTextAsync(heldFrame);
             await heldClient.SendTextAsync(Frame(held, 1));
-            await App.WaitForAsync(r => r.DataJson == heldFrame);
+            await host.App.WaitForAsync(r => r.DataJson == heldFrame);
 
             var others = Enumerable.Range(0, Others).Select(i => UniqueUser("free" + i)).ToList();
             await Task.WhenAll(others.Select(async user =>
             {
-                var client = await ConnectAsync(user);
+                var client = await ConnectAsync(user, host: host);
                 await SendFramesThenCloseAsync(client, user, Messages);
             }));
-            await App.WaitUntilAsync(
-                records => others.All(u => FirstDeliveries(records.Where(r => r.UserName == u)).Count == Messages + 2),
+            await host.App.WaitUntilAsync(
+                records => others.All(u => CallbackAttempts.FirstDeliveries(records.Where(r => r.UserName == u), Describe).Count == Messages + 2),
                 TestTimeouts.Long,
                 "every event of the other connections");
 
             // Meanwhile the held connection is still at its first message, and nothing after it was sent.
-            var heldSoFar = App.ForConnection(heldOpen.ConnId!);
+            var heldSoFar = host.App.ForConnection(heldOpen.ConnId!);
             Assert.DoesNotContain(heldSoFar, r => r.DataJson == heldFrame && r.Delivered);
             Assert.DoesNotContain(heldSoFar, r => r.DataJson == Frame(held, 1));
             foreach (var user in others)
             {
-                Assert.Equal(Expected(user, Messages), App.Requests.Where(r => r.UserName == user).Select(Describe));
+                var theirs = host.App.Requests.Where(r => r.UserName == user).ToList();
+                Assert.Equal(Expected(user, Messages), CallbackAttempts.FirstDeliveries(theirs, Describe));
+                CallbackAttempts.AssertOnlyTimedOutAttemptsRepeat(theirs, Describe);
             }
 
             release.SetResult();
             await heldClient.CloseAsync();
-            await App.WaitForActionAsync(heldOpen.ConnId!, "close", TestTimeouts.Long);
-            var heldCallbacks = App.ForConnection(heldOpen.ConnId!);
-            Assert.Equal(Expected(held, 2), FirstDeliveries(heldCallbacks));
-            Assert.All(heldCallbacks.Where(r => r.DataJson == heldFrame).SkipLast(1), r => Assert.False(r.Answered, $"only timed-out attempts repeat: {r}"));
+            await host.App.WaitForActionAsync(heldOpen.ConnId!, "close", TestTimeouts.Long);
+            var heldCallbacks = host.App.ForConnection(heldOpen.ConnId!);
+            Assert.Equal(Expected(held, 2), CallbackAttempts.FirstDeliveries(heldCallbacks, Describe));
+            CallbackAttempts.AssertOnlyTimedOutAttemptsRepeat(heldCallbacks, Describe);
         }
         finally
         {
             release.TrySetResult();
-            App.Responder = null;
         }
     }
 
@@ -254,8 +255,4 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         ["open", .. Enumerable.Range(0, messages).Select(i => "message " + Frame(user, i)), "close"];
 
     private static string Describe(RecordedCallback callback) => callback.Action == "message" ? "message " + callback.DataJson : callback.Action!;
-
-    /// <summary>The delivered events, each once, in the order of their first delivery.</summary>
-    private static List<string> FirstDeliveries(IEnumerable<RecordedCallback> callbacks) =>
-        callbacks.Where(c => c.Delivered).Select(Describe).Distinct().ToList();
 }

@@ -63,12 +63,12 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
         await client.CloseAsync();
 
         var records = await App.WaitUntilAsync(
-            all => FirstDeliveries(all.Where(r => r.UserName == user)).Count == total + 2,
+            all => CallbackAttempts.FirstDeliveries(all.Where(r => r.UserName == user), Describe).Count == total + 2,
             TestTimeouts.Long,
             $"open, {total} messages and close");
         var mine = records.Where(r => r.UserName == user).ToList();
-        Assert.Equal(["open", .. Enumerable.Range(0, total).Select(i => "message " + i), "close"], FirstDeliveries(mine));
-        AssertOnlyTimedOutAttemptsRepeat(mine);
+        Assert.Equal(["open", .. Enumerable.Range(0, total).Select(i => "message " + i), "close"], CallbackAttempts.FirstDeliveries(mine, Describe));
+        CallbackAttempts.AssertOnlyTimedOutAttemptsRepeat(mine, Describe);
         Assert.Equal(0, await Gateway.Admin.MetricAsync("gateway_inbound_pending_bytes"));
     }
 
@@ -135,17 +135,6 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
 
     private static string Describe(RecordedCallback callback) =>
         callback.Action == "message" ? "message " + callback.Json!.Value.GetProperty("data").GetProperty("n").GetInt32() : callback.Action!;
-
-    private static List<string> FirstDeliveries(IEnumerable<RecordedCallback> callbacks) =>
-        callbacks.Where(c => c.Delivered).Select(Describe).Distinct().ToList();
-
-    private static void AssertOnlyTimedOutAttemptsRepeat(IReadOnlyList<RecordedCallback> callbacks)
-    {
-        foreach (var group in callbacks.GroupBy(Describe).Where(g => g.Count() > 1))
-        {
-            Assert.All(group.SkipLast(1), attempt => Assert.False(attempt.Answered, $"a repeated attempt of {group.Key} had been answered"));
-        }
-    }
 
     /// <summary>A gateway that stops reading a socket once 64 KiB of it wait for the app; quick retries.</summary>
     public sealed class Fixture : GatewayFixture

@@ -158,6 +158,11 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         // and its hundred requests cost every start a CPU second: off unless a test sets it (Admin/AdminWarmUpSpecs).
         start.Environment["Gateway__Admin__WarmUpRequests"] = "0";
 
+        // A 10 s callback attempt timeout instead of the default 2 s: a loaded CI box can stall a test app's answer
+        // past 2 s, and a retried callback would break specs that expect each event exactly once. Specs about the
+        // timeout set their own (Faults, Jac, Soak).
+        start.Environment["Gateway__Callback__Timeout"] = "00:00:10";
+
         foreach (var (key, value) in options.Environment)
         {
             if (value is null)

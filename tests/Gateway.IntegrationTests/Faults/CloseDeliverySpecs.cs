@@ -63,15 +63,18 @@ public sealed class CloseDeliverySpecs(CloseDeliverySpecs.Fixture fixture, ITest
     public async Task A_ping_timeout_delivers_every_message_read_before_it_then_close()
     {
         // Only JSON pings are liveness here, and the deadline is short, so it passes mid-stream.
-        var host = await StartOwnGatewayAsync(o => o.With("Tapr", "PingTimeout", "00:00:02").With("Tapr", "AnyFrameIsLiveness", "false"));
+        var host = await StartOwnGatewayAsync(o => o.With("Tapr", "PingTimeout", "00:00:03").With("Tapr", "AnyFrameIsLiveness", "false"));
         var user = UniqueUser("deadline");
-        var (client, open) = await ConnectAndOpenAsync(user, host: host);
-        var connId = open.ConnId!;
 
+        // The messages go out at once, not after the open callback: the deadline runs from the connection actor's
+        // start, and a loaded machine may deliver the open late.
+        var client = await ConnectAsync(user, host: host);
         for (var i = 0; i < 5; i++)
         {
             await client.SendAsync(Message(i), WebSocketMessageType.Text);
         }
+
+        var connId = (await host.App.WaitForOpenAsync(user)).ConnId!;
 
         Assert.Equal(4000, (await client.WaitForCloseAsync(TestTimeouts.Long)).Code);
         await host.App.WaitForActionAsync(connId, "close", TestTimeouts.Long);

@@ -54,7 +54,7 @@ public sealed class HarnessSpecs(ITestOutputHelper output)
     public async Task A_delayed_answer_is_recorded_at_arrival_and_marked_answered_later()
     {
         await using var app = await AppServer.StartAsync();
-        app.Delay = TimeSpan.FromMilliseconds(300);
+        app.Delay = TimeSpan.FromSeconds(3); // room for a stall of a loaded machine before the record is read
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{app.Port}") };
 
         var post = PostAsync(http, "{}", null);

@@ -24,7 +24,8 @@ public sealed class JacGatewayCollection : ICollectionFixture<JacGatewayFixture>
 public sealed class JacWalkerFixture : GatewayFixture
 {
     /// <summary><c>Gateway__Jac__WalkerTimeout</c>.</summary>
-    public static TimeSpan WalkerTimeout => TestTimeouts.Dilated(TimeSpan.FromSeconds(3));
+    /// <remarks>Four seconds more than the slow walker's answer takes: room for a stall of a loaded machine.</remarks>
+    public static TimeSpan WalkerTimeout => TestTimeouts.Dilated(TimeSpan.FromSeconds(6));
 
     /// <summary><c>Gateway__Callback__Timeout</c>: one ordinary callback attempt.</summary>
     public static TimeSpan AttemptTimeout => TestTimeouts.Dilated(TimeSpan.FromSeconds(1));

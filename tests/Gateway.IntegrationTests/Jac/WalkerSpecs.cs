@@ -78,7 +78,7 @@ public sealed class WalkerSpecs(JacWalkerFixture fixture, ITestOutputHelper outp
     public async Task A_walker_slower_than_one_callback_attempt_but_within_the_walker_timeout_still_answers()
     {
         var client = await ConnectAsRootAsync();
-        var delay = JacWalkerFixture.AttemptTimeout + ((JacWalkerFixture.WalkerTimeout - JacWalkerFixture.AttemptTimeout) / 2);
+        var delay = JacWalkerFixture.AttemptTimeout * 2;
         App.Responder = r => r.ConnId == client.ClientId && r.Action == "message" ? new AppReply(200, Answer, delay) : null;
 
         await client.SendAsync("{\"type\":\"walker\",\"walker\":\"slow\",\"response\":true}");

@@ -80,8 +80,10 @@ public sealed class UserActorSpecs : TestKit
             NullLogger<UserActor>.Instance));
         var taprOutbox = new RecordingOutbox();
         var jacOutbox = new RecordingOutbox();
-        var tapr = Watch(await AttachAsync(user, TestIdentities.Tapr("tapr-1", user: "n::root"), taprOutbox));
+        // jac first: the tapr connection's 200 ms deadline runs from its attach, and its Terminated must not arrive
+        // while the jac attach still waits for its acknowledgement.
         var jac = Watch(await AttachAsync(user, TestIdentities.Jac("jac-1"), jacOutbox));
+        var tapr = Watch(await AttachAsync(user, TestIdentities.Tapr("tapr-1", user: "n::root"), taprOutbox));
 
         await ExpectTerminatedAsync(tapr, TimeSpan.FromSeconds(2));
         Assert.Equal(new CloseRequest(4000, "ping timeout"), taprOutbox.Closes[0]);

@@ -3,12 +3,18 @@ using Gateway.IntegrationTests.Infrastructure;
 
 namespace Gateway.IntegrationTests.Cluster;
 
-/// <summary>Three real gateways started once for the specs of this class, joined into one cluster.</summary>
+/// <summary>
+/// Three real gateways started once for the specs of this class, joined into one cluster. Nothing here kills a node,
+/// so a node waits 5 s for a peer's answer and tolerates 10 s of heartbeat silence: a stall of a loaded machine must
+/// neither leave a node out of a gathered answer nor get it downed for the rest of the class.
+/// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public GatewayCluster Cluster { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Cluster = await GatewayCluster.StartAsync(output: null);
+    public async Task InitializeAsync() => Cluster = await GatewayCluster.StartAsync(
+        output: null,
+        configure: o => o.With("Cluster", "NodeTimeout", "00:00:05").With("Cluster", "AcceptableHeartbeatPause", "00:00:10"));
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }

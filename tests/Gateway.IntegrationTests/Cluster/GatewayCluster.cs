@@ -35,7 +35,7 @@ public sealed class ClusterNode(int index, GatewayProcess gateway, AppServer app
 /// killed node leaves quickly; every process is killed on dispose, and every node's log is written to the
 /// test output.
 /// </summary>
-public sealed class GatewayCluster(ITestOutputHelper? output) : IAsyncDisposable
+public sealed class GatewayCluster(ITestOutputHelper? output, Action<GatewayProcessOptions>? configure = null) : IAsyncDisposable
 {
     /// <summary>The split-brain resolver's stable-after in these tests (the default is 15 s).</summary>
     public static readonly TimeSpan DownAfter = TimeSpan.FromSeconds(3);
@@ -48,10 +48,13 @@ public sealed class GatewayCluster(ITestOutputHelper? output) : IAsyncDisposable
 
     public ClusterNode this[int index] => Nodes[index];
 
-    /// <summary>Starts <paramref name="count"/> nodes and waits until every one is ready (<c>Up</c>) and sees them all.</summary>
-    public static async Task<GatewayCluster> StartAsync(ITestOutputHelper? output, int count = 3)
+    /// <summary>
+    /// Starts <paramref name="count"/> nodes, each with <paramref name="configure"/>'s settings on top of the cluster
+    /// ones, and waits until every one is ready (<c>Up</c>) and sees them all.
+    /// </summary>
+    public static async Task<GatewayCluster> StartAsync(ITestOutputHelper? output, int count = 3, Action<GatewayProcessOptions>? configure = null)
     {
-        var cluster = new GatewayCluster(output);
+        var cluster = new GatewayCluster(output, configure);
         try
         {
             for (var i = 0; i < count; i++)
@@ -87,6 +90,7 @@ public sealed class GatewayCluster(ITestOutputHelper? output) : IAsyncDisposable
             .With("Jac", "TokenSecret", JacTokens.Secret)
             .With("Shutdown", "Timeout", "00:00:05");
         options.Environment["Gateway__Cluster__SeedNodes__0"] = string.Create(CultureInfo.InvariantCulture, $"akka.tcp://gateway@127.0.0.1:{_seedPort}");
+        configure?.Invoke(options);
         GatewayProcess gateway;
         try
         {

@@ -26,9 +26,18 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
         // Two admin routes are two tag sets of one histogram: the second is past the limit.
         Assert.Equal(HttpStatusCode.OK, (await admin.ListAsync()).Status);
         Assert.Equal(HttpStatusCode.OK, (await admin.SendAsync("{\"users\":[\"nobody\"],\"payload\":{}}")).Status);
-        var samples = PrometheusText.Parse((await admin.GetAsync("/metrics")).Text)
-            .Where(s => s.Name == "gateway_admin_request_duration_seconds_count")
-            .ToList();
+
+        // The admin endpoints time a request once its response is written, which may be after the client has it.
+        List<PrometheusSample> samples = [];
+        await Wait.UntilAsync(
+            async () =>
+            {
+                samples = PrometheusText.Parse((await admin.GetAsync("/metrics")).Text)
+                    .Where(s => s.Name == "gateway_admin_request_duration_seconds_count")
+                    .ToList();
+                return samples.Sum(s => s.Value) >= 2;
+            },
+            what: "both admin requests timed");
 
         Assert.Single(samples, s => s.Labels.ContainsKey("http_route"));
         Assert.Contains(samples, s => s.Labels.TryGetValue("otel_metric_overflow", out var overflow) && overflow == "true");
@@ -61,7 +70,7 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
         Assert.Equal(1, await admin.MetricAsync("gateway_send_fanout_count"));
         Assert.Equal(1, await admin.MetricAsync("gateway_send_fanout_sum"));
         Assert.True(await admin.MetricAsync("gateway_callback_duration_seconds_count", ("gateway_callback_outcome", "delivered")) >= 2, "open and message callbacks measured");
-        Assert.Equal(1, await admin.MetricAsync("gateway_admin_request_duration_seconds_count", ("http_route", "/tapr/ws/conn/send")));
+        await WaitForAdminSendTimedAsync(admin);
         Assert.True(await admin.MetricAsync("gateway_connection_limit") > 0);
         Assert.Equal(0, await admin.MetricAsync("gateway_inbound_pending_bytes"));
         Assert.Equal(0, await admin.MetricAsync("gateway_callback_pending"));
@@ -125,7 +134,7 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
 
         // The callbacks (open, message) and the admin send are still timed, by the gateway's own instruments.
         Assert.True(await admin.MetricAsync("gateway_callback_duration_seconds_count", ("gateway_callback_outcome", "delivered")) >= 2, "open and message callbacks measured");
-        Assert.Equal(1, await admin.MetricAsync("gateway_admin_request_duration_seconds_count", ("http_route", "/tapr/ws/conn/send")));
+        await WaitForAdminSendTimedAsync(admin);
         // Prometheus names: dots become underscores, then a unit suffix may follow.
         foreach (var dropped in TelemetrySetup.HttpRequestInstruments.Select(name => name.Replace('.', '_')))
         {
@@ -292,5 +301,17 @@ public sealed class MetricsSpecs(SharedGatewayFixture fixture, ITestOutputHelper
         Assert.Equal("Information", entry.RootElement.GetProperty("LogLevel").GetString());
         Assert.Equal("Gateway.Hosting.GatewayLifetime", entry.RootElement.GetProperty("Category").GetString());
         Assert.True(entry.RootElement.GetProperty("State").TryGetProperty("MaxConnections", out _));
+    }
+
+    /// <summary>
+    /// Waits for the one admin send's <c>gateway.admin.request.duration</c>: the admin endpoints time a request once
+    /// its response is written, which may be after the client has it.
+    /// </summary>
+    private static async Task WaitForAdminSendTimedAsync(AdminClient admin)
+    {
+        await Wait.UntilAsync(
+            async () => await admin.MetricOrNullAsync("gateway_admin_request_duration_seconds_count", ("http_route", "/tapr/ws/conn/send")) >= 1,
+            what: "the admin send's gateway.admin.request.duration");
+        Assert.Equal(1, await admin.MetricAsync("gateway_admin_request_duration_seconds_count", ("http_route", "/tapr/ws/conn/send")));
     }
 }

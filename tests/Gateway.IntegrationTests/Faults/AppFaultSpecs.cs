@@ -102,7 +102,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
     public async Task A_callback_slower_than_the_timeout_is_retried_and_the_order_is_kept()
     {
         var timeout = FaultsGatewayFixture.ShortTimeout;
-        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, timeout), "1 s timeout gateway");
+        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, timeout), "gateway with a 1 s callback timeout");
         var user = UniqueUser("slow");
         var attempts = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         var slow = Frame(user, 1);
@@ -191,7 +191,7 @@ public sealed class AppFaultSpecs(FaultsGatewayFixture fixture, ITestOutputHelpe
         var held = UniqueUser("held");
         var heldFrame = Frame(held, 0);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, FaultsGatewayFixture.ShortTimeout), "1 s timeout gateway");
+        var host = await StartOwnGatewayAsync(o => FaultsGatewayFixture.Configure(o, FaultsGatewayFixture.ShortTimeout), "gateway with a 1 s callback timeout");
 
         // Every attempt of the held message outlasts the gateway's timeout until released.
         host.App.Responder = request => request.DataJson == heldFrame && !release.Task.IsCompleted ? new AppReply(200, Delay: TimeSpan.FromSeconds(30)) : null;

@@ -14,6 +14,7 @@ public sealed class BackpressureSpecs(BackpressureSpecs.Fixture fixture, ITestOu
     private const int PendingLimit = 64 * 1024;
     private const int MessageBytes = 16 * 1024;
     private const int MaxMessages = 8192; // 128 MiB: far more than any buffering between the client and the gateway
+
     // Long enough that a stall of a loaded machine in the sender is not taken for the gateway's backpressure.
     private static readonly TimeSpan StallWindow = TestTimeouts.Dilated(TimeSpan.FromSeconds(2));
 

@@ -62,7 +62,7 @@ public sealed class CloseDeliverySpecs(CloseDeliverySpecs.Fixture fixture, ITest
     [Fact]
     public async Task A_ping_timeout_delivers_every_message_read_before_it_then_close()
     {
-        // Only JSON pings are liveness here, and the deadline is short, so it passes mid-stream.
+        // Only JSON pings are liveness here, and the deadline is short, so it passes soon after the five messages.
         var host = await StartOwnGatewayAsync(o => o.With("Tapr", "PingTimeout", "00:00:03").With("Tapr", "AnyFrameIsLiveness", "false"));
         var user = UniqueUser("deadline");
 

@@ -20,6 +20,7 @@ public sealed class SlowConsumerSpecs(SlowConsumerSpecs.Fixture fixture, ITestOu
 
     // Below what a client that was never dropped would pin: the 200 payloads sent after the drop alone are 50 MiB.
     private const long MemoryGrowthBound = 40L * 1024 * 1024;
+
     // Per payload: far below what waiting on a non-reader would cost, with room for a stall of a loaded machine.
     private static readonly TimeSpan Prompt = TestTimeouts.Dilated(TimeSpan.FromSeconds(5));
 

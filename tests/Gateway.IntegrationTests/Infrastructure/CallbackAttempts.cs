@@ -11,7 +11,9 @@ public static class CallbackAttempts
     public static List<string> FirstDeliveries(IEnumerable<RecordedCallback> callbacks, Func<RecordedCallback, string> describe) =>
         callbacks.Where(c => c.Delivered).Select(describe).Distinct().ToList();
 
-    /// <summary>Fails unless every attempt of an event but its last went unanswered (the gateway gave up on it).</summary>
+    /// <summary>
+    /// Fails unless every attempt of an event but its last went unanswered (the gateway gave up on it).
+    /// </summary>
     public static void AssertOnlyTimedOutAttemptsRepeat(IEnumerable<RecordedCallback> callbacks, Func<RecordedCallback, string> describe)
     {
         foreach (var group in callbacks.GroupBy(describe).Where(g => g.Count() > 1))

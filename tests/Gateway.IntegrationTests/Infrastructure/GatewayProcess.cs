@@ -160,7 +160,7 @@ public sealed partial class GatewayProcess : IAsyncDisposable
 
         // A 10 s callback attempt timeout instead of the default 2 s: a loaded CI box can stall a test app's answer
         // past 2 s, and a retried callback would break specs that expect each event exactly once. Specs about the
-        // timeout set their own (Faults, Jac, Soak).
+        // timeout set their own (Faults, Jac, Shutdown, Soak).
         start.Environment["Gateway__Callback__Timeout"] = "00:00:10";
 
         foreach (var (key, value) in options.Environment)

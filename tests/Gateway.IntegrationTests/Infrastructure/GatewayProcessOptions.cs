@@ -5,8 +5,9 @@ public sealed class GatewayProcessOptions
 {
     /// <summary>
     /// Extra environment variables, e.g. <c>["Gateway__Tapr__PingTimeout"] = "00:00:02"</c>. Applied last, so
-    /// they override the harness's own (<c>ASPNETCORE_URLS</c> included, and <c>Gateway__Admin__WarmUpRequests=0</c>,
-    /// the harness's one change to the gateway's defaults); a null value removes a variable.
+    /// they override the harness's own (<c>ASPNETCORE_URLS</c> included, and its two changes to the gateway's
+    /// defaults: <c>Gateway__Admin__WarmUpRequests=0</c> and <c>Gateway__Callback__Timeout=00:00:10</c>); a null
+    /// value removes a variable.
     /// </summary>
     public Dictionary<string, string?> Environment { get; } = new(StringComparer.Ordinal);
 

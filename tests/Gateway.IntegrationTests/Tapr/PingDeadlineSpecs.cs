@@ -17,7 +17,7 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
     private static readonly TimeSpan Timeout = ShortPingTimeoutFixture.PingTimeout;
 
     // How often the live clients show they are: 2.5 s before the deadline, room for a stall of a loaded machine.
-    private static readonly TimeSpan LivenessEvery = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan LivenessPeriod = TimeSpan.FromMilliseconds(500);
 
     [Fact]
     public async Task A_silent_client_is_closed_with_4000_ping_timeout_and_the_app_gets_exactly_one_close()
@@ -59,7 +59,7 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
             lastPing.Restart();
             await client.SendTextAsync("{\"event\":\"ping\"}");
             Assert.Equal("{\"event\":\"pong\"}", await client.ReceiveTextAsync());
-            await Task.Delay(LivenessEvery);
+            await Task.Delay(LivenessPeriod);
         }
 
         var open = await App.WaitForOpenAsync(user);
@@ -87,7 +87,7 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
         while (alive.Elapsed < Timeout * 2)
         {
             await client.SendTextAsync($"{{\"event\":\"chat\",\"n\":{sent++}}}");
-            await Task.Delay(LivenessEvery);
+            await Task.Delay(LivenessPeriod);
         }
 
         var open = await App.WaitForOpenAsync(user);
@@ -111,7 +111,7 @@ public sealed class PingDeadlineSpecs(ShortPingTimeoutFixture fixture, ITestOutp
             await client.PingAsync();
             await client.WaitForPongAsync(pongs + 1);
             pongs++;
-            await Task.Delay(LivenessEvery);
+            await Task.Delay(LivenessPeriod);
         }
 
         var open = await App.WaitForOpenAsync(user);

@@ -1,15 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.Benchmarks.App;
 
@@ -32,18 +25,12 @@ internal static class CallbackApp
     {
         var echo = options.String("mode", "record") == "echo";
         var state = new AppState();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.Int("port", 0)));
-        await using var app = builder.Build();
         // No routing: GET /stats, and every POST is a callback (the gateway posts to /callback).
-        app.Run(context => HttpMethods.IsGet(context.Request.Method)
+        var (app, address) = await LoopbackKestrel.StartAsync(options.Int("port", 0), context => HttpMethods.IsGet(context.Request.Method)
             ? context.Response.WriteAsJsonAsync(state.Snapshot())
-            : HandleAsync(context, state, echo));
-        await app.StartAsync().ConfigureAwait(false);
-
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var port = new Uri(address).Port;
+            : HandleAsync(context, state, echo)).ConfigureAwait(false);
+        await using var _ = app;
+        var port = address.Port;
         await Console.Out.WriteLineAsync(FormattableString.Invariant($"{{\"type\":\"ready\",\"port\":{port}}}")).ConfigureAwait(false);
         await Console.Out.FlushAsync().ConfigureAwait(false);
 

@@ -1,16 +1,10 @@
 using System.Diagnostics;
-using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Gateway.Benchmarks.App;
 using Gateway.Benchmarks.Client;
 using Gateway.Benchmarks.Orchestration;
 using Gateway.Benchmarks.Wire;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.Benchmarks.Scenarios;
 
@@ -63,21 +57,16 @@ internal static class FanoutDriver
             return;
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        await using var stub = builder.Build();
-        stub.Run(async context =>
+        var (stub, address) = await LoopbackKestrel.StartAsync(0, async context =>
         {
             // Answered as the gateway answers (a Content-Length, not chunked), so the client reads it the same way.
             await context.Request.Body.CopyToAsync(Stream.Null).ConfigureAwait(false);
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = StubReceipt.Length;
             await context.Response.Body.WriteAsync(StubReceipt).ConfigureAwait(false);
-        });
-        await stub.StartAsync().ConfigureAwait(false);
-        var address = stub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        using var http = GatewayServer.AdminClient(new Uri(address));
+        }).ConfigureAwait(false);
+        await using var _ = stub;
+        using var http = GatewayServer.AdminClient(address);
 
         // Most at full speed, a few paced (the rate's wait), as the phases send.
         var paced = Math.Min(20, sends / 10);
